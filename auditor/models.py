@@ -1,0 +1,264 @@
+"""Typed snapshot of one (account, region): everything the rules read.
+
+Collection fills these models; rules only read them. Every piece that comes
+from an API call is wrapped in ``Collected`` so that a failed call is kept
+beside the resource it concerns instead of silently turning into "empty".
+A snapshot round-trips through JSON (``scan --save-inventory`` /
+``scan --inventory``), so every field is plain data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class CallError(BaseModel):
+    """An API call that did not return data (AccessDenied, throttling, timeout...)."""
+
+    operation: str  # "ecr:GetRepositoryPolicy" — service prefix + API name
+    code: str  # botocore error code, or "Timeout" / "EndpointConnectionError"
+    message: str = ""
+    permission: str | None = None  # IAM action needed to read this data
+    resource: str | None = None  # what the call was about
+
+    def describe(self) -> str:
+        perm = f" (needs {self.permission})" if self.permission else ""
+        where = f" on {self.resource}" if self.resource else ""
+        return f"{self.operation} failed with {self.code}{where}{perm}: {self.message}".rstrip(": ")
+
+
+class Collected(BaseModel, Generic[T]):
+    """Either the data an API call returned, or the error that prevented it."""
+
+    value: T | None = None
+    error: CallError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# --- ECR -------------------------------------------------------------------
+
+
+class PtcRule(BaseModel):
+    """ECR PullThroughCacheRule (botocore ecr/PullThroughCacheRule)."""
+
+    ecr_repository_prefix: str
+    upstream_registry_url: str
+    upstream_registry: str | None = None
+    credential_arn: str | None = None
+    custom_role_arn: str | None = None
+    upstream_repository_prefix: str | None = None
+    registry_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PtcValidation(BaseModel):
+    """ValidatePullThroughCacheRule result."""
+
+    is_valid: bool
+    failure: str | None = None
+
+
+class SecretInfo(BaseModel):
+    """secretsmanager:DescribeSecret (never the value)."""
+
+    arn: str
+    name: str
+    deleted_date: datetime | None = None
+    exists: bool = True  # False when ResourceNotFoundException
+
+
+class CreationTemplate(BaseModel):
+    """ECR RepositoryCreationTemplate."""
+
+    prefix: str
+    applied_for: list[str] = Field(default_factory=list)
+    repository_policy: str | None = None  # JSON string as ECR stores it
+    lifecycle_policy: str | None = None
+    image_tag_mutability: str | None = None
+    encryption_type: str | None = None
+    kms_key: str | None = None
+    resource_tags: list[dict[str, str]] = Field(default_factory=list)
+    custom_role_arn: str | None = None
+    description: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Repository(BaseModel):
+    name: str
+    arn: str
+    uri: str
+    created_at: datetime | None = None
+
+
+class ImageRef(BaseModel):
+    """An image the auditor inspected, and why it was picked."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    origin: str  # "image-mapping:<workflow id>", "run-task:<run id>/<task id>", "ptc-newest"
+
+    @property
+    def key(self) -> str:
+        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
+
+
+class ImagePlatforms(BaseModel):
+    """Platforms an image manifest (or index/list) offers, cached by manifest digest."""
+
+    digest: str | None = None
+    media_type: str | None = None
+    platforms: list[str] = Field(default_factory=list)  # "linux/amd64", "linux/arm64/v8"
+    source: str = ""  # "index", "config-blob", "schema1"
+    exists: bool = True  # False when BatchGetImage reports ImageNotFound
+
+
+# --- HealthOmics -----------------------------------------------------------
+
+
+class RegistryMapping(BaseModel):
+    upstream_registry_url: str
+    ecr_repository_prefix: str
+    upstream_repository_prefix: str | None = None
+    ecr_account_id: str | None = None
+    credential_arn: str | None = None
+
+
+class ImageMapping(BaseModel):
+    source_image: str | None = None
+    destination_image: str | None = None
+
+
+class ContainerRegistryMap(BaseModel):
+    registry_mappings: list[RegistryMapping] = Field(default_factory=list)
+    image_mappings: list[ImageMapping] = Field(default_factory=list)
+
+
+class Workflow(BaseModel):
+    id: str
+    arn: str
+    name: str | None = None
+    type: str | None = None  # PRIVATE | READY2RUN
+    status: str | None = None
+    # GetWorkflow per workflow; may fail on its own
+    registry_map: Collected[ContainerRegistryMap | None] = Field(default_factory=Collected)
+
+
+class RunTask(BaseModel):
+    task_id: str
+    name: str | None = None
+    image: str | None = None
+    image_digest: str | None = None
+    source_image: str | None = None
+
+
+class Run(BaseModel):
+    id: str
+    arn: str
+    status: str
+    workflow_id: str | None = None
+    role_arn: str | None = None
+    session_policy: str | None = None
+    creation_time: datetime | None = None
+    start_time: datetime | None = None
+    stop_time: datetime | None = None
+    tasks: Collected[list[RunTask]] = Field(default_factory=Collected)
+
+
+# --- IAM -------------------------------------------------------------------
+
+
+class RolePolicies(BaseModel):
+    """Everything that decides a role's identity-side permissions."""
+
+    arn: str
+    name: str
+    trust_policy: dict | None = None
+    inline_policies: dict[str, dict] = Field(default_factory=dict)  # name -> document
+    attached_policies: dict[str, dict] = Field(default_factory=dict)  # policy ARN -> default version doc
+    permissions_boundary_arn: str | None = None
+    permissions_boundary: dict | None = None
+    # partial failures while reading the role's policies (the role exists)
+    errors: list[CallError] = Field(default_factory=list)
+
+
+class ServiceRoleSource(BaseModel):
+    arn: str
+    reasons: list[str]  # "trusts omics.amazonaws.com", "run <id>", "configured"
+
+
+# --- CloudTrail ------------------------------------------------------------
+
+
+class PtcRuleEvent(BaseModel):
+    """A CloudTrail management event that changed (or tried to change) a PTC rule."""
+
+    event_id: str
+    event_name: str  # Create/Update/DeletePullThroughCacheRule
+    event_time: datetime
+    ecr_repository_prefix: str | None = None
+    username: str | None = None
+    error_code: str | None = None
+
+
+# --- the snapshot ----------------------------------------------------------
+
+
+class Snapshot(BaseModel):
+    """Everything collected for one (account, region)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    account_id: str
+    region: str
+    partition: str = "aws"
+    collected_at: datetime
+    facets: list[str] = Field(default_factory=list)  # which facets were collected
+
+    ptc_rules: Collected[list[PtcRule]] = Field(default_factory=Collected)
+    ptc_validations: dict[str, Collected[PtcValidation]] = Field(default_factory=dict)  # by prefix
+    secrets: dict[str, Collected[SecretInfo]] = Field(default_factory=dict)  # by ARN
+    registry_policy: Collected[str | None] = Field(default_factory=Collected)  # None = no policy
+    templates: Collected[list[CreationTemplate]] = Field(default_factory=Collected)
+    repositories: Collected[list[Repository]] = Field(default_factory=Collected)
+    repository_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)  # by repo name
+    lifecycle_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)  # by repo name
+    images: dict[str, Collected[ImagePlatforms]] = Field(default_factory=dict)  # by ImageRef.key
+    image_refs: list[ImageRef] = Field(default_factory=list)
+    image_listings: dict[str, Collected[list[str]]] = Field(default_factory=dict)  # newest tags per PTC repo
+    workflows: Collected[list[Workflow]] = Field(default_factory=Collected)
+    runs: Collected[list[Run]] = Field(default_factory=Collected)
+    service_roles: Collected[list[ServiceRoleSource]] = Field(default_factory=Collected)
+    roles: dict[str, Collected[RolePolicies]] = Field(default_factory=dict)  # by role ARN
+    ptc_events: Collected[list[PtcRuleEvent]] = Field(default_factory=Collected)
+
+    api_calls: dict[str, int] = Field(default_factory=dict)
+
+    # -- helpers rules share -------------------------------------------------
+
+    def repository_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:ecr:{self.region}:{self.account_id}:repository/{name}"
+
+    def prefix_pattern(self, prefix: str) -> str:
+        """ARN pattern of every repository under a PTC/template prefix (implied trailing '/')."""
+        if prefix == "ROOT":
+            return self.repository_arn("*")
+        return self.repository_arn(prefix.rstrip("/") + "/*")
+
+    def ptc_prefixes(self) -> list[str]:
+        return [r.ecr_repository_prefix for r in self.ptc_rules.value or []]
+
+    def registry_host(self) -> str:
+        suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+        return f"{self.account_id}.dkr.ecr.{self.region}.{suffix}"
