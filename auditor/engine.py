@@ -1,0 +1,282 @@
+"""Rule registry and runner.
+
+A rule is a pure function ``(Snapshot, RuleContext) -> Iterable[Result]`` with
+its metadata declared beside it through the ``@rule(...)`` decorator. The
+runner adds identity (stable id, account, region) and metadata to each result
+and guarantees the two promises every rule relies on:
+
+* a rule that raises becomes an ERROR finding, never a missing one;
+* a rule never reports PASS on a facet whose collection failed — rules yield
+  ERROR themselves via ``facet_errors``, and the runner double-checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from auditor.models import CallError, Collected, Snapshot
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 3,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 1,
+    Severity.INFO: 0,
+}
+
+
+class RuleMeta(BaseModel):
+    """Everything a person or a tool needs to know about a rule, kept next to its code."""
+
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    references: list[str] = Field(default_factory=list)
+    fixable: bool = False
+    facets: list[str]  # inventory facets the rule reads (collection fetches only these)
+    custom: bool = False
+
+    @property
+    def permissions(self) -> list[str]:
+        from auditor.collect import permissions_for_facets
+
+        return permissions_for_facets(self.facets)
+
+
+class RuleContext(BaseModel):
+    """Configuration a rule may read; never AWS clients."""
+
+    required_upstreams: list[str] = Field(default_factory=list)
+    service_roles: list[str] = Field(default_factory=list)
+    run_lookback_days: int = 30
+    image_tags_per_repository: int = 3
+    now: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Result(BaseModel):
+    """What a rule says about one resource."""
+
+    status: Status
+    resource: str
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    severity: Severity | None = None  # override the rule's default (e.g. a warning)
+
+
+class Finding(BaseModel):
+    """One line of the findings document (schema in README)."""
+
+    id: str
+    rule_id: str
+    title: str
+    status: Status
+    severity: Severity
+    account: str
+    region: str
+    resource: str
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    remediation: str
+    fixable: bool
+
+
+RuleFn = Callable[[Snapshot, RuleContext], Iterable[Result]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    meta: RuleMeta
+    evaluate: RuleFn
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(
+    *,
+    id: str,
+    title: str,
+    severity: Severity,
+    rationale: str,
+    remediation: str,
+    facets: list[str],
+    references: list[str] | None = None,
+    fixable: bool = False,
+) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule function with its metadata."""
+
+    def register(fn: RuleFn) -> RuleFn:
+        if id in REGISTRY:
+            raise ValueError(f"duplicate rule id {id!r}")
+        meta = RuleMeta(
+            id=id,
+            title=title,
+            severity=severity,
+            rationale=rationale,
+            remediation=remediation,
+            references=references or [],
+            fixable=fixable,
+            facets=facets,
+        )
+        REGISTRY[id] = Rule(meta=meta, evaluate=fn)
+        return fn
+
+    return register
+
+
+def load_builtin_rules() -> dict[str, Rule]:
+    import rules  # noqa: F401 — importing the package registers every rule module
+
+    return REGISTRY
+
+
+def finding_id(rule_id: str, account: str, region: str, resource: str) -> str:
+    """Stable across runs for the same rule and resource (diffs and Security Hub rely on it)."""
+    digest = hashlib.sha256(f"{rule_id}|{account}|{region}|{resource}".encode()).hexdigest()
+    return f"oea-{digest[:24]}"
+
+
+# --- helpers rules share ----------------------------------------------------
+
+
+def error_result(error: CallError, resource: str, what: str) -> Result:
+    return Result(
+        status=Status.ERROR,
+        resource=resource,
+        message=f"Could not read {what}: {error.describe()}",
+        evidence={"api_error": error.model_dump(exclude_none=True)},
+    )
+
+
+def facet_errors(snapshot: Snapshot, resource: str, **facets: Collected[Any]) -> list[Result]:
+    """ERROR results for every listed facet whose collection failed."""
+    del snapshot  # kept in the signature: rules call it uniformly with the snapshot first
+    return [
+        error_result(collected.error, resource, name.replace("_", " "))
+        for name, collected in facets.items()
+        if collected.error is not None
+    ]
+
+
+def missing_facets(meta: RuleMeta, snapshot: Snapshot) -> list[str]:
+    """Facets the rule reads that this snapshot never collected (e.g. an inventory from a narrower scan)."""
+    return sorted(set(meta.facets) - set(snapshot.facets))
+
+
+# --- runner ---------------------------------------------------------------------
+
+
+def _to_finding(meta: RuleMeta, snapshot: Snapshot, result: Result) -> Finding:
+    return Finding(
+        id=finding_id(meta.id, snapshot.account_id, snapshot.region, result.resource),
+        rule_id=meta.id,
+        title=meta.title,
+        status=result.status,
+        severity=result.severity or meta.severity,
+        account=snapshot.account_id,
+        region=snapshot.region,
+        resource=result.resource,
+        message=result.message,
+        evidence=result.evidence,
+        remediation=meta.remediation,
+        fixable=meta.fixable and result.status == Status.FAIL,
+    )
+
+
+def run_rule(rule_obj: Rule, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+    meta = rule_obj.meta
+    missing = missing_facets(meta, snapshot)
+    if missing:
+        # Judging without the data would mean PASS-by-absence; say what is missing instead.
+        result = Result(
+            status=Status.ERROR,
+            resource=f"rule/{meta.id}",
+            message=f"The inventory does not contain {', '.join(missing)}; re-collect with this rule selected.",
+            evidence={"missing_facets": missing},
+        )
+        return [_to_finding(meta, snapshot, result)]
+    try:
+        results = list(rule_obj.evaluate(snapshot, ctx))
+    except Exception as exc:  # a bug in one rule must not hide the others' findings
+        results = [
+            Result(
+                status=Status.ERROR,
+                resource=f"rule/{meta.id}",
+                message=f"Rule failed to evaluate: {type(exc).__name__}: {exc}",
+                evidence={"exception": type(exc).__name__},
+            )
+        ]
+    if not results:
+        results = [Result(status=Status.NOT_APPLICABLE, resource=f"rule/{meta.id}", message="Nothing to check here.")]
+    # A stable id must be unique within a run: merge accidental duplicates, worst status wins.
+    by_id: dict[str, Finding] = {}
+    for result in results:
+        finding = _to_finding(meta, snapshot, result)
+        previous = by_id.get(finding.id)
+        if previous is None or _STATUS_WEIGHT[finding.status] > _STATUS_WEIGHT[previous.status]:
+            by_id[finding.id] = finding
+    return list(by_id.values())
+
+
+_STATUS_WEIGHT = {Status.NOT_APPLICABLE: 0, Status.PASS: 1, Status.FAIL: 2, Status.ERROR: 3}
+
+
+def run_rules(snapshot: Snapshot, selected: Iterable[Rule], ctx: RuleContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule_obj in selected:
+        findings.extend(run_rule(rule_obj, snapshot, ctx))
+    return findings
+
+
+def cell_error_findings(selected: Iterable[Rule], account: str, region: str, error: CallError) -> list[Finding]:
+    """A whole (account, region) could not be scanned: one ERROR per selected rule."""
+    out = []
+    for rule_obj in selected:
+        meta = rule_obj.meta
+        resource = f"account/{account}/region/{region}"
+        out.append(
+            Finding(
+                id=finding_id(meta.id, account, region, resource),
+                rule_id=meta.id,
+                title=meta.title,
+                status=Status.ERROR,
+                severity=meta.severity,
+                account=account,
+                region=region,
+                resource=resource,
+                message=f"Could not scan this account and region: {error.describe()}",
+                evidence={"api_error": error.model_dump(exclude_none=True)},
+                remediation=meta.remediation,
+                fixable=False,
+            )
+        )
+    return out
