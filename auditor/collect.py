@@ -1,0 +1,1000 @@
+"""Inventory collection for one (account, region).
+
+Collection is separated from evaluation: this module makes every AWS call, the
+rules make none. Design points, each because a rule or a user depends on it:
+
+* Only the facets the selected rules need are fetched (plus their
+  dependencies), so a single-rule scan is cheap.
+* One client per service, botocore adaptive retries, timeouts; per-repository
+  and per-image calls go through one bounded thread pool.
+* Every call is counted per operation (a botocore ``before-call`` hook), so a
+  scan reports its cost and benchmarks can measure it.
+* A call that fails is recorded as a ``CallError`` on the resource it concerns
+  and never aborts the scan: the rules turn it into ERROR findings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions
+import requests
+import structlog
+from botocore.config import Config
+
+from auditor import manifests, upstreams
+from auditor.derive import image_mapping_destinations, ptc_repositories, relevant_repositories
+from auditor.grants import trusts_service
+from auditor.models import (
+    CallError,
+    Collected,
+    ContainerRegistryMap,
+    CreationTemplate,
+    ImageMapping,
+    ImagePlatforms,
+    ImageRef,
+    PtcRule,
+    PtcRuleEvent,
+    PtcValidation,
+    RegistryMapping,
+    Repository,
+    RolePolicies,
+    Run,
+    RunTask,
+    SecretInfo,
+    ServiceRoleSource,
+    Snapshot,
+    Workflow,
+)
+from auditor.refs import ReferenceError as RefError
+from auditor.refs import parse_reference
+
+log = structlog.get_logger("auditor.collect")
+T = TypeVar("T")
+
+OMICS_PRINCIPAL = "omics.amazonaws.com"
+ACTIVE_RUN_STATUSES = frozenset({"PENDING", "STARTING", "RUNNING", "STOPPING"})
+PTC_EVENT_NAMES = ("CreatePullThroughCacheRule", "UpdatePullThroughCacheRule", "DeletePullThroughCacheRule")
+
+# facet -> IAM actions needed to read it. The single source for rule metadata,
+# the `rules` command and the generated scanner policy.
+FACET_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "ptc_rules": ("ecr:DescribePullThroughCacheRules",),
+    "ptc_validations": ("ecr:ValidatePullThroughCacheRule",),
+    "secrets": ("secretsmanager:DescribeSecret",),
+    "registry_policy": ("ecr:GetRegistryPolicy",),
+    "templates": ("ecr:DescribeRepositoryCreationTemplates",),
+    "repositories": ("ecr:DescribeRepositories",),
+    "repository_policies": ("ecr:GetRepositoryPolicy",),
+    "lifecycle_policies": ("ecr:GetLifecyclePolicy",),
+    "images": ("ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+    "workflows": ("omics:ListWorkflows", "omics:GetWorkflow"),
+    "runs": ("omics:ListRuns", "omics:GetRun"),
+    "run_tasks": ("omics:ListRunTasks", "omics:GetRunTask"),
+    "service_roles": ("iam:ListRoles",),
+    "roles": (
+        "iam:GetRole",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ),
+    "ptc_events": ("cloudtrail:LookupEvents",),
+}
+
+# facet -> facets it needs first (to know which resources to ask about)
+FACET_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "ptc_validations": ("ptc_rules",),
+    "secrets": ("ptc_rules", "workflows"),
+    "repository_policies": ("repositories", "ptc_rules", "workflows"),
+    "lifecycle_policies": ("repositories",),
+    "images": ("repositories", "ptc_rules", "workflows", "run_tasks"),
+    "run_tasks": ("runs",),
+    "service_roles": ("runs",),
+    "roles": ("service_roles",),
+}
+
+FACETS = tuple(FACET_PERMISSIONS)
+
+
+def expand_facets(facets: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    stack = list(facets)
+    while stack:
+        facet = stack.pop()
+        if facet not in FACET_PERMISSIONS:
+            raise ValueError(f"unknown inventory facet {facet!r}; known: {', '.join(FACETS)}")
+        if facet not in out:
+            out.add(facet)
+            stack.extend(FACET_DEPENDENCIES.get(facet, ()))
+    return out
+
+
+def permissions_for_facets(facets: Iterable[str]) -> list[str]:
+    return sorted({p for f in expand_facets(facets) for p in FACET_PERMISSIONS[f]} | {"sts:GetCallerIdentity"})
+
+
+# --- API accounting ---------------------------------------------------------------
+
+
+class ApiCallCounter:
+    """Counts API calls per "service:Operation" across all clients of a scan (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def attach(self, client: Any) -> Any:
+        prefix = client.meta.service_model.signing_name
+        if prefix == "omics":
+            prefix = "omics"
+
+        def _count(model: Any, **_: Any) -> None:
+            with self._lock:
+                self.calls[f"{prefix}:{model.name}"] += 1
+
+        client.meta.events.register("before-call", _count)
+        return client
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.calls.items()))
+
+
+# --- error capture ---------------------------------------------------------------
+
+_NETWORK_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
+
+
+def call_error(exc: Exception, operation: str, resource: str | None = None) -> CallError:
+    """Turn an exception from a call into a CallError (never carries secret values)."""
+    permission = operation if ":" in operation else None
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return CallError(
+            operation=operation,
+            code=str(err.get("Code", "ClientError")),
+            message=str(err.get("Message", ""))[:500],
+            permission=permission,
+            resource=resource,
+        )
+    if isinstance(exc, _NETWORK_ERRORS):
+        return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
+    if isinstance(exc, requests.RequestException):
+        return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:300], resource=resource)
+    return CallError(
+        operation=operation, code=type(exc).__name__, message=str(exc)[:500], permission=permission, resource=resource
+    )
+
+
+def attempt(operation: str, resource: str | None, fn: Callable[[], T]) -> Collected[T]:
+    try:
+        return Collected(value=fn())
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, requests.RequestException) as exc:
+        error = call_error(exc, operation, resource)
+        log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
+        return Collected(error=error)
+
+
+def needs_credentials(upstream_url: str) -> bool:
+    """True for upstreams that need a Secrets Manager credential; unknown upstreams count as needing one
+    so that a rule for a registry we do not recognise is validated rather than waved through."""
+    try:
+        return upstreams.requires_credentials(upstream_url)
+    except upstreams.UnknownUpstreamError:
+        return True
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value))
+
+
+# --- the collector ---------------------------------------------------------------
+
+
+class CollectOptions:
+    def __init__(
+        self,
+        *,
+        run_lookback_days: int = 30,
+        image_tags_per_repository: int = 3,
+        service_roles: Iterable[str] = (),
+        max_workers: int = 8,
+        max_attempts: int = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        endpoint_url: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.run_lookback_days = run_lookback_days
+        self.image_tags_per_repository = image_tags_per_repository
+        self.service_roles = list(service_roles)
+        self.max_workers = max_workers
+        self.max_attempts = max_attempts
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.endpoint_url = endpoint_url
+        self.now = now or datetime.now(UTC)
+
+
+class Collector:
+    def __init__(
+        self,
+        session: boto3.Session,
+        region: str,
+        facets: Iterable[str],
+        options: CollectOptions | None = None,
+        counter: ApiCallCounter | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        self.session = session
+        self.region = region
+        self.facets = expand_facets(facets)
+        self.opt = options or CollectOptions()
+        self.counter = counter or ApiCallCounter()
+        self._account_id = account_id
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._blob_cache: dict[str, Collected[str]] = {}
+        self._blob_lock = threading.Lock()
+        self._http = requests.Session()
+
+    # one client per service, shared by the pool's threads (botocore clients are thread-safe)
+    def client(self, service: str) -> Any:
+        with self._clients_lock:
+            if service not in self._clients:
+                config = Config(
+                    region_name=self.region,
+                    retries={"mode": "adaptive", "total_max_attempts": self.opt.max_attempts},
+                    connect_timeout=self.opt.connect_timeout,
+                    read_timeout=self.opt.read_timeout,
+                    max_pool_connections=max(10, self.opt.max_workers * 2),
+                    user_agent_extra="omics-ecr-audit",
+                    # HealthOmics operations carry a "workflows-" host prefix; against a custom endpoint
+                    # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
+                    inject_host_prefix=not self.opt.endpoint_url,
+                )
+                kwargs: dict[str, Any] = {"config": config}
+                if self.opt.endpoint_url:
+                    kwargs["endpoint_url"] = self.opt.endpoint_url
+                self._clients[service] = self.counter.attach(self.session.client(service, **kwargs))
+            return self._clients[service]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.opt.max_workers, thread_name_prefix="collect")
+
+    def _parallel(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with self._pool() as pool:
+            return list(pool.map(fn, items))
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    # -- orchestration ---------------------------------------------------------
+
+    def collect(self) -> Snapshot:
+        snap = Snapshot(
+            account_id=self.account_id,
+            region=self.region,
+            partition=self.session.get_partition_for_region(self.region) if self.region else "aws",
+            collected_at=self.opt.now,
+            facets=sorted(self.facets),
+        )
+        want = self.facets.__contains__
+        log.info("collect_start", account=snap.account_id, region=self.region, facets=snap.facets)
+        # Independent top-level listings run concurrently; each is a handful of paginated calls.
+        top: dict[str, Callable[[], Any]] = {}
+        if want("ptc_rules"):
+            top["ptc_rules"] = self._ptc_rules
+        if want("registry_policy"):
+            top["registry_policy"] = self._registry_policy
+        if want("templates"):
+            top["templates"] = self._templates
+        if want("repositories"):
+            top["repositories"] = self._repositories
+        if want("workflows"):
+            top["workflows"] = self._workflows
+        if want("runs"):
+            top["runs"] = self._runs
+        if want("ptc_events"):
+            top["ptc_events"] = self._ptc_events
+        with self._pool() as pool:
+            futures = {name: pool.submit(fn) for name, fn in top.items()}
+            for name, future in futures.items():
+                setattr(snap, name, future.result())
+
+        if want("ptc_validations"):
+            snap.ptc_validations = self._ptc_validations(snap)
+        if want("secrets"):
+            snap.secrets = self._secrets(snap)
+        if want("run_tasks"):
+            self._run_tasks(snap)
+        if want("repository_policies"):
+            snap.repository_policies = self._repository_policies(snap)
+        if want("lifecycle_policies"):
+            snap.lifecycle_policies = self._lifecycle_policies(snap)
+        if want("service_roles"):
+            snap.service_roles = self._service_roles(snap)
+        if want("roles"):
+            snap.roles = self._roles(snap)
+        if want("images"):
+            self._images(snap)
+        snap.api_calls = self.counter.snapshot()
+        log.info("collect_done", account=snap.account_id, region=self.region, api_calls=sum(snap.api_calls.values()))
+        return snap
+
+    # -- ECR --------------------------------------------------------------------
+
+    def _paginate(self, service: str, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        paginator = self.client(service).get_paginator(operation)
+        out: list[dict[str, Any]] = []
+        for page in paginator.paginate(**params):
+            out.extend(page.get(key, []))
+        return out
+
+    def _ptc_rules(self) -> Collected[list[PtcRule]]:
+        def fetch() -> list[PtcRule]:
+            items = self._paginate("ecr", "describe_pull_through_cache_rules", "pullThroughCacheRules")
+            return [
+                PtcRule(
+                    ecr_repository_prefix=i["ecrRepositoryPrefix"],
+                    upstream_registry_url=i["upstreamRegistryUrl"],
+                    upstream_registry=i.get("upstreamRegistry"),
+                    credential_arn=i.get("credentialArn"),
+                    custom_role_arn=i.get("customRoleArn"),
+                    upstream_repository_prefix=i.get("upstreamRepositoryPrefix"),
+                    registry_id=i.get("registryId"),
+                    created_at=_dt(i.get("createdAt")),
+                    updated_at=_dt(i.get("updatedAt")),
+                )
+                for i in items
+            ]
+
+        return attempt("ecr:DescribePullThroughCacheRules", "pull-through-cache-rules", fetch)
+
+    def _ptc_validations(self, snap: Snapshot) -> dict[str, Collected[PtcValidation]]:
+        rules = [r for r in snap.ptc_rules.value or [] if needs_credentials(r.upstream_registry_url)]
+
+        def validate(rule: PtcRule) -> tuple[str, Collected[PtcValidation]]:
+            def fetch() -> PtcValidation:
+                resp = self.client("ecr").validate_pull_through_cache_rule(
+                    ecrRepositoryPrefix=rule.ecr_repository_prefix
+                )
+                return PtcValidation(is_valid=bool(resp.get("isValid")), failure=resp.get("failure"))
+
+            return rule.ecr_repository_prefix, attempt(
+                "ecr:ValidatePullThroughCacheRule", f"pull-through-cache-rule/{rule.ecr_repository_prefix}", fetch
+            )
+
+        return dict(self._parallel(validate, rules))
+
+    def _secrets(self, snap: Snapshot) -> dict[str, Collected[SecretInfo]]:
+        arns: set[str] = {r.credential_arn for r in snap.ptc_rules.value or [] if r.credential_arn}
+        for wf in snap.workflows.value or []:
+            crm = wf.registry_map.value
+            for mapping in crm.registry_mappings if crm else []:
+                if mapping.credential_arn:
+                    arns.add(mapping.credential_arn)
+
+        def describe(arn: str) -> tuple[str, Collected[SecretInfo]]:
+            def fetch() -> SecretInfo:
+                try:
+                    resp = self.client("secretsmanager").describe_secret(SecretId=arn)
+                except botocore.exceptions.ClientError as exc:
+                    if _error_code(exc) == "ResourceNotFoundException":
+                        return SecretInfo(arn=arn, name=arn.rsplit(":secret:", 1)[-1], exists=False)
+                    raise
+                # Only metadata: DescribeSecret never returns the secret value.
+                return SecretInfo(arn=resp["ARN"], name=resp["Name"], deleted_date=_dt(resp.get("DeletedDate")))
+
+            return arn, attempt("secretsmanager:DescribeSecret", arn, fetch)
+
+        return dict(self._parallel(describe, sorted(arns)))
+
+    def _registry_policy(self) -> Collected[str | None]:
+        def fetch() -> str | None:
+            try:
+                return self.client("ecr").get_registry_policy()["policyText"]
+            except botocore.exceptions.ClientError as exc:
+                if _error_code(exc) == "RegistryPolicyNotFoundException":
+                    return None
+                raise
+
+        return attempt("ecr:GetRegistryPolicy", "registry-policy", fetch)
+
+    def _templates(self) -> Collected[list[CreationTemplate]]:
+        def fetch() -> list[CreationTemplate]:
+            items = self._paginate("ecr", "describe_repository_creation_templates", "repositoryCreationTemplates")
+            out = []
+            for i in items:
+                enc = i.get("encryptionConfiguration") or {}
+                out.append(
+                    CreationTemplate(
+                        prefix=i["prefix"],
+                        applied_for=list(i.get("appliedFor", [])),
+                        repository_policy=i.get("repositoryPolicy"),
+                        lifecycle_policy=i.get("lifecyclePolicy"),
+                        image_tag_mutability=i.get("imageTagMutability"),
+                        encryption_type=enc.get("encryptionType"),
+                        kms_key=enc.get("kmsKey"),
+                        resource_tags=list(i.get("resourceTags", [])),
+                        custom_role_arn=i.get("customRoleArn"),
+                        description=i.get("description"),
+                        created_at=_dt(i.get("createdAt")),
+                        updated_at=_dt(i.get("updatedAt")),
+                    )
+                )
+            return out
+
+        return attempt("ecr:DescribeRepositoryCreationTemplates", "repository-creation-templates", fetch)
+
+    def _repositories(self) -> Collected[list[Repository]]:
+        def fetch() -> list[Repository]:
+            items = self._paginate("ecr", "describe_repositories", "repositories")
+            return [
+                Repository(
+                    name=i["repositoryName"],
+                    arn=i["repositoryArn"],
+                    uri=i["repositoryUri"],
+                    created_at=_dt(i.get("createdAt")),
+                )
+                for i in items
+            ]
+
+        return attempt("ecr:DescribeRepositories", "repositories", fetch)
+
+    def _repository_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
+        def get(name: str) -> tuple[str, Collected[str | None]]:
+            def fetch() -> str | None:
+                try:
+                    return self.client("ecr").get_repository_policy(repositoryName=name)["policyText"]
+                except botocore.exceptions.ClientError as exc:
+                    if _error_code(exc) == "RepositoryPolicyNotFoundException":
+                        return None
+                    raise
+
+            return name, attempt("ecr:GetRepositoryPolicy", snap.repository_arn(name), fetch)
+
+        return dict(self._parallel(get, sorted(relevant_repositories(snap))))
+
+    def _lifecycle_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
+        def get(name: str) -> tuple[str, Collected[str | None]]:
+            def fetch() -> str | None:
+                try:
+                    return self.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+                except botocore.exceptions.ClientError as exc:
+                    if _error_code(exc) == "LifecyclePolicyNotFoundException":
+                        return None
+                    raise
+
+            return name, attempt("ecr:GetLifecyclePolicy", snap.repository_arn(name), fetch)
+
+        return dict(self._parallel(get, sorted(r.name for r in snap.repositories.value or [])))
+
+    # -- images -------------------------------------------------------------------
+
+    def _image_refs(self, snap: Snapshot) -> list[ImageRef]:
+        host = snap.registry_host()
+        refs: dict[str, ImageRef] = {}
+
+        def add(ref: ImageRef) -> None:
+            refs.setdefault(ref.key, ref)
+
+        for wf, parsed in image_mapping_destinations(snap):
+            if parsed is not None and parsed.registry == host:
+                add(
+                    ImageRef(
+                        repository=parsed.repository,
+                        tag=parsed.tag,
+                        digest=parsed.digest,
+                        origin=f"image-mapping:{wf.id}",
+                    )
+                )
+        for run in snap.runs.value or []:
+            for task in run.tasks.value or []:
+                if not task.image:
+                    continue
+                try:
+                    parsed = parse_reference(task.image)
+                except RefError:
+                    continue
+                if parsed.registry != host:
+                    continue
+                digest = task.image_digest if task.image_digest and task.image_digest.startswith("sha256:") else None
+                add(
+                    ImageRef(
+                        repository=parsed.repository,
+                        tag=None if digest else parsed.tag,
+                        digest=digest or parsed.digest,
+                        origin=f"run-task:{run.id}/{task.task_id}",
+                    )
+                )
+        ptc_repos = ptc_repositories(snap)
+        if self.opt.image_tags_per_repository > 0:
+            for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):
+                snap.image_listings[repo] = (
+                    listed if not listed.ok else Collected(value=[r.tag or "" for r in listed.value or []])
+                )
+                for ref in listed.value or []:
+                    add(ref)
+        return list(refs.values())
+
+    def _newest_tags(self, repository: str) -> Collected[list[ImageRef]]:
+        """The newest N tagged images of a PTC repository (DescribeImages, paginated)."""
+        n = self.opt.image_tags_per_repository
+
+        def fetch() -> list[ImageRef]:
+            details = self._paginate(
+                "ecr", "describe_images", "imageDetails", repositoryName=repository, filter={"tagStatus": "TAGGED"}
+            )
+            # The filter is server-side, but an index's untagged children must never be picked even
+            # where a registry ignores it; newest first by push time.
+            tagged = [d for d in details if d.get("imageTags")]
+            tagged.sort(key=lambda d: d.get("imagePushedAt") or datetime.min.replace(tzinfo=UTC), reverse=True)
+            return [
+                ImageRef(repository=repository, tag=sorted(d["imageTags"])[0], origin="ptc-newest") for d in tagged[:n]
+            ]
+
+        return attempt("ecr:DescribeImages", repository, fetch)
+
+    def _images(self, snap: Snapshot) -> None:
+        refs = self._image_refs(snap)
+        snap.image_refs = refs
+        by_repo: dict[str, list[ImageRef]] = {}
+        for ref in refs:
+            by_repo.setdefault(ref.repository, []).append(ref)
+        results = self._parallel(lambda item: self._inspect_repository_images(snap, *item), by_repo.items())
+        for chunk in results:
+            snap.images.update(chunk)
+
+    def _inspect_repository_images(
+        self, snap: Snapshot, repository: str, refs: list[ImageRef]
+    ) -> dict[str, Collected[ImagePlatforms]]:
+        out: dict[str, Collected[ImagePlatforms]] = {}
+        resource = snap.repository_arn(repository)
+        # BatchGetImage takes up to 100 image ids per call: one call per repository chunk.
+        for start in range(0, len(refs), 100):
+            chunk = refs[start : start + 100]
+            ids = [{"imageDigest": r.digest} if r.digest else {"imageTag": r.tag or "latest"} for r in chunk]
+            got = attempt(
+                "ecr:BatchGetImage",
+                resource,
+                lambda ids=ids: self.client("ecr").batch_get_image(
+                    repositoryName=repository, imageIds=ids, acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES)
+                ),
+            )
+            for ref in chunk:
+                if not got.ok:
+                    out[ref.key] = Collected(error=got.error)
+                    continue
+                out[ref.key] = self._platforms_from_response(snap, repository, ref, got.value or {})
+        return out
+
+    def _platforms_from_response(
+        self, snap: Snapshot, repository: str, ref: ImageRef, resp: dict[str, Any]
+    ) -> Collected[ImagePlatforms]:
+        resource = snap.repository_arn(repository)
+        for image in resp.get("images", []):
+            image_id = image.get("imageId", {})
+            if (ref.digest and image_id.get("imageDigest") == ref.digest) or (
+                not ref.digest and image_id.get("imageTag") == (ref.tag or "latest")
+            ):
+                return self._describe_manifest(
+                    snap,
+                    repository,
+                    image.get("imageManifest", ""),
+                    image.get("imageManifestMediaType"),
+                    image_id.get("imageDigest"),
+                )
+        for failure in resp.get("failures", []):
+            image_id = failure.get("imageId", {})
+            if image_id.get("imageDigest") == ref.digest or image_id.get("imageTag") == ref.tag:
+                code = failure.get("failureCode", "")
+                if code in ("ImageNotFound", "ImageTagDoesNotMatchDigest"):
+                    return Collected(value=ImagePlatforms(digest=ref.digest, exists=False))
+                return Collected(
+                    error=CallError(
+                        operation="ecr:BatchGetImage",
+                        code=code,
+                        message=failure.get("failureReason", ""),
+                        permission="ecr:BatchGetImage",
+                        resource=resource,
+                    )
+                )
+        return Collected(value=ImagePlatforms(digest=ref.digest, exists=False))
+
+    def _describe_manifest(
+        self, snap: Snapshot, repository: str, text: str, media_type: str | None, digest: str | None, depth: int = 0
+    ) -> Collected[ImagePlatforms]:
+        resource = snap.repository_arn(repository)
+        try:
+            info = manifests.parse_manifest(text, media_type)
+        except manifests.ManifestError as exc:
+            return Collected(
+                error=CallError(
+                    operation="ecr:BatchGetImage", code="MalformedManifest", message=str(exc), resource=resource
+                )
+            )
+        digest = digest or manifests.manifest_digest(text)
+        if info.kind == "schema1":
+            arch = info.architecture or ""
+            return Collected(
+                value=ImagePlatforms(
+                    digest=digest,
+                    media_type=info.media_type,
+                    platforms=[f"linux/{arch}"] if arch else [],
+                    source="schema1",
+                )
+            )
+        if info.kind == "index":
+            platforms = list(info.platforms)
+            for child in info.children_without_platform:
+                if depth >= 2:
+                    break
+                sub = self._fetch_child(snap, repository, child, depth + 1)
+                if not sub.ok:
+                    return sub
+                platforms.extend(sub.value.platforms if sub.value else [])
+            return Collected(
+                value=ImagePlatforms(
+                    digest=digest, media_type=info.media_type, platforms=sorted(set(platforms)), source="index"
+                )
+            )
+        if info.config_digest:
+            blob = self._config_platform(snap, repository, info.config_digest)
+            if not blob.ok:
+                return Collected(error=blob.error)
+            return Collected(
+                value=ImagePlatforms(
+                    digest=digest,
+                    media_type=info.media_type,
+                    platforms=[blob.value] if blob.value else [],
+                    source="config-blob",
+                )
+            )
+        return Collected(value=ImagePlatforms(digest=digest, media_type=info.media_type, platforms=[], source=""))
+
+    def _fetch_child(self, snap: Snapshot, repository: str, digest: str, depth: int) -> Collected[ImagePlatforms]:
+        got = attempt(
+            "ecr:BatchGetImage",
+            snap.repository_arn(repository),
+            lambda: self.client("ecr").batch_get_image(
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest}],
+                acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES),
+            ),
+        )
+        if not got.ok:
+            return Collected(error=got.error)
+        images = (got.value or {}).get("images", [])
+        if not images:
+            return Collected(value=ImagePlatforms(digest=digest, exists=False))
+        img = images[0]
+        return self._describe_manifest(
+            snap, repository, img.get("imageManifest", ""), img.get("imageManifestMediaType"), digest, depth
+        )
+
+    def _config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
+        """Read an image config blob through GetDownloadUrlForLayer; cached by digest (content-addressed)."""
+        with self._blob_lock:
+            cached = self._blob_cache.get(config_digest)
+        if cached is not None:
+            return cached
+        resource = snap.repository_arn(repository)
+
+        def fetch() -> str:
+            url = self.client("ecr").get_download_url_for_layer(repositoryName=repository, layerDigest=config_digest)[
+                "downloadUrl"
+            ]
+            # The URL is pre-signed S3: plain HTTPS, no SigV4. It is never logged (it is a bearer credential).
+            resp = self._http.get(url, timeout=(self.opt.connect_timeout, self.opt.read_timeout))
+            resp.raise_for_status()
+            try:
+                return manifests.platform_from_config(resp.content)
+            except manifests.ManifestError as exc:
+                raise requests.RequestException(f"malformed image config blob: {exc}") from None
+
+        result = attempt("ecr:GetDownloadUrlForLayer", resource, fetch)
+        if result.error and result.error.code == "HTTPError":
+            result.error.message = "downloading the config blob failed"  # never echo the pre-signed URL
+        with self._blob_lock:
+            self._blob_cache[config_digest] = result
+        return result
+
+    # -- HealthOmics ------------------------------------------------------------
+
+    def _workflows(self) -> Collected[list[Workflow]]:
+        listed = attempt(
+            "omics:ListWorkflows",
+            "workflows",
+            lambda: self._paginate("omics", "list_workflows", "items", type="PRIVATE"),
+        )
+        if not listed.ok:
+            return Collected(error=listed.error)
+
+        def get(item: dict[str, Any]) -> Workflow:
+            wf = Workflow(
+                id=item["id"], arn=item["arn"], name=item.get("name"), type=item.get("type"), status=item.get("status")
+            )
+            wf.registry_map = attempt(
+                "omics:GetWorkflow",
+                item["arn"],
+                lambda: _registry_map(self.client("omics").get_workflow(id=item["id"])),
+            )
+            return wf
+
+        return Collected(value=self._parallel(get, listed.value or []))
+
+    def _runs(self) -> Collected[list[Run]]:
+        listed = attempt("omics:ListRuns", "runs", lambda: self._paginate("omics", "list_runs", "items"))
+        if not listed.ok:
+            return Collected(error=listed.error)
+        horizon = self.opt.now - timedelta(days=self.opt.run_lookback_days)
+        recent = [
+            i
+            for i in listed.value or []
+            if i.get("status") in ACTIVE_RUN_STATUSES
+            or (_dt(i.get("stopTime")) or _dt(i.get("creationTime")) or self.opt.now) >= horizon
+        ]
+
+        def get(item: dict[str, Any]) -> Run:
+            got = attempt("omics:GetRun", item["arn"], lambda: self.client("omics").get_run(id=item["id"]))
+            detail = got.value or {}
+            run = Run(
+                id=item["id"],
+                arn=item["arn"],
+                status=detail.get("status", item.get("status", "UNKNOWN")),
+                workflow_id=detail.get("workflowId", item.get("workflowId")),
+                role_arn=detail.get("roleArn"),
+                session_policy=detail.get("sessionPolicy"),
+                creation_time=_dt(detail.get("creationTime", item.get("creationTime"))),
+                start_time=_dt(detail.get("startTime", item.get("startTime"))),
+                stop_time=_dt(detail.get("stopTime", item.get("stopTime"))),
+            )
+            if not got.ok:
+                run.tasks = Collected(error=got.error)
+            return run
+
+        return Collected(value=self._parallel(get, recent))
+
+    def _run_tasks(self, snap: Snapshot) -> None:
+        def tasks_of(run: Run) -> None:
+            if run.tasks.error is not None:
+                return
+            listed = attempt(
+                "omics:ListRunTasks", run.arn, lambda: self._paginate("omics", "list_run_tasks", "items", id=run.id)
+            )
+            if not listed.ok:
+                run.tasks = Collected(error=listed.error)
+                return
+            tasks = []
+            for item in listed.value or []:
+                got = attempt(
+                    "omics:GetRunTask",
+                    f"{run.arn}/task/{item['taskId']}",
+                    lambda item=item: self.client("omics").get_run_task(id=run.id, taskId=item["taskId"]),
+                )
+                if not got.ok:
+                    run.tasks = Collected(error=got.error)
+                    return
+                details = (got.value or {}).get("imageDetails") or {}
+                tasks.append(
+                    RunTask(
+                        task_id=item["taskId"],
+                        name=item.get("name"),
+                        image=details.get("image"),
+                        image_digest=details.get("imageDigest"),
+                        source_image=details.get("sourceImage"),
+                    )
+                )
+            run.tasks = Collected(value=tasks)
+
+        self._parallel(tasks_of, snap.runs.value or [])
+
+    # -- IAM ------------------------------------------------------------------------
+
+    def _service_roles(self, snap: Snapshot) -> Collected[list[ServiceRoleSource]]:
+
+        listed = attempt("iam:ListRoles", "roles", lambda: self._paginate("iam", "list_roles", "Roles"))
+        sources: dict[str, list[str]] = {}
+        for role in listed.value or []:
+            if trusts_service(role.get("AssumeRolePolicyDocument"), OMICS_PRINCIPAL):
+                sources.setdefault(role["Arn"], []).append(f"trusts {OMICS_PRINCIPAL}")
+        for run in snap.runs.value or []:
+            if run.role_arn:
+                sources.setdefault(run.role_arn, []).append(f"run {run.id}")
+        for arn in self.opt.service_roles:
+            sources.setdefault(arn, []).append("configured")
+        roles = [ServiceRoleSource(arn=arn, reasons=reasons) for arn, reasons in sorted(sources.items())]
+        if not listed.ok:
+            # Roles from runs and config are still known; the listing gap is reported by the rule.
+            return Collected(value=roles, error=listed.error)
+        return Collected(value=roles)
+
+    def _roles(self, snap: Snapshot) -> dict[str, Collected[RolePolicies]]:
+        managed_cache: dict[str, Collected[dict]] = {}
+        cache_lock = threading.Lock()
+
+        def managed(policy_arn: str) -> Collected[dict]:
+            with cache_lock:
+                if policy_arn in managed_cache:
+                    return managed_cache[policy_arn]
+
+            def fetch() -> dict:
+                iam = self.client("iam")
+                version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+                doc = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+                return _policy_doc(doc)
+
+            result = attempt("iam:GetPolicyVersion", policy_arn, fetch)
+            with cache_lock:
+                managed_cache[policy_arn] = result
+            return result
+
+        def read(arn: str) -> tuple[str, Collected[RolePolicies]]:
+            name = arn.rsplit("/", 1)[-1]
+            iam = self.client("iam")
+            got = attempt("iam:GetRole", arn, lambda: iam.get_role(RoleName=name)["Role"])
+            if not got.ok:
+                return arn, Collected(error=got.error)
+            role = got.value or {}
+            info = RolePolicies(arn=arn, name=name, trust_policy=_policy_doc(role.get("AssumeRolePolicyDocument")))
+            inline = attempt(
+                "iam:ListRolePolicies",
+                arn,
+                lambda: self._paginate("iam", "list_role_policies", "PolicyNames", RoleName=name),
+            )
+            if inline.error:
+                info.errors.append(inline.error)
+            for policy_name in inline.value or []:
+                doc = attempt(
+                    "iam:GetRolePolicy",
+                    f"{arn}/{policy_name}",
+                    lambda p=policy_name: _policy_doc(
+                        iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+                    ),
+                )
+                if doc.error:
+                    info.errors.append(doc.error)
+                else:
+                    info.inline_policies[policy_name] = doc.value or {}
+            attached = attempt(
+                "iam:ListAttachedRolePolicies",
+                arn,
+                lambda: self._paginate("iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name),
+            )
+            if attached.error:
+                info.errors.append(attached.error)
+            for pol in attached.value or []:
+                doc = managed(pol["PolicyArn"])
+                if doc.error:
+                    info.errors.append(doc.error)
+                else:
+                    info.attached_policies[pol["PolicyArn"]] = doc.value or {}
+            boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+            if boundary:
+                info.permissions_boundary_arn = boundary
+                doc = managed(boundary)
+                if doc.error:
+                    info.errors.append(doc.error)
+                else:
+                    info.permissions_boundary = doc.value
+            return arn, Collected(value=info)
+
+        arns = [s.arn for s in snap.service_roles.value or [] if _in_account(s.arn, snap.account_id)]
+        return dict(self._parallel(read, arns))
+
+    # -- CloudTrail ------------------------------------------------------------------
+
+    def _ptc_events(self) -> Collected[list[PtcRuleEvent]]:
+        start = self.opt.now - timedelta(days=min(self.opt.run_lookback_days, 90))
+
+        def fetch() -> list[PtcRuleEvent]:
+            events: list[PtcRuleEvent] = []
+            # LookupEvents takes one attribute only: one query per event name, source filtered client-side.
+            for name in PTC_EVENT_NAMES:
+                for ev in self._paginate(
+                    "cloudtrail",
+                    "lookup_events",
+                    "Events",
+                    LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}],
+                    StartTime=start,
+                    EndTime=self.opt.now + timedelta(minutes=5),
+                ):
+                    parsed = _ptc_event(ev)
+                    if parsed is not None:
+                        events.append(parsed)
+            return events
+
+        return attempt("cloudtrail:LookupEvents", "cloudtrail", fetch)
+
+
+# --- pure helpers ----------------------------------------------------------------------
+
+
+def _registry_map(resp: dict[str, Any]) -> ContainerRegistryMap | None:
+    crm = resp.get("containerRegistryMap")
+    if not crm:
+        return None
+    return ContainerRegistryMap(
+        registry_mappings=[
+            RegistryMapping(
+                upstream_registry_url=m.get("upstreamRegistryUrl", ""),
+                ecr_repository_prefix=m.get("ecrRepositoryPrefix", ""),
+                upstream_repository_prefix=m.get("upstreamRepositoryPrefix"),
+                ecr_account_id=m.get("ecrAccountId"),
+                credential_arn=m.get("credentialArn"),
+            )
+            for m in crm.get("registryMappings", [])
+        ],
+        image_mappings=[
+            ImageMapping(source_image=m.get("sourceImage"), destination_image=m.get("destinationImage"))
+            for m in crm.get("imageMappings", [])
+        ],
+    )
+
+
+def _policy_doc(doc: Any) -> dict:
+    if doc is None:
+        return {}
+    if isinstance(doc, dict):
+        return doc
+    from urllib.parse import unquote
+
+    text = str(doc)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(unquote(text))
+
+
+def _in_account(arn: str, account: str) -> bool:
+    parts = arn.split(":")
+    return len(parts) > 4 and parts[4] == account
+
+
+def _ptc_event(ev: dict[str, Any]) -> PtcRuleEvent | None:
+    try:
+        record = json.loads(ev.get("CloudTrailEvent") or "{}")
+    except json.JSONDecodeError:
+        record = {}
+    if record.get("eventSource", ev.get("EventSource")) != "ecr.amazonaws.com":
+        return None
+    params = record.get("requestParameters") or {}
+    return PtcRuleEvent(
+        event_id=ev.get("EventId", record.get("eventID", "")),
+        event_name=ev.get("EventName", record.get("eventName", "")),
+        event_time=_dt(ev.get("EventTime")) or datetime.now(UTC),
+        ecr_repository_prefix=params.get("ecrRepositoryPrefix"),
+        username=ev.get("Username"),
+        error_code=record.get("errorCode"),
+    )

@@ -1,0 +1,170 @@
+"""Questions the rules ask of policies, answered through the one policy evaluator.
+
+Every rule that judges a policy goes through here, so "does omics get these
+actions on this prefix" means the same thing everywhere: explicit Deny wins,
+wildcards and NotAction/NotResource count, and a grant whose condition the
+auditor cannot decide is reported as undecidable (ERROR), never as PASS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.engine import Status
+from auditor.models import Snapshot
+from auditor.policy import (
+    Decision,
+    Evaluation,
+    PolicyParseError,
+    Request,
+    evaluate_identity_policies,
+    evaluate_resource_policy,
+)
+
+OMICS = "omics.amazonaws.com"
+PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+TEMPLATE_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+PTC_REGISTRY_ACTIONS = ("ecr:CreateRepository", "ecr:BatchImportUpstreamImage")
+
+
+@dataclass
+class Verdict:
+    """Aggregate answer for several actions (and possibly several request contexts)."""
+
+    status: Status
+    missing: list[str] = field(default_factory=list)  # actions not granted
+    denied: list[str] = field(default_factory=list)  # actions explicitly denied
+    undecided: list[str] = field(default_factory=list)  # actions whose grant hangs on an undecidable condition
+    reasons: list[str] = field(default_factory=list)
+
+    def message(self, *, subject: str, scope: str, granted: str) -> str:
+        """One wording for every policy finding: ``subject`` is the policy, ``scope`` where the actions apply."""
+        reasons = f": {'; '.join(self.reasons)}" if self.reasons else "."
+        if self.status == Status.PASS:
+            return granted
+        if self.status == Status.ERROR:
+            return f"Cannot decide whether {subject} lets omics.amazonaws.com act on {scope}{reasons}"
+        lacking = ", ".join(self.denied + self.missing)
+        return f"{subject} does not let omics.amazonaws.com do {lacking} on {scope}{reasons}"
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"decision": self.status.value}
+        for key in ("missing", "denied", "undecided", "reasons"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        return out
+
+
+def omics_contexts(snap: Snapshot) -> list[dict[str, list[str] | None]]:
+    """Request contexts for the HealthOmics service principal acting for this account.
+
+    HealthOmics sends aws:SourceAccount (the workflow owner) and aws:SourceArn
+    (the workflow ARN, per the HealthOmics docs; aws-semantics §3.4). The grant
+    must hold for every private workflow of the account; with no workflow
+    known, aws:SourceArn is left unknown so a statement conditioned on it is
+    reported as undecidable rather than assumed to match.
+    """
+    base: dict[str, list[str] | None] = {"aws:SourceAccount": [snap.account_id]}
+    workflows = [w for w in snap.workflows.value or [] if (w.type or "PRIVATE") == "PRIVATE"]
+    if not workflows:
+        return [base]
+    return [{**base, "aws:SourceArn": [w.arn]} for w in workflows]
+
+
+def _fold(evaluations: Iterable[tuple[str, Evaluation]]) -> Verdict:
+    verdict = Verdict(status=Status.PASS)
+    for action, ev in evaluations:
+        if ev.decision == Decision.EXPLICIT_DENY:
+            if action not in verdict.denied:
+                verdict.denied.append(action)
+        elif ev.decision == Decision.IMPLICIT_DENY:
+            if action not in verdict.missing:
+                verdict.missing.append(action)
+        elif ev.decision == Decision.UNKNOWN and action not in verdict.undecided:
+            verdict.undecided.append(action)
+        if ev.decision != Decision.ALLOWED:
+            for reason in ev.reasons:
+                if reason not in verdict.reasons:
+                    verdict.reasons.append(reason)
+    if verdict.denied or verdict.missing:
+        verdict.status = Status.FAIL
+    elif verdict.undecided:
+        verdict.status = Status.ERROR
+    return verdict
+
+
+def _parse_failure(exc: PolicyParseError, actions: Iterable[str]) -> Verdict:
+    return Verdict(status=Status.FAIL, missing=list(actions), reasons=[f"policy is not a valid policy document: {exc}"])
+
+
+def resource_policy_grants_omics(
+    policy: str | dict | None, snap: Snapshot, actions: Iterable[str], resource: str
+) -> Verdict:
+    """Does a resource-based policy (registry, repository, template) let omics do ``actions`` on ``resource``?"""
+    actions = list(actions)
+    if policy is None:
+        return Verdict(status=Status.FAIL, missing=actions, reasons=["there is no policy"])
+    try:
+        evaluations = [
+            (
+                action,
+                evaluate_resource_policy(
+                    policy, Request(action=action, resource=resource, principal_service=OMICS, context=ctx)
+                ),
+            )
+            for ctx in omics_contexts(snap)
+            for action in actions
+        ]
+    except PolicyParseError as exc:
+        return _parse_failure(exc, actions)
+    return _fold(evaluations)
+
+
+def identity_grants(
+    documents: list[dict],
+    actions: Iterable[str],
+    resource: str,
+    *,
+    boundary: dict | None = None,
+    session_policy: str | dict | None = None,
+    principal_arn: str | None = None,
+    account: str | None = None,
+) -> Verdict:
+    actions = list(actions)
+    try:
+        evaluations = [
+            (
+                action,
+                evaluate_identity_policies(
+                    documents,
+                    Request(action=action, resource=resource, principal_arn=principal_arn, principal_account=account),
+                    boundary=boundary,
+                    session_policy=session_policy,
+                ),
+            )
+            for action in actions
+        ]
+    except PolicyParseError as exc:
+        return _parse_failure(exc, actions)
+    return _fold(evaluations)
+
+
+def trusts_service(trust_policy: str | dict | None, service: str = OMICS) -> bool:
+    """Whether a role's trust policy lets ``service`` assume it.
+
+    Used to *discover* HealthOmics service roles, so a trust that hangs on a
+    condition we cannot decide (e.g. aws:SourceArn of some workflow) counts:
+    auditing one role too many is safe, missing one is not.
+    """
+    if not trust_policy:
+        return False
+    try:
+        evaluation = evaluate_resource_policy(
+            trust_policy, Request(action="sts:AssumeRole", resource="*", principal_service=service)
+        )
+    except PolicyParseError:
+        return False
+    return evaluation.decision in (Decision.ALLOWED, Decision.UNKNOWN)
