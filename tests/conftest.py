@@ -1,0 +1,74 @@
+"""Shared fixtures: an in-process sandbox account and a one-call scan helper."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from auditor import sandbox
+from auditor.config import Config, parse_config
+from auditor.engine import Finding, Status
+from auditor.scan import FindingsDocument, scan_live, select_rules
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+OMICS = "omics.amazonaws.com"
+PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+    """A fresh sandbox account (moto + our extensions) and a session pointing at it."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    for key, value in _FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    sandbox.install()
+    with mock_aws():
+        yield boto3.Session(region_name=REGION)
+
+
+def run_scan(
+    session: boto3.Session, rules: list[str] | None = None, config: dict[str, Any] | Config | None = None, **kw: Any
+) -> FindingsDocument:
+    cfg = config if isinstance(config, Config) else parse_config(config or {})
+    selected = select_rules(cfg, rules or [])
+    return scan_live(cfg, selected, session=session, regions=[session.region_name or REGION], **kw)
+
+
+def by_resource(doc: FindingsDocument, rule_id: str) -> dict[str, Finding]:
+    return {f.resource: f for f in doc.findings if f.rule_id == rule_id}
+
+
+def statuses(doc: FindingsDocument, rule_id: str) -> dict[str, Status]:
+    return {r: f.status for r, f in by_resource(doc, rule_id).items()}
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def omics_statement(actions: list[str], sid: str = "OmicsPull", **extra: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": OMICS}, "Action": actions, **extra}
+
+
+def trust(service: str = OMICS) -> str:
+    return policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def ecr_uri(path: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{path}"

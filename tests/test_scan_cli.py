@@ -1,0 +1,174 @@
+"""Scan front ends: inventory save/re-evaluate, custom JMESPath rules, the CLI, exit codes and the sandbox server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+
+from auditor.cli import main
+from auditor.config import parse_config
+from auditor.engine import Severity, Status
+from auditor.sandbox.seed import seed_demo_account
+from auditor.scan import exit_code, load_inventory, scan_inventory, select_rules
+from tests.conftest import run_scan
+
+
+def _key(doc):
+    return sorted((f.id, f.rule_id, f.status.value, f.resource) for f in doc.findings)
+
+
+def test_saved_inventory_re_evaluates_to_the_same_findings(aws, tmp_path) -> None:
+    seed_demo_account(aws, pause=1.05)
+    inv = tmp_path / "inv.json"
+    live = run_scan(aws, save_to=inv)
+    snapshots = load_inventory(inv)
+    assert len(snapshots) == 1 and snapshots[0].api_calls == live.api_calls
+    config = parse_config({})
+    offline = scan_inventory(config, select_rules(config), inv)
+    assert _key(offline) == _key(live)
+    assert offline.run.mode == "inventory"
+
+
+def test_cli_scan_inventory_offline(aws, tmp_path, capsys) -> None:
+    seed_demo_account(aws)
+    inv = tmp_path / "inv.json"
+    run_scan(aws, save_to=inv)
+    rc = main(
+        ["scan", "--inventory", str(inv), "--out", str(tmp_path / "o"), "--rules", "registry-policy-allows-omics"]
+    )
+    assert rc == 1
+    doc = json.loads((tmp_path / "o" / "findings.json").read_text())
+    assert {f["rule_id"] for f in doc["findings"]} == {"registry-policy-allows-omics"}
+
+
+def test_severity_threshold_controls_exit_code(aws) -> None:
+    seed_demo_account(aws)
+    doc = run_scan(aws, rules=["ptc-rule-unchanged-during-run"])  # medium severity FAIL
+    assert exit_code(doc, Severity.LOW) == 1
+    assert exit_code(doc, Severity.MEDIUM) == 1
+    assert exit_code(doc, Severity.HIGH) == 0
+
+
+CUSTOM = {
+    "custom_rules": [
+        {
+            "id": "org-ptc-lifecycle",
+            "title": "Every pull-through cache repository has a lifecycle policy",
+            "severity": "low",
+            "facets": ["repositories", "lifecycle_policies", "ptc_rules"],
+            "resources": "repositories[?ptc_prefix]",
+            "resource_name": "arn",
+            "condition": "lifecycle_policy != null",
+            "message": "{resource} has no lifecycle policy",
+        }
+    ]
+}
+
+
+def test_custom_jmespath_rule(aws) -> None:
+    seed_demo_account(aws)
+    ecr = aws.client("ecr")
+    ecr.put_lifecycle_policy(
+        repositoryName="docker-hub/library/ubuntu",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
+    doc = run_scan(aws, rules=["org-ptc-lifecycle"], config=CUSTOM)
+    found = {f.resource.rsplit("/", 2)[-2] + "/" + f.resource.rsplit("/", 1)[-1]: f.status for f in doc.findings}
+    assert found == {
+        "library/ubuntu": Status.PASS,
+        "biocontainers/arm-tool": Status.FAIL,
+        "biocontainers/samtools": Status.FAIL,
+    }
+    assert all(f.rule_id == "org-ptc-lifecycle" and f.severity == Severity.LOW for f in doc.findings)
+    assert doc.api_calls.get("ecr:GetLifecyclePolicy") == 3
+
+
+def test_custom_rule_errors_when_its_data_cannot_be_read(aws) -> None:
+    seed_demo_account(aws)
+
+    def deny(**kwargs):
+        from botocore.awsrequest import AWSResponse
+
+        body = json.dumps({"__type": "AccessDeniedException", "message": "denied"}).encode()
+
+        class Raw:
+            def stream(self, **_):
+                yield body
+
+        return AWSResponse("https://x", 400, {"x-amzn-requestid": "1"}, Raw())
+
+    aws.events.register_first("before-send.ecr.GetLifecyclePolicy", deny)
+    doc = run_scan(aws, rules=["org-ptc-lifecycle"], config=CUSTOM)
+    assert doc.findings and all(f.status == Status.ERROR for f in doc.findings)
+    assert doc.findings[0].evidence["api_errors"][0]["code"] == "AccessDeniedException"
+
+
+def test_rules_command_lists_everything(capsys) -> None:
+    assert main(["rules", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 8
+    for row in rows:
+        assert set(row) >= {"id", "severity", "title", "fixable", "permissions"}
+        assert row["permissions"]
+
+
+def test_rules_command_includes_custom_rules(tmp_path, capsys) -> None:
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(CUSTOM))
+    assert main(["rules", "--config", str(cfg)]) == 0
+    assert "org-ptc-lifecycle" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point() -> None:
+    proc = subprocess.run([sys.executable, "-m", "auditor", "rules"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "ptc-rule-coverage" in proc.stdout
+
+
+def test_scan_against_the_sandbox_server(tmp_path, monkeypatch) -> None:
+    """The CLI's live path over real HTTP: seed the sandbox server, then `scan --endpoint-url` from another process."""
+    from auditor.sandbox.server import start_server
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for key, value in creds.items():
+        monkeypatch.setenv(key, value)
+    with start_server() as server:
+        seeder = boto3.Session(region_name="us-east-1")
+        make_client = seeder.client
+        monkeypatch.setattr(seeder, "client", lambda service, **kw: make_client(service, endpoint_url=server.url, **kw))
+        seed_demo_account(seeder)
+        out = tmp_path / "out"
+        # The child process gets only what a user would set: credentials and the endpoint.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OMICS_AUDIT"))} | creds
+        proc = subprocess.run(
+            [sys.executable, "-m", "auditor", "scan", "--endpoint-url", server.url, "--out", str(out), "--quiet"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        doc = json.loads((out / "findings.json").read_text())
+        assert {f["status"] for f in doc["findings"]} == {"PASS", "FAIL"}, proc.stderr
+        failing_rules = {f["rule_id"] for f in doc["findings"] if f["status"] == "FAIL"}
+        assert failing_rules == {r.meta.id for r in select_rules(parse_config({}))}
