@@ -1,0 +1,339 @@
+"""The demo account: a realistic HealthOmics + ECR pull-through-cache setup with one deliberate defect per rule.
+
+Everything is created through real boto3 calls against the sandbox, except what
+no public API can set (run state and run tasks), which uses the sandbox's
+seeding helpers. ``EXPECTED`` lists, per rule, the resources that must FAIL —
+tests assert the scan finds exactly these, so the demo cannot drift silently.
+
+Healthy parts: Docker Hub, Quay and ECR Public prefixes; the rnaseq workflow
+with a correct registry map; a correct workflow role; multi-arch images.
+Defects (one per rule, plus a few realistic extras):
+
+* ptc-rule-coverage: the ghcr rule's secret lacks ``accessToken`` (validation
+  fails); registry.k8s.io is mapped by a workflow but has no rule.
+* registry-policy-allows-omics: the registry policy omits ``ecr-public/*``.
+* creation-template-grants-omics: the quay template grants only BatchGetImage;
+  ecr-public and ghcr are covered only by a ROOT template applied for REPLICATION.
+* repository-policy-grants-omics: quay/biocontainers/samtools was cached before
+  any template existed, so it has no policy.
+* service-role-can-pull: OmicsLegacyRole lacks ecr:BatchCheckLayerAvailability.
+* image-not-arm-only: docker-hub/biocontainers/arm-tool:1.0 is arm64 only.
+* ptc-rule-unchanged-during-run: the ghcr rule is updated while a run is active.
+* registry-map-consistent: variant-calling maps Docker Hub to prefix
+  ``dockerhub`` (the rule's prefix is ``docker-hub``), maps registry.k8s.io
+  without a rule, and maps Seqera Wave with a secret that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from auditor.sandbox import images
+from auditor.sandbox.ecr import simulate_ptc_pull
+from auditor.sandbox.omics import add_run_task, set_run_state
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+OMICS = "omics.amazonaws.com"
+PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+
+
+@dataclass
+class DemoAccount:
+    account: str
+    region: str
+    workflows: dict[str, str]  # name -> id
+    runs: dict[str, str]  # name -> id
+    secrets: dict[str, str]  # name -> ARN
+
+
+# Rule id -> resources that must FAIL in the demo scan (checked by tests).
+EXPECTED_FAILURES: dict[str, set[str]] = {
+    "ptc-rule-coverage": {"pull-through-cache-rule/ghcr", "upstream/registry.k8s.io"},
+    "registry-policy-allows-omics": {"registry-policy/ecr-public"},
+    "creation-template-grants-omics": {
+        "creation-template-coverage/quay",
+        "creation-template-coverage/ecr-public",
+        "creation-template-coverage/ghcr",
+    },
+    "repository-policy-grants-omics": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/quay/biocontainers/samtools"},
+    "service-role-can-pull": {f"arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"},
+    "image-not-arm-only": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/docker-hub/biocontainers/arm-tool:1.0"},
+    "ptc-rule-unchanged-during-run": {"pull-through-cache-rule/ghcr"},
+    "registry-map-consistent": {"<variant-calling workflow ARN>"},
+}
+
+
+def _trust(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def omics_pull_statement(sid: str, actions: list[str], account: str) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": OMICS},
+        "Action": actions,
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+    }
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _ecr_uri(account: str, region: str, path: str) -> str:
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{path}"
+
+
+def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAccount:
+    """Build the demo account. ``pause`` separates rule changes from run windows (timestamps have 1 s grain)."""
+    region = session.region_name or REGION
+    ecr = session.client("ecr", region_name=region)
+    sm = session.client("secretsmanager", region_name=region)
+    iam = session.client("iam", region_name=region)
+    omics = session.client("omics", region_name=region)
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+
+    # --- secrets: Docker Hub's is well formed, ghcr's lacks the access token -----------------
+    secrets = {
+        "docker-hub": sm.create_secret(
+            Name="ecr-pullthroughcache/docker-hub",
+            SecretString=json.dumps({"username": "demo-user", "accessToken": "dckr_pat_DEMO_NOT_A_SECRET"}),
+        )["ARN"],
+        "ghcr": sm.create_secret(Name="ecr-pullthroughcache/ghcr", SecretString=json.dumps({"username": "demo-user"}))[
+            "ARN"
+        ],
+    }
+
+    # --- a repository cached before any template existed: it will have no policy --------------
+    ecr.create_repository(repositoryName="quay/biocontainers/samtools")
+
+    # --- pull-through cache rules ----------------------------------------------------------------
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="docker-hub",
+        upstreamRegistryUrl="registry-1.docker.io",
+        credentialArn=secrets["docker-hub"],
+    )
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="ghcr", upstreamRegistryUrl="ghcr.io", credentialArn=secrets["ghcr"]
+    )
+
+    # --- registry policy: another team's replication grant + omics PTC grant missing ecr-public ----
+    ecr.put_registry_policy(
+        policyText=_policy(
+            {
+                "Sid": "ReplicationFromProd",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+                "Resource": f"arn:aws:ecr:{region}:{account}:repository/*",
+            },
+            {
+                "Sid": "AllowPTCinRegPermissions",
+                "Effect": "Allow",
+                "Principal": {"Service": OMICS},
+                "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+                "Resource": [
+                    f"arn:aws:ecr:{region}:{account}:repository/{p}/*" for p in ("docker-hub", "quay", "ghcr")
+                ],
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            },
+        )
+    )
+
+    # --- creation templates -------------------------------------------------------------------------
+    ecr.create_repository_creation_template(
+        prefix="docker-hub",
+        appliedFor=["PULL_THROUGH_CACHE"],
+        description="Docker Hub cache",
+        repositoryPolicy=_policy(omics_pull_statement("PTCRepoCreationTemplate", PULL, account)),
+        imageTagMutability="MUTABLE",
+    )
+    ecr.create_repository_creation_template(
+        prefix="quay",
+        appliedFor=["PULL_THROUGH_CACHE"],
+        description="Quay cache (incomplete grant)",
+        repositoryPolicy=_policy(omics_pull_statement("PTCRepoCreationTemplate", ["ecr:BatchGetImage"], account)),
+    )
+    ecr.create_repository_creation_template(
+        prefix="ROOT",
+        appliedFor=["REPLICATION"],
+        description="Replication defaults (not used for PTC)",
+        repositoryPolicy=_policy(omics_pull_statement("OmicsPull", PULL, account)),
+    )
+
+    # --- first pulls through the cache: repositories get the template's policy -----------------------
+    for repo in ("docker-hub/library/ubuntu", "docker-hub/biocontainers/arm-tool"):
+        simulate_ptc_pull(account, region, repo)
+    ubuntu_digest = images.push_index(
+        ecr,
+        "docker-hub/library/ubuntu",
+        tag="22.04",
+        platforms=["linux/amd64", "linux/arm64/v8"],
+        media_type=images.OCI_INDEX,
+        include_attestation=True,
+    )
+    images.push_image(ecr, "docker-hub/biocontainers/arm-tool", tag="1.0", architecture="arm64")
+    samtools_digest = images.push_image(ecr, "quay/biocontainers/samtools", tag="1.17", architecture="amd64")
+
+    # --- roles ------------------------------------------------------------------------------------------
+    iam.create_role(RoleName="OmicsWorkflowRole", AssumeRolePolicyDocument=_trust(OMICS))
+    iam.put_role_policy(
+        RoleName="OmicsWorkflowRole",
+        PolicyName="omics-ecr-pull",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{region}:{account}:repository/*"}
+                ],
+            }
+        ),
+    )
+    iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=_trust(OMICS))
+    legacy = iam.create_policy(
+        PolicyName="legacy-ecr-read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
+                ],
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="OmicsLegacyRole", PolicyArn=legacy)
+    iam.create_role(RoleName="LambdaRole", AssumeRolePolicyDocument=_trust("lambda.amazonaws.com"))
+
+    # --- workflows ----------------------------------------------------------------------------------------
+    definition = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the sandbox stores definitions opaquely
+    rnaseq = omics.create_workflow(
+        name="rnaseq-pipeline",
+        engine="NEXTFLOW",
+        definitionZip=definition,
+        containerRegistryMap={
+            "registryMappings": [
+                {"upstreamRegistryUrl": "registry-1.docker.io", "ecrRepositoryPrefix": "docker-hub"},
+                {"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay"},
+                {"upstreamRegistryUrl": "public.ecr.aws", "ecrRepositoryPrefix": "ecr-public"},
+            ],
+            "imageMappings": [
+                {
+                    "sourceImage": "ubuntu:22.04",
+                    "destinationImage": _ecr_uri(account, region, "docker-hub/library/ubuntu:22.04"),
+                }
+            ],
+        },
+    )["id"]
+    variant = omics.create_workflow(
+        name="variant-calling",
+        engine="WDL",
+        definitionZip=definition,
+        containerRegistryMap={
+            "registryMappings": [
+                {"upstreamRegistryUrl": "registry-1.docker.io", "ecrRepositoryPrefix": "dockerhub"},
+                {"upstreamRegistryUrl": "registry.k8s.io", "ecrRepositoryPrefix": "k8s"},
+                {
+                    "upstreamRegistryUrl": "community.wave.seqera.io",
+                    "ecrRepositoryPrefix": "wave",
+                    "credentialArn": f"arn:aws:secretsmanager:{region}:{account}:secret:omics-registry/wave-AbCdEf",
+                },
+            ],
+            "imageMappings": [
+                {
+                    "sourceImage": "biocontainers/arm-tool:1.0",
+                    "destinationImage": _ecr_uri(account, region, "docker-hub/biocontainers/arm-tool:1.0"),
+                }
+            ],
+        },
+    )["id"]
+
+    # --- runs: one finished days ago, one active; the ghcr rule then changes during the active run ---------
+    role_arn = f"arn:aws:iam::{account}:role/"
+    done = omics.start_run(
+        workflowId=rnaseq,
+        roleArn=role_arn + "OmicsWorkflowRole",
+        name="rnaseq-2026-11-18",
+        outputUri="s3://demo-omics-output/rnaseq/",
+        requestId="seed-rnaseq",
+    )["id"]
+    then = datetime.now(UTC) - timedelta(days=3)
+    set_run_state(
+        account,
+        region,
+        done,
+        status="COMPLETED",
+        creation_time=then,
+        start_time=then,
+        stop_time=then + timedelta(hours=2),
+    )
+    add_run_task(
+        account,
+        region,
+        done,
+        name="ALIGN",
+        image=_ecr_uri(account, region, "docker-hub/library/ubuntu:22.04"),
+        image_digest=ubuntu_digest,
+        source_image="ubuntu:22.04",
+    )
+    add_run_task(
+        account,
+        region,
+        done,
+        name="SORT",
+        image=_ecr_uri(account, region, "quay/biocontainers/samtools:1.17"),
+        image_digest=samtools_digest,
+        source_image="quay.io/biocontainers/samtools:1.17",
+    )
+
+    time.sleep(pause)  # the active run starts strictly after the rules were created
+    active = omics.start_run(
+        workflowId=variant,
+        roleArn=role_arn + "OmicsLegacyRole",
+        name="variant-calling-nightly",
+        outputUri="s3://demo-omics-output/variants/",
+        requestId="seed-variant",
+    )["id"]
+    started = datetime.now(UTC)
+    set_run_state(account, region, active, status="RUNNING", creation_time=started, start_time=started)
+    add_run_task(
+        account,
+        region,
+        active,
+        name="CALL",
+        status="RUNNING",
+        image=_ecr_uri(account, region, "docker-hub/biocontainers/arm-tool:1.0"),
+        source_image="biocontainers/arm-tool:1.0",
+    )
+    time.sleep(pause)
+    ecr.update_pull_through_cache_rule(ecrRepositoryPrefix="ghcr", credentialArn=secrets["ghcr"])
+
+    return DemoAccount(
+        account=account,
+        region=region,
+        workflows={"rnaseq-pipeline": rnaseq, "variant-calling": variant},
+        runs={"done": done, "active": active},
+        secrets=secrets,
+    )
+
+
+def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
+    out = {k: set(v) for k, v in EXPECTED_FAILURES.items()}
+    out["registry-map-consistent"] = {
+        f"arn:aws:omics:{demo.region}:{demo.account}:workflow/{demo.workflows['variant-calling']}"
+    }
+    return out
