@@ -159,32 +159,69 @@ _NETWORK_ERRORS = (
 )
 
 
+# Error codes that mean "the caller lacks a permission": only these name the IAM action as missing.
+# Throttling, timeouts and service faults are not permission problems and must not read like one.
+_PERMISSION_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnauthorizedException",
+        "AuthorizationError",
+        "NotAuthorized",
+    }
+)
+
+
 def call_error(exc: Exception, operation: str, resource: str | None = None) -> CallError:
     """Turn an exception from a call into a CallError (never carries secret values)."""
-    permission = operation if ":" in operation else None
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
+        code = str(err.get("Code", "ClientError"))
         return CallError(
             operation=operation,
-            code=str(err.get("Code", "ClientError")),
+            code=code,
             message=str(err.get("Message", ""))[:500],
-            permission=permission,
+            permission=operation if code in _PERMISSION_CODES and ":" in operation else None,
             resource=resource,
         )
     if isinstance(exc, _NETWORK_ERRORS):
         return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
     if isinstance(exc, requests.RequestException):
         return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:300], resource=resource)
-    return CallError(
-        operation=operation, code=type(exc).__name__, message=str(exc)[:500], permission=permission, resource=resource
-    )
+    return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
+
+
+# Without credentials nothing in the cell can be read. Recording this per resource (as attempt() did)
+# left rules with no data to judge, e.g. image-not-arm-only reported NOT_APPLICABLE for an account it
+# never read when the account id was given (no sts call to fail first); re-raised, it fails the whole
+# cell and scan.collect_cell turns it into one ERROR per selected rule.
+_CELL_ERRORS = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+)
 
 
 def attempt(operation: str, resource: str | None, fn: Callable[[], T]) -> Collected[T]:
     try:
         return Collected(value=fn())
+    except _CELL_ERRORS:
+        raise
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, requests.RequestException) as exc:
         error = call_error(exc, operation, resource)
+        log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
+        return Collected(error=error)
+    except Exception as exc:
+        # Malformed service data (a missing required member -> KeyError, a policy document that is not
+        # JSON -> JSONDecodeError...) used to escape attempt() and abort the whole scan with a traceback.
+        # It is this resource's failure: record it so the rules report ERROR, and keep scanning.
+        error = CallError(
+            operation=operation,
+            code="MalformedResponse",
+            message=f"unexpected response data ({type(exc).__name__}: {exc})"[:500],
+            resource=resource,
+        )
         log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
         return Collected(error=error)
 
@@ -784,7 +821,12 @@ class Collector:
                 run.tasks = Collected(error=got.error)
             return run
 
-        return Collected(value=self._parallel(get, recent))
+        runs = self._parallel(get, recent)
+        # A failed GetRun was kept only on run.tasks, which no rule reads: the run's role, session policy
+        # and workflow were silently missing and the scan reported no ERROR at all. Report it on the runs
+        # facet too (the runs still listed are kept, as _service_roles does for ListRoles).
+        failed = next((r.tasks.error for r in runs if r.tasks.error is not None), None)
+        return Collected(value=runs, error=failed)
 
     def _run_tasks(self, snap: Snapshot) -> None:
         def tasks_of(run: Run) -> None:
@@ -863,11 +905,18 @@ class Collector:
         def read(arn: str) -> tuple[str, Collected[RolePolicies]]:
             name = arn.rsplit("/", 1)[-1]
             iam = self.client("iam")
-            got = attempt("iam:GetRole", arn, lambda: iam.get_role(RoleName=name)["Role"])
+
+            def get_role() -> dict:
+                role = iam.get_role(RoleName=name)["Role"]
+                # Parsed inside attempt(): a malformed trust policy used to raise out of the pool and
+                # abort the scan; now it is this role's ERROR.
+                return {**role, "AssumeRolePolicyDocument": _policy_doc(role.get("AssumeRolePolicyDocument"))}
+
+            got = attempt("iam:GetRole", arn, get_role)
             if not got.ok:
                 return arn, Collected(error=got.error)
             role = got.value or {}
-            info = RolePolicies(arn=arn, name=name, trust_policy=_policy_doc(role.get("AssumeRolePolicyDocument")))
+            info = RolePolicies(arn=arn, name=name, trust_policy=role.get("AssumeRolePolicyDocument"))
             inline = attempt(
                 "iam:ListRolePolicies",
                 arn,

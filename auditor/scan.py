@@ -160,7 +160,11 @@ def collect_cell(
         collector = Collector(session, region, facets, options, counter, account_id=account_id)
         return collector.collect(), None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        error = call_error(exc, "sts:GetCallerIdentity", f"region/{region}")
+        # Name what actually failed. Every other call goes through collect.attempt(), so a ClientError
+        # reaching here comes from the STS account lookup; credential errors belong to no operation.
+        operation = getattr(exc, "operation_name", None)
+        label = f"sts:{operation}" if operation else "credentials"
+        error = call_error(exc, label, f"region/{region}")
         log.error("cell_failed", region=region, code=error.code)
         return None, error
 
