@@ -6,8 +6,10 @@ runner adds identity (stable id, account, region) and metadata to each result
 and guarantees the two promises every rule relies on:
 
 * a rule that raises becomes an ERROR finding, never a missing one;
-* a rule never reports PASS on a facet whose collection failed — rules yield
-  ERROR themselves via ``facet_errors``, and the runner double-checks.
+* a rule never judges a snapshot that lacks a facet it reads (an inventory
+  from a narrower scan): the runner reports ERROR instead;
+* a facet whose collection failed is ERROR, not PASS: rules yield it through
+  ``facet_errors``/``error_result`` (tests inject failures into every facet).
 """
 
 from __future__ import annotations
@@ -154,9 +156,10 @@ def rule(
 
 
 def load_builtin_rules() -> dict[str, Rule]:
-    import rules  # noqa: F401 — importing the package registers every rule module
+    import rules  # importing the package registers every rule module
 
-    return REGISTRY
+    rank = {rule_id: i for i, rule_id in enumerate(rules.ORDER)}
+    return dict(sorted(REGISTRY.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
 
 
 def finding_id(rule_id: str, account: str, region: str, resource: str) -> str:

@@ -1,6 +1,10 @@
-"""Built-in rules: one module per check. Importing this package registers them all."""
+"""Built-in rules: one module per check. Importing this package registers them all.
 
-from rules import (  # noqa: F401
+``ORDER`` is the order people read them in: from the upstream registry down to
+the workflow's own map, the order in which a pull goes through the pieces.
+"""
+
+from rules import (
     creation_template,
     image_architecture,
     ptc_change_during_run,
@@ -9,4 +13,15 @@ from rules import (  # noqa: F401
     registry_policy,
     repository_policy,
     service_role,
+)
+
+ORDER = (
+    ptc_rule_coverage.RULE_ID,
+    registry_policy.RULE_ID,
+    creation_template.RULE_ID,
+    repository_policy.RULE_ID,
+    service_role.RULE_ID,
+    image_architecture.RULE_ID,
+    ptc_change_during_run.RULE_ID,
+    registry_map.RULE_ID,
 )

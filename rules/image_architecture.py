@@ -29,10 +29,27 @@ RULE_ID = "image-not-arm-only"
         "https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html",
         "https://github.com/opencontainers/image-spec/blob/main/image-index.md",
     ],
-    facets=["images"],
+    facets=["images", "ptc_rules", "repositories", "workflows", "runs", "run_tasks"],
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
+    # Which images get inspected comes from these facets; if one could not be read, the image set is
+    # incomplete and saying PASS for "all images in use" would be a guess.
+    for key, what, source in (
+        ("ptc-rules", "pull-through cache rules", snap.ptc_rules),
+        ("repositories", "repositories", snap.repositories),
+        ("workflows", "workflows (their image mappings)", snap.workflows),
+        ("runs", "runs", snap.runs),
+    ):
+        if source.error is not None:
+            yield error_result(
+                source.error, f"image-selection/{key}", f"{what}, so some images in use were not inspected"
+            )
+    for run in snap.runs.value or [] if snap.runs.error is None else []:  # a runs ERROR already says it
+        if run.tasks.error is not None:
+            yield error_result(
+                run.tasks.error, f"{run.arn}/tasks", "the run's tasks, so their images were not inspected"
+            )
     for repo, listing in sorted(snap.image_listings.items()):
         if listing.error is not None:
             yield error_result(listing.error, snap.repository_arn(repo), "the repository's newest images")

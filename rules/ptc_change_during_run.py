@@ -60,7 +60,8 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
     for r in snap.ptc_rules.value or []:
         if r.created_at:
             changes.setdefault(r.ecr_repository_prefix, []).append(("created", r.created_at, "rule.createdAt"))
-        if r.updated_at and (r.created_at is None or abs(r.updated_at - r.created_at) > SAME_CHANGE):
+        # ECR may stamp updatedAt at creation; only a different time is a separate change (even seconds later).
+        if r.updated_at and r.updated_at != r.created_at:
             changes.setdefault(r.ecr_repository_prefix, []).append(("updated", r.updated_at, "rule.updatedAt"))
     for ev in snap.ptc_events.value or []:
         if ev.error_code or not ev.ecr_repository_prefix:
@@ -100,6 +101,15 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
                 evidence=evidence,
                 message=f"Pull through cache rule {prefix!r} was {overlaps[0]['change']} at {overlaps[0]['at']} "
                 f"while run(s) {', '.join(runs)} were active.",
+            )
+        elif snap.ptc_events.error is not None:
+            # Rule timestamps show only the latest update; earlier updates live in CloudTrail alone.
+            yield Result(
+                status=Status.ERROR,
+                resource=resource,
+                evidence={**evidence, "api_error": snap.ptc_events.error.model_dump(exclude_none=True)},
+                message=f"No overlap visible in the rule's own timestamps, but CloudTrail could not be read, so "
+                f"earlier changes to {prefix!r} cannot be ruled out: {snap.ptc_events.error.describe()}",
             )
         else:
             yield Result(

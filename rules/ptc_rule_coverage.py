@@ -28,6 +28,10 @@ def _needed_upstreams(snap: Snapshot, ctx: RuleContext) -> dict[str, list[str]]:
         if crm is None:
             continue
         for mapping in crm.registry_mappings:
+            if mapping.ecr_account_id and mapping.ecr_account_id != snap.account_id:
+                # Served by another account's cache rule (the registry-map rule skips it the same
+                # way); demanding a rule here was a false FAIL.
+                continue
             up = upstreams.upstream_for_ptc_url(mapping.upstream_registry_url)
             if up is None or not up.healthomics_ptc_supported or (mapping.credential_arn and up.omics_copy_supported):
                 continue  # not a PTC upstream (the registry-map rule judges those)
@@ -39,6 +43,10 @@ def _needed_upstreams(snap: Snapshot, ctx: RuleContext) -> dict[str, list[str]]:
                 dest = parse_reference(mapping.destination_image or "")
             except RefError:
                 continue  # malformed mappings are the registry-map rule's finding
+            if dest.registry != snap.registry_host():
+                # A destination in another account or region is cached (or not) by that registry,
+                # never through this one's rules; it used to be counted here as a false FAIL.
+                continue
             up = upstreams.upstream_for_registry(source.registry)
             # A destination that already exists was staged by hand; one that does not can
             # only appear through a pull-through cache of the source's upstream.

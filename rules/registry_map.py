@@ -47,7 +47,12 @@ def _check_copy_mapping(snap: Snapshot, wf: Workflow, m: RegistryMapping, j: _Ju
     if secret.value.deleted_date is not None:
         j.problems.append(f"credential secret {secret.value.name} is scheduled for deletion")
     roles = _workflow_roles(snap, wf)
-    if not roles:
+    if snap.runs.error is not None:
+        j.undecided.append(
+            f"runs could not be read, so the roles that need {secret.value.name} are unknown "
+            f"({snap.runs.error.describe()})"
+        )
+    elif not roles:
         j.notes.append(
             f"no recent run of this workflow, so no role to check for secretsmanager:GetSecretValue on "
             f"{secret.value.name}"
