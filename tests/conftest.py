@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -14,6 +15,7 @@ from moto import mock_aws
 from auditor import sandbox
 from auditor.config import Config, parse_config
 from auditor.engine import Finding, Status
+from auditor.sandbox.seed import DemoAccount, seed_demo_account
 from auditor.scan import FindingsDocument, scan_live, select_rules
 
 ACCOUNT = "123456789012"
@@ -29,17 +31,31 @@ _FAKE_ENV = {
 }
 
 
+@contextmanager
+def sandbox_account(mp: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials only (a developer's real ones must never reach the sandbox) and a fresh moto state."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            mp.delenv(key)
+    for key, value in _FAKE_ENV.items():
+        mp.setenv(key, value)
+    sandbox.install()
+    with mock_aws():
+        yield
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     """A fresh sandbox account (moto + our extensions) and a session pointing at it."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    for key, value in _FAKE_ENV.items():
-        monkeypatch.setenv(key, value)
-    sandbox.install()
-    with mock_aws():
+    with sandbox_account(monkeypatch):
         yield boto3.Session(region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoAccount]:
+    """The demo account, seeded once per module (seeding waits ~2 s for run windows) for read-only tests."""
+    with pytest.MonkeyPatch.context() as mp, sandbox_account(mp):
+        yield seed_demo_account(boto3.Session(region_name=REGION))
 
 
 def run_scan(

@@ -9,25 +9,20 @@ test proves.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
 
-from auditor import sandbox, upstreams
+from auditor import upstreams
 from auditor.collect import PTC_EVENT_NAMES, CollectOptions, permissions_for_facets
 from auditor.config import parse_config
 from auditor.engine import load_builtin_rules
 from auditor.manifests import ACCEPTED_MEDIA_TYPES
-from auditor.sandbox.seed import DemoAccount, seed_demo_account
 from auditor.scan import facets_for, select_rules
-from tests.conftest import _FAKE_ENV, REGION, run_scan
+from tests.conftest import REGION, run_scan
 
 OMICS = "omics.amazonaws.com"
 # Verbs of every AWS API that changes something; a read-only scan calls none of them.
@@ -36,19 +31,6 @@ MUTATING = (
     "Import", "BatchImport", "BatchDelete", "Replicate", "Upload", "Complete", "Initiate", "Register", "Deregister",
     "Enable", "Disable", "Add", "Remove", "Associate", "Disassociate", "Reset", "Restore", "Rotate", "Modify",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[DemoAccount]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("AWS_"):
-                mp.delenv(key)
-        for key, value in _FAKE_ENV.items():
-            mp.setenv(key, value)
-        sandbox.install()
-        with mock_aws():
-            yield seed_demo_account(boto3.Session(region_name=REGION))
 
 
 class SessionCalls:

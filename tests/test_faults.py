@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,15 +31,13 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.credentials import CredentialResolver
-from moto import mock_aws
 
-from auditor import sandbox
 from auditor.collect import CollectOptions, Collector
 from auditor.config import parse_config
 from auditor.engine import Finding, Status, load_builtin_rules
-from auditor.sandbox.seed import DemoAccount, expected_failures, seed_demo_account
+from auditor.sandbox.seed import DemoAccount, expected_failures
 from auditor.scan import FindingsDocument, exit_code, scan_live, select_rules
-from tests.conftest import _FAKE_ENV, ACCOUNT, REGION, run_scan
+from tests.conftest import ACCOUNT, REGION, run_scan
 
 SECRET = "dckr_pat_DEMO_NOT_A_SECRET"  # the demo Docker Hub secret's access token
 RULES = sorted(load_builtin_rules())
@@ -56,19 +53,6 @@ SAMTOOLS = "quay/biocontainers/samtools"
 UBUNTU = "docker-hub/library/ubuntu"
 
 # --- the sandbox, seeded once --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[DemoAccount]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("AWS_"):
-                mp.delenv(key)
-        for key, value in _FAKE_ENV.items():
-            mp.setenv(key, value)
-        sandbox.install()
-        with mock_aws():
-            yield seed_demo_account(boto3.Session(region_name=REGION))
 
 
 @pytest.fixture(scope="module")
