@@ -19,7 +19,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -103,6 +103,22 @@ FACET_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 FACETS = tuple(FACET_PERMISSIONS)
+
+# The largest page each listing accepts (botocore models); default pages are often 100 or less, so a
+# 1,000-repository registry would cost 10 DescribeRepositories calls instead of 1.
+_MAX_PAGE_SIZE = {
+    "describe_repositories": 1000,
+    "describe_images": 1000,
+    "describe_pull_through_cache_rules": 1000,
+    "describe_repository_creation_templates": 1000,
+    "list_workflows": 100,
+    "list_runs": 100,
+    "list_run_tasks": 100,
+    "list_roles": 1000,
+    "list_role_policies": 1000,
+    "list_attached_role_policies": 1000,
+    "lookup_events": 50,
+}
 
 
 def expand_facets(facets: Iterable[str]) -> set[str]:
@@ -295,7 +311,7 @@ class Collector:
         self._account_id = account_id
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self._blob_cache: dict[str, Collected[str]] = {}
+        self._blob_cache: dict[str, Future[Collected[str]]] = {}
         self._blob_lock = threading.Lock()
         self._http = requests.Session()
 
@@ -394,7 +410,9 @@ class Collector:
     def _paginate(self, service: str, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
         paginator = self.client(service).get_paginator(operation)
         out: list[dict[str, Any]] = []
-        for page in paginator.paginate(**params):
+        page_size = _MAX_PAGE_SIZE.get(operation)
+        config = {"PageSize": page_size} if page_size else {}
+        for page in paginator.paginate(**params, PaginationConfig=config):
             out.extend(page.get(key, []))
         return out
 
@@ -741,13 +759,29 @@ class Collector:
         )
 
     def _config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
-        """Read an image config blob through GetDownloadUrlForLayer; cached by digest (content-addressed)."""
-        with self._blob_lock:
-            cached = self._blob_cache.get(config_digest)
-        if cached is not None:
-            return cached
-        resource = snap.repository_arn(repository)
+        """A config blob's platform, read once per digest (content-addressed) however many images share it.
 
+        Only a success is shared: a failure (denied, throttled, timed out) belongs to the repository
+        that saw it, so another repository with the same config digest fetches it itself.
+        """
+        with self._blob_lock:
+            pending = self._blob_cache.get(config_digest)
+            owner = pending is None
+            if owner:
+                pending = self._blob_cache[config_digest] = Future()
+        if not owner:
+            shared: Collected[str] = pending.result()
+            if shared.ok:
+                return shared
+            return self._fetch_config_platform(snap, repository, config_digest)
+        result = self._fetch_config_platform(snap, repository, config_digest)
+        if not result.ok:
+            with self._blob_lock:
+                del self._blob_cache[config_digest]  # a later repository tries on its own
+        pending.set_result(result)
+        return result
+
+    def _fetch_config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
         def fetch() -> str:
             url = self.client("ecr").get_download_url_for_layer(repositoryName=repository, layerDigest=config_digest)[
                 "downloadUrl"
@@ -760,11 +794,9 @@ class Collector:
             except manifests.ManifestError as exc:
                 raise requests.RequestException(f"malformed image config blob: {exc}") from None
 
-        result = attempt("ecr:GetDownloadUrlForLayer", resource, fetch)
+        result = attempt("ecr:GetDownloadUrlForLayer", snap.repository_arn(repository), fetch)
         if result.error and result.error.code == "HTTPError":
             result.error.message = "downloading the config blob failed"  # never echo the pre-signed URL
-        with self._blob_lock:
-            self._blob_cache[config_digest] = result
         return result
 
     # -- HealthOmics ------------------------------------------------------------
@@ -829,38 +861,41 @@ class Collector:
         return Collected(value=runs, error=failed)
 
     def _run_tasks(self, snap: Snapshot) -> None:
-        def tasks_of(run: Run) -> None:
-            if run.tasks.error is not None:
-                return
-            listed = attempt(
+        runs = [run for run in snap.runs.value or [] if run.tasks.error is None]
+
+        def list_tasks(run: Run) -> Collected[list[dict[str, Any]]]:
+            return attempt(
                 "omics:ListRunTasks", run.arn, lambda: self._paginate("omics", "list_run_tasks", "items", id=run.id)
             )
-            if not listed.ok:
-                run.tasks = Collected(error=listed.error)
-                return
-            tasks = []
-            for item in listed.value or []:
-                got = attempt(
-                    "omics:GetRunTask",
-                    f"{run.arn}/task/{item['taskId']}",
-                    lambda item=item: self.client("omics").get_run_task(id=run.id, taskId=item["taskId"]),
-                )
-                if not got.ok:
-                    run.tasks = Collected(error=got.error)
-                    return
-                details = (got.value or {}).get("imageDetails") or {}
-                tasks.append(
-                    RunTask(
-                        task_id=item["taskId"],
-                        name=item.get("name"),
-                        image=details.get("image"),
-                        image_digest=details.get("imageDigest"),
-                        source_image=details.get("sourceImage"),
-                    )
-                )
-            run.tasks = Collected(value=tasks)
 
-        self._parallel(tasks_of, snap.runs.value or [])
+        listed = self._parallel(list_tasks, runs)
+        # ListRunTasks items carry no imageDetails, so every task needs GetRunTask. They go through one
+        # flat pool across all runs: fetched run by run, a 200-task run serialised the whole scan.
+        work = [(run, item) for run, got in zip(runs, listed, strict=True) for item in got.value or []]
+
+        def get_task(pair: tuple[Run, dict[str, Any]]) -> Collected[RunTask]:
+            run, item = pair
+
+            def fetch() -> RunTask:
+                details = self.client("omics").get_run_task(id=run.id, taskId=item["taskId"]).get("imageDetails") or {}
+                return RunTask(
+                    task_id=item["taskId"],
+                    name=item.get("name"),
+                    image=details.get("image"),
+                    image_digest=details.get("imageDigest"),
+                    source_image=details.get("sourceImage"),
+                )
+
+            return attempt("omics:GetRunTask", f"{run.arn}/task/{item['taskId']}", fetch)
+
+        fetched = iter(self._parallel(get_task, work))
+        for run, got in zip(runs, listed, strict=True):
+            if not got.ok:
+                run.tasks = Collected(error=got.error)
+                continue
+            tasks = [next(fetched) for _ in got.value or []]
+            failed = next((t.error for t in tasks if t.error is not None), None)
+            run.tasks = Collected(error=failed) if failed else Collected(value=[t.value for t in tasks if t.value])
 
     # -- IAM ------------------------------------------------------------------------
 

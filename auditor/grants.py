@@ -8,6 +8,7 @@ auditor cannot decide is reported as undecidable (ERROR), never as PASS.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from auditor.policy import (
     Request,
     evaluate_identity_policies,
     evaluate_resource_policy,
+    parse_policy,
 )
 
 OMICS = "omics.amazonaws.com"
@@ -108,19 +110,30 @@ def resource_policy_grants_omics(
     if policy is None:
         return Verdict(status=Status.FAIL, missing=actions, reasons=["there is no policy"])
     try:
-        evaluations = [
-            (
-                action,
-                evaluate_resource_policy(
-                    policy, Request(action=action, resource=resource, principal_service=OMICS, context=ctx)
-                ),
-            )
-            for ctx in omics_contexts(snap)
-            for action in actions
-        ]
+        parsed = parse_policy(policy, resource_policy=True)  # once, not once per action and workflow
     except PolicyParseError as exc:
         return _parse_failure(exc, actions)
+    contexts = omics_contexts(snap)
+    if not _mentions_source_arn(policy):
+        # Every context differs only in aws:SourceArn; a policy that never reads it answers alike for all.
+        contexts = contexts[:1]
+    evaluations = [
+        (
+            action,
+            evaluate_resource_policy(
+                parsed, Request(action=action, resource=resource, principal_service=OMICS, context=ctx)
+            ),
+        )
+        for ctx in contexts
+        for action in actions
+    ]
     return _fold(evaluations)
+
+
+def _mentions_source_arn(policy: str | dict) -> bool:
+    """Whether a policy could read aws:SourceArn (a condition key or a ${...} variable); keys are case-insensitive."""
+    text = policy if isinstance(policy, str) else json.dumps(policy)
+    return "aws:sourcearn" in text.lower()
 
 
 def identity_grants(
@@ -135,20 +148,24 @@ def identity_grants(
 ) -> Verdict:
     actions = list(actions)
     try:
-        evaluations = [
-            (
-                action,
-                evaluate_identity_policies(
-                    documents,
-                    Request(action=action, resource=resource, principal_arn=principal_arn, principal_account=account),
-                    boundary=boundary,
-                    session_policy=session_policy,
-                ),
-            )
-            for action in actions
-        ]
+        # parsed once for all actions
+        docs = [parse_policy(d, resource_policy=False) for d in documents]
+        bound = parse_policy(boundary, resource_policy=False) if boundary is not None else None
+        session = parse_policy(session_policy, resource_policy=False) if session_policy is not None else None
     except PolicyParseError as exc:
         return _parse_failure(exc, actions)
+    evaluations = [
+        (
+            action,
+            evaluate_identity_policies(
+                docs,
+                Request(action=action, resource=resource, principal_arn=principal_arn, principal_account=account),
+                boundary=bound,
+                session_policy=session,
+            ),
+        )
+        for action in actions
+    ]
     return _fold(evaluations)
 
 
