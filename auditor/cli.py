@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -126,8 +127,12 @@ def _run(args: argparse.Namespace) -> int:
         )
     path = write_findings(doc, args.out)
     if not args.quiet:
-        print(render_summary(doc))
-        print(f"\nfindings written to {path}")
+        try:
+            print(render_summary(doc))
+            print(f"\nfindings written to {path}")
+        except BrokenPipeError:
+            # `omics-ecr-audit scan | head`: the reader left; findings.json is written, the exit code stands.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(doc, config.severity_threshold)
 
 

@@ -176,27 +176,37 @@ def evaluate(snapshots: Iterable[Snapshot], rules: Sequence[Rule], ctx: RuleCont
     return findings
 
 
-def summarize(findings: Sequence[Finding]) -> dict[str, Any]:
+def summarize(findings: Sequence[Finding], rule_order: Sequence[str] = ()) -> dict[str, Any]:
     by_status = Counter(f.status.value for f in findings)
     by_severity = Counter(f.severity.value for f in findings if f.status == Status.FAIL)
-    by_rule: dict[str, dict[str, int]] = {}
+    by_rule: dict[str, Counter[str]] = {rule_id: Counter() for rule_id in rule_order}
     for f in findings:
         by_rule.setdefault(f.rule_id, Counter())[f.status.value] += 1
     return {
         "total": len(findings),
         "by_status": {s.value: by_status.get(s.value, 0) for s in Status},
         "failed_by_severity": {s.value: by_severity.get(s.value, 0) for s in Severity},
-        "by_rule": {k: dict(v) for k, v in sorted(by_rule.items())},
+        "by_rule": {k: {s.value: v.get(s.value, 0) for s in Status} for k, v in by_rule.items()},
     }
 
 
 def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, int]) -> FindingsDocument:
     run.finished = datetime.now(UTC)
     order = {Status.ERROR: 0, Status.FAIL: 1, Status.PASS: 2, Status.NOT_APPLICABLE: 3}
-    findings = sorted(
-        findings, key=lambda f: (order[f.status], -f.severity.rank, f.rule_id, f.account, f.region, f.resource)
-    )
-    return FindingsDocument(run=run, summary=summarize(findings), findings=findings, api_calls=api_calls)
+    rule_rank = {rule_id: i for i, rule_id in enumerate(run.rules)}
+
+    def key(f: Finding) -> tuple[Any, ...]:
+        return (
+            order[f.status],
+            -f.severity.rank,
+            rule_rank.get(f.rule_id, len(rule_rank)),
+            f.account,
+            f.region,
+            f.resource,
+        )
+
+    findings = sorted(findings, key=key)
+    return FindingsDocument(run=run, summary=summarize(findings, run.rules), findings=findings, api_calls=api_calls)
 
 
 def scan_live(

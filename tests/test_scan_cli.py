@@ -172,3 +172,20 @@ def test_scan_against_the_sandbox_server(tmp_path, monkeypatch) -> None:
         assert {f["status"] for f in doc["findings"]} == {"PASS", "FAIL"}, proc.stderr
         failing_rules = {f["rule_id"] for f in doc["findings"] if f["status"] == "FAIL"}
         assert failing_rules == {r.meta.id for r in select_rules(parse_config({}))}
+
+
+def test_summary_into_a_closed_pipe_keeps_exit_code_and_findings(tmp_path) -> None:
+    """`omics-ecr-audit demo | head -1`: no traceback, findings written, exit code unchanged."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "demo", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, as head does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err
+    assert (tmp_path / "findings.json").exists()
