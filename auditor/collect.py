@@ -20,6 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -149,9 +150,7 @@ class ApiCallCounter:
         self.calls: Counter[str] = Counter()
 
     def attach(self, client: Any) -> Any:
-        prefix = client.meta.service_model.signing_name
-        if prefix == "omics":
-            prefix = "omics"
+        prefix = client.meta.service_model.signing_name  # the IAM action prefix: ecr, omics, iam, ...
 
         def _count(model: Any, **_: Any) -> None:
             with self._lock:
@@ -268,29 +267,17 @@ def _dt(value: Any) -> datetime | None:
 # --- the collector ---------------------------------------------------------------
 
 
+@dataclass(kw_only=True)
 class CollectOptions:
-    def __init__(
-        self,
-        *,
-        run_lookback_days: int = 30,
-        image_tags_per_repository: int = 3,
-        service_roles: Iterable[str] = (),
-        max_workers: int = 8,
-        max_attempts: int = 5,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 20.0,
-        endpoint_url: str | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        self.run_lookback_days = run_lookback_days
-        self.image_tags_per_repository = image_tags_per_repository
-        self.service_roles = list(service_roles)
-        self.max_workers = max_workers
-        self.max_attempts = max_attempts
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.endpoint_url = endpoint_url
-        self.now = now or datetime.now(UTC)
+    run_lookback_days: int = 30
+    image_tags_per_repository: int = 3
+    service_roles: list[str] = field(default_factory=list)
+    max_workers: int = 8
+    max_attempts: int = 5  # total attempts per call (botocore adaptive retry mode)
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    endpoint_url: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class Collector:
