@@ -110,3 +110,17 @@ def test_rule_metadata_complete() -> None:
         m = rule.meta
         assert m.id and m.title and m.rationale and m.remediation and m.references, m.id
         assert m.permissions and all(":" in p for p in m.permissions), m.id
+
+
+def test_readme_documents_every_rule_with_its_permissions() -> None:
+    """The README's rule section is generated from this metadata; a rule or permission change must update it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for rule in load_builtin_rules().values():
+        section = readme.split(f"#### {rule.meta.id}\n", 1)
+        assert len(section) == 2, f"README has no section for {rule.meta.id}"
+        body = section[1].split("####", 1)[0]
+        reads = ", ".join(f"`{p}`" for p in rule.meta.permissions)
+        assert reads in body, f"README permissions of {rule.meta.id} are stale"
+        assert rule.meta.title in body
