@@ -349,6 +349,10 @@ class Collector:
             collected_at=self.opt.now,
             facets=sorted(self.facets),
         )
+        # HealthOmics exists in a handful of regions (botocore's endpoint data). Elsewhere there are no
+        # workflows or runs to read, and calling would only burn retries on an endpoint that does not exist;
+        # the ECR side of the region is still audited.
+        snap.healthomics_available = self.region in self.session.get_available_regions("omics", snap.partition)
         want = self.facets.__contains__
         log.info("collect_start", account=snap.account_id, region=self.region, facets=snap.facets)
         # Independent top-level listings run concurrently; each is a handful of paginated calls.
@@ -362,9 +366,9 @@ class Collector:
         if want("repositories"):
             top["repositories"] = self._repositories
         if want("workflows"):
-            top["workflows"] = self._workflows
+            top["workflows"] = self._workflows if snap.healthomics_available else _nothing
         if want("runs"):
-            top["runs"] = self._runs
+            top["runs"] = self._runs if snap.healthomics_available else _nothing
         if want("ptc_events"):
             top["ptc_events"] = self._ptc_events
         with self._pool() as pool:
@@ -1007,6 +1011,10 @@ class Collector:
             return events
 
         return attempt("cloudtrail:LookupEvents", "cloudtrail", fetch)
+
+
+def _nothing() -> Collected[list[Any]]:
+    return Collected(value=[])
 
 
 # --- pure helpers ----------------------------------------------------------------------

@@ -225,6 +225,7 @@ class Snapshot(BaseModel):
     partition: str = "aws"
     collected_at: datetime
     facets: list[str] = Field(default_factory=list)  # which facets were collected
+    healthomics_available: bool = True  # False: no HealthOmics endpoint in this region (no workflows or runs)
 
     ptc_rules: Collected[list[PtcRule]] = Field(default_factory=Collected)
     ptc_validations: dict[str, Collected[PtcValidation]] = Field(default_factory=dict)  # by prefix

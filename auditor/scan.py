@@ -147,6 +147,13 @@ def facets_for(rules: Iterable[Rule]) -> set[str]:
     return expand_facets({f for r in rules for f in r.meta.facets})
 
 
+def _partition_regions(session: boto3.Session) -> list[str]:
+    """Regions of the other partitions (China, GovCloud), which get_available_regions lists separately."""
+    return [
+        r for p in session.get_available_partitions() if p != "aws" for r in session.get_available_regions("ecr", p)
+    ]
+
+
 def collect_cell(
     session: boto3.Session,
     region: str,
@@ -237,6 +244,9 @@ def scan_live(
     )
     facets = facets_for(rules)
     regions = list(regions) or [session.region_name or "us-east-1"]
+    unknown = sorted(set(regions) - set(session.get_available_regions("ecr")) - set(_partition_regions(session)))
+    if unknown:
+        raise UsageError(f"not AWS regions with ECR: {', '.join(unknown)}")
     with ThreadPoolExecutor(max_workers=min(4, len(regions)), thread_name_prefix="cell") as pool:
         results = list(pool.map(lambda r: collect_cell(session, r, facets, options, counter, account_id), regions))
     ctx = rule_context(config, options.now)

@@ -189,3 +189,19 @@ def test_summary_into_a_closed_pipe_keeps_exit_code_and_findings(tmp_path) -> No
     assert proc.wait(timeout=120) == 1
     assert "Traceback" not in err
     assert (tmp_path / "findings.json").exists()
+
+
+def test_region_without_healthomics_audits_ecr_and_makes_no_omics_calls(aws) -> None:
+    region = "ap-south-1"  # ECR yes, HealthOmics no (botocore endpoint data)
+    ecr = aws.client("ecr", region_name=region)
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    session = boto3.Session(region_name=region)
+    doc = run_scan(session)
+    assert not [c for c in doc.api_calls if c.startswith("omics:")]
+    assert not [f for f in doc.findings if f.status == Status.ERROR], [f.message for f in doc.findings]
+    assert any(f.rule_id == "registry-policy-allows-omics" and f.status == Status.FAIL for f in doc.findings)
+
+
+def test_unknown_region_is_a_usage_error(tmp_path, capsys) -> None:
+    assert main(["scan", "--regions", "us-east-1,mars-north-1", "--out", str(tmp_path)]) == 2
+    assert "mars-north-1" in capsys.readouterr().err
