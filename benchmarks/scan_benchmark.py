@@ -41,9 +41,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from auditor.sandbox.documents import OMICS, omics_statement, policy_document, trust_policy
+
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
-OMICS = "omics.amazonaws.com"
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 PREFIXES = ("docker-hub", "quay", "ecr-public")
 UPSTREAMS = {"docker-hub": "registry-1.docker.io", "quay": "quay.io", "ecr-public": "public.ecr.aws"}
@@ -74,27 +75,6 @@ def repo_name(i: int) -> str:
 
 def ecr_uri(path: str) -> str:
     return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{path}"
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _trust(service: str) -> str:
-    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
-
-
-def _omics_statement(sid: str, actions: list[str], resource_arns: list[str] | None = None) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": OMICS},
-        "Action": actions,
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-    }
-    if resource_arns:
-        statement["Resource"] = resource_arns
-    return statement
 
 
 # --- API call counting (seeding side) ------------------------------------------------------
@@ -193,11 +173,12 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
         kwargs = {"credentialArn": secret_arn} if prefix == "docker-hub" else {}
         ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl=UPSTREAMS[prefix], **kwargs)
     ecr.put_registry_policy(
-        policyText=_policy(
-            _omics_statement(
-                "AllowPTCinRegPermissions",
+        policyText=policy_document(
+            omics_statement(
                 ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
-                [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{p}/*" for p in PREFIXES],
+                "AllowPTCinRegPermissions",
+                source_account=ACCOUNT,
+                Resource=[f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{p}/*" for p in PREFIXES],
             )
         )
     )
@@ -206,7 +187,7 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
             prefix=prefix,
             appliedFor=["PULL_THROUGH_CACHE"],
             description=f"{prefix} cache",
-            repositoryPolicy=_policy(_omics_statement("PTCRepoCreationTemplate", PULL)),
+            repositoryPolicy=policy_document(omics_statement(PULL, "PTCRepoCreationTemplate", source_account=ACCOUNT)),
         )
 
     digests: dict[int, str] = {}
@@ -228,7 +209,7 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
     info.tagged_images = sum(kinds.values())
 
     # --- roles ---------------------------------------------------------------------------------
-    iam.create_role(RoleName="OmicsBenchRole", AssumeRolePolicyDocument=_trust(OMICS))
+    iam.create_role(RoleName="OmicsBenchRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     iam.put_role_policy(
         RoleName="OmicsBenchRole",
         PolicyName="omics-ecr-pull",
@@ -241,7 +222,7 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
             }
         ),
     )
-    iam.create_role(RoleName="OmicsBenchBatchRole", AssumeRolePolicyDocument=_trust(OMICS))
+    iam.create_role(RoleName="OmicsBenchBatchRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     managed = iam.create_policy(
         PolicyName="bench-ecr-read",
         PolicyDocument=json.dumps(
@@ -249,7 +230,7 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="OmicsBenchBatchRole", PolicyArn=managed)
-    iam.create_role(RoleName="BenchLambdaRole", AssumeRolePolicyDocument=_trust("lambda.amazonaws.com"))
+    iam.create_role(RoleName="BenchLambdaRole", AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"))
     info.roles = 3
 
     # --- workflows ---------------------------------------------------------------------------------

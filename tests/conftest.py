@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +14,13 @@ from moto import mock_aws
 from auditor import sandbox
 from auditor.config import Config, parse_config
 from auditor.engine import Finding, Status
+from auditor.sandbox.documents import OMICS, omics_statement, trust_policy
+from auditor.sandbox.documents import policy_document as policy
 from auditor.sandbox.seed import DemoAccount, seed_demo_account
 from auditor.scan import FindingsDocument, scan_live, select_rules
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-OMICS = "omics.amazonaws.com"
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 _FAKE_ENV = {
@@ -74,17 +74,12 @@ def statuses(doc: FindingsDocument, rule_id: str) -> dict[str, Status]:
     return {r: f.status for r, f in by_resource(doc, rule_id).items()}
 
 
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def omics_statement(actions: list[str], sid: str = "OmicsPull", **extra: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": OMICS}, "Action": actions, **extra}
+def ecr_uri(path: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{path}"
 
 
 def trust(service: str = OMICS) -> str:
-    return policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+    return trust_policy(service)
 
 
-def ecr_uri(path: str, account: str = ACCOUNT, region: str = REGION) -> str:
-    return f"{account}.dkr.ecr.{region}.amazonaws.com/{path}"
+__all__ = ["OMICS", "omics_statement", "policy", "trust"]

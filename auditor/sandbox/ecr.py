@@ -357,30 +357,27 @@ class RepositoryCreationTemplate:
         return {name: value for name, value in fields.items() if value is not None}
 
 
+def _attached(owner: Any, name: str) -> dict[str, Any]:
+    """Extension state kept on a moto object, created on first use (and dropped with it on moto's reset)."""
+    state = getattr(owner, name, None)
+    if state is None:
+        state = {}
+        setattr(owner, name, state)
+    return state
+
+
 def _ptc_rules(backend: ECRBackend) -> dict[str, PullThroughCacheRule]:
-    """The backend's PTC rules keyed by normalized prefix, created on first use."""
-    rules = getattr(backend, "pull_through_cache_rules", None)
-    if rules is None:
-        rules = {}
-        backend.pull_through_cache_rules = rules  # type: ignore[attr-defined]
-    return rules
+    """The backend's PTC rules keyed by normalized prefix."""
+    return _attached(backend, "pull_through_cache_rules")
 
 
 def _templates(backend: ECRBackend) -> dict[str, RepositoryCreationTemplate]:
-    templates = getattr(backend, "repository_creation_templates", None)
-    if templates is None:
-        templates = {}
-        backend.repository_creation_templates = templates  # type: ignore[attr-defined]
-    return templates
+    return _attached(backend, "repository_creation_templates")
 
 
 def _layer_blobs(repository: Repository) -> dict[str, bytes]:
     """Uploaded blob bytes by digest; moto itself keeps only sizes (``repository.layers``)."""
-    blobs = getattr(repository, "layer_blobs", None)
-    if blobs is None:
-        blobs = {}
-        repository.layer_blobs = blobs  # type: ignore[attr-defined]
-    return blobs
+    return _attached(repository, "layer_blobs")
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,17 +30,16 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import boto3
 
 from auditor.sandbox import images
+from auditor.sandbox.documents import OMICS, omics_statement, policy_document, trust_policy
 from auditor.sandbox.ecr import simulate_ptc_pull
 from auditor.sandbox.omics import add_run_task, set_run_state
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-OMICS = "omics.amazonaws.com"
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 
@@ -68,29 +67,6 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "ptc-rule-unchanged-during-run": {"pull-through-cache-rule/ghcr"},
     "registry-map-consistent": {"<variant-calling workflow ARN>"},
 }
-
-
-def _trust(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-        }
-    )
-
-
-def omics_pull_statement(sid: str, actions: list[str], account: str) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": OMICS},
-        "Action": actions,
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-    }
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def _ecr_uri(account: str, region: str, path: str) -> str:
@@ -134,7 +110,7 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
 
     # --- registry policy: another team's replication grant + omics PTC grant missing ecr-public ----
     ecr.put_registry_policy(
-        policyText=_policy(
+        policyText=policy_document(
             {
                 "Sid": "ReplicationFromProd",
                 "Effect": "Allow",
@@ -160,20 +136,22 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         prefix="docker-hub",
         appliedFor=["PULL_THROUGH_CACHE"],
         description="Docker Hub cache",
-        repositoryPolicy=_policy(omics_pull_statement("PTCRepoCreationTemplate", PULL, account)),
+        repositoryPolicy=policy_document(omics_statement(PULL, "PTCRepoCreationTemplate", source_account=account)),
         imageTagMutability="MUTABLE",
     )
     ecr.create_repository_creation_template(
         prefix="quay",
         appliedFor=["PULL_THROUGH_CACHE"],
         description="Quay cache (incomplete grant)",
-        repositoryPolicy=_policy(omics_pull_statement("PTCRepoCreationTemplate", ["ecr:BatchGetImage"], account)),
+        repositoryPolicy=policy_document(
+            omics_statement(["ecr:BatchGetImage"], "PTCRepoCreationTemplate", source_account=account)
+        ),
     )
     ecr.create_repository_creation_template(
         prefix="ROOT",
         appliedFor=["REPLICATION"],
         description="Replication defaults (not used for PTC)",
-        repositoryPolicy=_policy(omics_pull_statement("OmicsPull", PULL, account)),
+        repositoryPolicy=policy_document(omics_statement(PULL, "OmicsPull", source_account=account)),
     )
 
     # --- first pulls through the cache: repositories get the template's policy -----------------------
@@ -191,7 +169,7 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     samtools_digest = images.push_image(ecr, "quay/biocontainers/samtools", tag="1.17", architecture="amd64")
 
     # --- roles ------------------------------------------------------------------------------------------
-    iam.create_role(RoleName="OmicsWorkflowRole", AssumeRolePolicyDocument=_trust(OMICS))
+    iam.create_role(RoleName="OmicsWorkflowRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     iam.put_role_policy(
         RoleName="OmicsWorkflowRole",
         PolicyName="omics-ecr-pull",
@@ -204,7 +182,7 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
             }
         ),
     )
-    iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=_trust(OMICS))
+    iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     legacy = iam.create_policy(
         PolicyName="legacy-ecr-read",
         PolicyDocument=json.dumps(
@@ -217,7 +195,7 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="OmicsLegacyRole", PolicyArn=legacy)
-    iam.create_role(RoleName="LambdaRole", AssumeRolePolicyDocument=_trust("lambda.amazonaws.com"))
+    iam.create_role(RoleName="LambdaRole", AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"))
 
     # --- workflows ----------------------------------------------------------------------------------------
     definition = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the sandbox stores definitions opaquely
