@@ -180,9 +180,8 @@ def error_result(error: CallError, resource: str, what: str) -> Result:
     )
 
 
-def facet_errors(snapshot: Snapshot, resource: str, **facets: Collected[Any]) -> list[Result]:
+def facet_errors(resource: str, **facets: Collected[Any]) -> list[Result]:
     """ERROR results for every listed facet whose collection failed."""
-    del snapshot  # kept in the signature: rules call it uniformly with the snapshot first
     return [
         error_result(collected.error, resource, name.replace("_", " "))
         for name, collected in facets.items()

@@ -49,7 +49,7 @@ def covering_template(templates: list[CreationTemplate], ptc_prefix: str) -> Cre
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "repository-creation-templates", ptc_rules=snap.ptc_rules, templates=snap.templates)
+    errors = facet_errors("repository-creation-templates", ptc_rules=snap.ptc_rules, templates=snap.templates)
     if errors:
         yield from errors
         return

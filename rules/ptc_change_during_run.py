@@ -44,7 +44,7 @@ def run_window(run: Run, now: datetime) -> tuple[datetime, datetime] | None:
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "pull-through-cache-rules", ptc_rules=snap.ptc_rules, runs=snap.runs)
+    errors = facet_errors("pull-through-cache-rules", ptc_rules=snap.ptc_rules, runs=snap.runs)
     if errors:
         yield from errors
         return

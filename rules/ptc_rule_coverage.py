@@ -155,7 +155,7 @@ def _check_rule(snap: Snapshot, r: PtcRule) -> Result:
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "pull-through-cache-rules", ptc_rules=snap.ptc_rules)
+    errors = facet_errors("pull-through-cache-rules", ptc_rules=snap.ptc_rules)
     if errors:
         yield from errors
         return

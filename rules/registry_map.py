@@ -179,7 +179,7 @@ def _check_image_mapping(snap: Snapshot, m: ImageMapping, j: _Judgement) -> None
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
     errors = facet_errors(
-        snap, "workflows", workflows=snap.workflows, ptc_rules=snap.ptc_rules, repositories=snap.repositories
+        "workflows", workflows=snap.workflows, ptc_rules=snap.ptc_rules, repositories=snap.repositories
     )
     if errors:
         yield from errors

@@ -36,7 +36,7 @@ RULE_ID = "registry-policy-allows-omics"
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "registry-policy", ptc_rules=snap.ptc_rules, registry_policy=snap.registry_policy)
+    errors = facet_errors("registry-policy", ptc_rules=snap.ptc_rules, registry_policy=snap.registry_policy)
     if errors:
         yield from errors
         return

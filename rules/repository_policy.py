@@ -33,7 +33,7 @@ RULE_ID = "repository-policy-grants-omics"
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "repositories", repositories=snap.repositories, ptc_rules=snap.ptc_rules)
+    errors = facet_errors("repositories", repositories=snap.repositories, ptc_rules=snap.ptc_rules)
     if errors:
         yield from errors
         return

@@ -65,7 +65,7 @@ def _judge(role: RolePolicies, targets: list[str], session_policy: str | None, a
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    errors = facet_errors(snap, "iam-roles", ptc_rules=snap.ptc_rules)
+    errors = facet_errors("iam-roles", ptc_rules=snap.ptc_rules)
     if errors:
         yield from errors
         return
