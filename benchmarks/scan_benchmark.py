@@ -213,21 +213,14 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
     iam.put_role_policy(
         RoleName="OmicsBenchRole",
         PolicyName="omics-ecr-pull",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"}
-                ],
-            }
+        PolicyDocument=policy_document(
+            {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"}
         ),
     )
     iam.create_role(RoleName="OmicsBenchBatchRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     managed = iam.create_policy(
         PolicyName="bench-ecr-read",
-        PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": PULL, "Resource": "*"}]}
-        ),
+        PolicyDocument=policy_document({"Effect": "Allow", "Action": PULL, "Resource": "*"}),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="OmicsBenchBatchRole", PolicyArn=managed)
     iam.create_role(RoleName="BenchLambdaRole", AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"))

@@ -173,25 +173,15 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     iam.put_role_policy(
         RoleName="OmicsWorkflowRole",
         PolicyName="omics-ecr-pull",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{region}:{account}:repository/*"}
-                ],
-            }
+        PolicyDocument=policy_document(
+            {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{region}:{account}:repository/*"}
         ),
     )
     iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=trust_policy(OMICS))
     legacy = iam.create_policy(
         PolicyName="legacy-ecr-read",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
-                ],
-            }
+        PolicyDocument=policy_document(
+            {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="OmicsLegacyRole", PolicyArn=legacy)
