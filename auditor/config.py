@@ -104,6 +104,8 @@ class Config(BaseModel):
     image_tags_per_repository: int = Field(default=3, ge=0, le=100)
     max_workers: int = Field(default=8, ge=1, le=64)
     custom_rules: list[CustomRule] = Field(default_factory=list)
+    # accepted-risk findings (auditor.suppressions); load_config resolves a relative path against the config's folder
+    suppressions: str | None = Field(default=None, min_length=1)
 
     @field_validator("regions")
     @classmethod
@@ -170,4 +172,7 @@ def load_config(path: str | Path | None) -> Config:
         if isinstance(exc, json.JSONDecodeError):
             where = f" (line {exc.lineno}, column {exc.colno})"
         raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}{where}") from None
-    return parse_config(data, str(p))
+    config = parse_config(data, str(p))
+    if config.suppressions is not None and not Path(config.suppressions).expanduser().is_absolute():
+        config = config.model_copy(update={"suppressions": str(p.parent / config.suppressions)})
+    return config

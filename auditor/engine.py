@@ -31,6 +31,8 @@ class Status(StrEnum):
     FAIL = "FAIL"
     ERROR = "ERROR"
     NOT_APPLICABLE = "NOT_APPLICABLE"
+    # A FAIL or ERROR a person accepted as a risk (see auditor.suppressions); never trips the exit code.
+    MUTED = "MUTED"
 
 
 class Severity(StrEnum):
@@ -92,6 +94,7 @@ class Result(BaseModel):
     message: str
     evidence: dict[str, Any] = Field(default_factory=dict)
     severity: Severity | None = None  # override the rule's default (e.g. a warning)
+    fixable: bool | None = None  # override the rule's default: False when only a person can fix this one
 
 
 class Finding(BaseModel):
@@ -210,7 +213,7 @@ def _to_finding(meta: RuleMeta, snapshot: Snapshot, result: Result) -> Finding:
         message=result.message,
         evidence=result.evidence,
         remediation=meta.remediation,
-        fixable=meta.fixable and result.status == Status.FAIL,
+        fixable=(meta.fixable if result.fixable is None else result.fixable) and result.status == Status.FAIL,
     )
 
 
@@ -249,7 +252,7 @@ def run_rule(rule_obj: Rule, snapshot: Snapshot, ctx: RuleContext) -> list[Findi
     return list(by_id.values())
 
 
-_STATUS_WEIGHT = {Status.NOT_APPLICABLE: 0, Status.PASS: 1, Status.FAIL: 2, Status.ERROR: 3}
+_STATUS_WEIGHT = {Status.NOT_APPLICABLE: 0, Status.PASS: 1, Status.MUTED: 2, Status.FAIL: 3, Status.ERROR: 4}
 
 
 def run_rules(snapshot: Snapshot, selected: Iterable[Rule], ctx: RuleContext) -> list[Finding]:

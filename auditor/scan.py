@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from auditor.engine import (
     run_rules,
 )
 from auditor.models import CallError, Snapshot
+from auditor.suppressions import EXPIRED_RULE_ID, Suppression, apply_suppressions
 
 log = structlog.get_logger("auditor.scan")
 SCHEMA_VERSION = "1.0"
@@ -197,14 +198,16 @@ def summarize(findings: Sequence[Finding], rule_order: Sequence[str] = ()) -> di
     }
 
 
-def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, int]) -> FindingsDocument:
-    run.finished = datetime.now(UTC)
-    order = {Status.ERROR: 0, Status.FAIL: 1, Status.PASS: 2, Status.NOT_APPLICABLE: 3}
-    rule_rank = {rule_id: i for i, rule_id in enumerate(run.rules)}
+_STATUS_ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.MUTED: 2, Status.PASS: 3, Status.NOT_APPLICABLE: 4}
+
+
+def sort_findings(findings: Iterable[Finding], rule_order: Sequence[str] = ()) -> list[Finding]:
+    """The document's order: worst status first, then severity, the rules' reading order, and the resource."""
+    rule_rank = {rule_id: i for i, rule_id in enumerate(rule_order)}
 
     def key(f: Finding) -> tuple[Any, ...]:
         return (
-            order[f.status],
+            _STATUS_ORDER[f.status],
             -f.severity.rank,
             rule_rank.get(f.rule_id, len(rule_rank)),
             f.account,
@@ -212,8 +215,25 @@ def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, i
             f.resource,
         )
 
-    findings = sorted(findings, key=key)
+    return sorted(findings, key=key)
+
+
+def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, int]) -> FindingsDocument:
+    run.finished = datetime.now(UTC)
+    findings = sort_findings(findings, run.rules)
     return FindingsDocument(run=run, summary=summarize(findings, run.rules), findings=findings, api_calls=api_calls)
+
+
+def suppress(doc: FindingsDocument, suppressions: list[Suppression], today: date | None = None) -> FindingsDocument:
+    """A new document with accepted risks MUTED and expired suppressions reported (see auditor.suppressions).
+
+    Meant for a document fresh from a scan; ``today`` defaults to the UTC date. The run, targets and API call
+    counts are kept; findings are re-sorted and the summary is rebuilt.
+    """
+    today = today or datetime.now(UTC).date()
+    findings = [f for f in doc.findings if f.rule_id != EXPIRED_RULE_ID]  # never report an expiry twice
+    findings = sort_findings(apply_suppressions(findings, suppressions, today), doc.run.rules)
+    return doc.model_copy(update={"findings": findings, "summary": summarize(findings, doc.run.rules)})
 
 
 def scan_live(
@@ -226,7 +246,9 @@ def scan_live(
     account_id: str | None = None,
     save_to: str | Path | None = None,
     mode: str = "live",
+    keep_snapshots: list[Snapshot] | None = None,
 ) -> FindingsDocument:
+    """Collect and judge every region; ``keep_snapshots`` receives the snapshots (the fixer plans from them)."""
     run = RunInfo(
         id=str(uuid.uuid4()),
         started=datetime.now(UTC),
@@ -263,6 +285,8 @@ def scan_live(
         findings.extend(run_rules(snap, rules, ctx))
     if save_to:
         save_inventory(snapshots, save_to)
+    if keep_snapshots is not None:
+        keep_snapshots.extend(snapshots)
     return build_document(run, findings, counter.snapshot())
 
 
@@ -290,7 +314,10 @@ def scan_inventory(config: Config, rules: Sequence[Rule], path: str | Path) -> F
 
 
 def exit_code(doc: FindingsDocument, threshold: Severity) -> int:
-    """0 clean, 1 FAIL at or above threshold, 3 audit incomplete (any ERROR wins: the audit cannot vouch)."""
+    """0 clean, 1 FAIL at or above threshold, 3 audit incomplete (any ERROR wins: the audit cannot vouch).
+
+    MUTED findings (accepted risks, even former ERRORs) never count.
+    """
     if any(f.status == Status.ERROR for f in doc.findings):
         return 3
     if any(f.status == Status.FAIL and f.severity.rank >= threshold.rank for f in doc.findings):
@@ -307,22 +334,22 @@ def write_findings(doc: FindingsDocument, out_dir: str | Path, name: str = "find
 
 
 def render_summary(doc: FindingsDocument) -> str:
-    """A readable summary for the terminal: per rule, per cell, then every FAIL and ERROR."""
+    """A readable summary for the terminal: per rule, per cell, then every FAIL and ERROR, then every MUTED."""
     lines = []
     s = doc.summary["by_status"]
     lines.append(f"omics-ecr-audit {doc.run.tool_version} · run {doc.run.id} · {doc.run.mode}")
     lines.append("targets: " + ", ".join(f"{t.account}/{t.region} ({t.status})" for t in doc.run.targets))
     lines.append(
-        f"findings: {doc.summary['total']}  PASS {s['PASS']}  FAIL {s['FAIL']}  ERROR {s['ERROR']}  "
-        f"N/A {s['NOT_APPLICABLE']}"
+        f"findings: {doc.summary['total']}  PASS {s['PASS']}  FAIL {s['FAIL']}  MUTED {s.get('MUTED', 0)}  "
+        f"ERROR {s['ERROR']}  N/A {s['NOT_APPLICABLE']}"
     )
     lines.append("")
     width = max((len(r) for r in doc.summary["by_rule"]), default=10)
-    lines.append(f"{'rule'.ljust(width)}  PASS  FAIL  ERROR  N/A")
+    lines.append(f"{'rule'.ljust(width)}  PASS  FAIL  MUTED  ERROR  N/A")
     for rule_id, counts in doc.summary["by_rule"].items():
         lines.append(
             f"{rule_id.ljust(width)}  {counts.get('PASS', 0):>4}  {counts.get('FAIL', 0):>4}  "
-            f"{counts.get('ERROR', 0):>5}  {counts.get('NOT_APPLICABLE', 0):>3}"
+            f"{counts.get('MUTED', 0):>5}  {counts.get('ERROR', 0):>5}  {counts.get('NOT_APPLICABLE', 0):>3}"
         )
     problems = [f for f in doc.findings if f.status in (Status.FAIL, Status.ERROR)]
     if problems:
@@ -332,6 +359,20 @@ def render_summary(doc: FindingsDocument) -> str:
                 f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
             )
             lines.append(f"        {f.message}")
+    muted = [f for f in doc.findings if f.status == Status.MUTED]
+    if muted:
+        lines.append("")
+        for f in muted:
+            record = f.evidence.get("suppression") or {}
+            until = f"until {record['expires']}" if record.get("expires") else "with no expiry"
+            lines.append(
+                f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
+            )
+            lines.append(f"        {f.message}")
+            lines.append(
+                f"        accepted by {record.get('owner', '?')} {until} "
+                f"(was {record.get('original_status', '?')}): {record.get('reason', '?')}"
+            )
     calls = sum(doc.api_calls.values())
     lines.append("")
     lines.append(f"API calls: {calls} ({len(doc.api_calls)} operations)")
