@@ -1,7 +1,10 @@
-"""Command line: ``omics-ecr-audit {scan,demo,rules}``.
+"""Command line: ``omics-ecr-audit {scan,fix,rollback,demo,rules}``.
 
-Exit codes: 0 clean, 1 findings at or above the severity threshold, 2 usage or
-configuration error, 3 audit incomplete (some finding is ERROR).
+Exit codes of scan and demo: 0 clean, 1 findings at or above the severity
+threshold, 2 usage or configuration error, 3 audit incomplete (some finding is
+ERROR). fix: 0 nothing left to do, 1 changes pending (plan only, blocked, or not
+verified), 2 usage error or refused (stale plan, --max-changes), 4 apply stopped
+part-way (the backup restores it). rollback: 0 restored, 1 something was not.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import botocore.exceptions
 from auditor import __version__, logs
 from auditor.config import Config, ConfigError, load_config
 from auditor.engine import Severity
+from auditor.fix import FixRefused
 from auditor.scan import (
+    FindingsDocument,
     UsageError,
     all_rules,
     exit_code,
@@ -26,8 +31,10 @@ from auditor.scan import (
     scan_inventory,
     scan_live,
     select_rules,
+    suppress,
     write_findings,
 )
+from auditor.suppressions import Suppression, load_suppressions
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -47,6 +54,19 @@ def _add_scan_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", default="out", help="output folder for findings.json (default: ./out)")
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
+    p.add_argument("--suppressions", help="suppressions file (accepted risks: shown MUTED, never fixed)")
+
+
+def _add_aws_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="AWS profile (default: config, else the default credential chain)")
+    p.add_argument("--endpoint-url", help="send every AWS call to this endpoint (e.g. the sandbox server)")
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,14 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="scan an account (live, read-only) or re-evaluate a saved inventory")
     _add_scan_options(scan)
-    scan.add_argument("--profile", help="AWS profile (default: config, else the default credential chain)")
+    _add_aws_options(scan)
     scan.add_argument("--regions", type=_csv, default=[], help="comma-separated regions (default: config/session)")
     scan.add_argument("--inventory", help="evaluate a saved inventory file offline instead of calling AWS")
     scan.add_argument("--save-inventory", help="write the collected inventory snapshot(s) to this file")
-    scan.add_argument("--endpoint-url", help="send every AWS call to this endpoint (e.g. the sandbox server)")
+
+    fix = sub.add_parser("fix", help="plan fixes for FAIL findings (read-only); --apply to make them")
+    _add_scan_options(fix)
+    _add_aws_options(fix)
+    fix.add_argument("--regions", type=_csv, default=[], help="comma-separated regions (default: config/session)")
+    fix.add_argument("--findings", help="plan only for the FAIL findings of this findings.json (re-checked live)")
+    fix.add_argument("--plan-out", help="write the plan here (default: <out>/plan.json)")
+    fix.add_argument("--plan", dest="plan_file", help="with --apply: apply exactly this plan file, nothing else")
+    fix.add_argument("--apply", action="store_true", help="make the changes (default: only show the plan)")
+    fix.add_argument("--max-changes", type=_positive, help="refuse to apply if more writes than this would happen")
+    fix.add_argument("--backup", help="backup folder or s3://bucket/prefix (default: <out>/backups)")
+
+    rollback = sub.add_parser("rollback", help="restore the documents a fix changed, from its backup")
+    rollback.add_argument("backup", help="backup.json (or its folder, or the s3:// URI fix printed)")
+    _add_aws_options(rollback)
+    rollback.add_argument("--region", help="region of an s3:// backup's bucket (default: the session's)")
+    rollback.add_argument("--force", action="store_true", help="also restore documents changed again since the fix")
 
     demo = sub.add_parser("demo", help="seed the embedded sandbox with a realistic broken account and scan it")
     _add_scan_options(demo)
+    demo.add_argument("--fix", action="store_true", help="also apply the plan and re-scan (writes findings-after.json)")
     demo.set_defaults(out="demo-out")
 
     rules = sub.add_parser("rules", help="list every rule")
@@ -101,7 +138,28 @@ def _print_rules(config: Config, as_json: bool) -> None:
         print(f"{'':<34} permissions: {', '.join(row['permissions'])}")
 
 
+def _suppressions(args: argparse.Namespace, config: Config) -> list[Suppression]:
+    path = getattr(args, "suppressions", None) or config.suppressions
+    return load_suppressions(path) if path else []
+
+
+def _print(text: str) -> None:
+    try:
+        print(text)
+    except BrokenPipeError:
+        # `omics-ecr-audit scan | head`: the reader left; files are written, the exit code stands.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _report(doc: FindingsDocument, args: argparse.Namespace, name: str = "findings.json") -> None:
+    path = write_findings(doc, args.out, name)
+    if not args.quiet:
+        _print(render_summary(doc) + f"\n\nfindings written to {path}")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "rollback":
+        return _rollback(args)
     config = load_config(getattr(args, "config", None))
     if args.command == "rules":
         _print_rules(config, args.json)
@@ -109,11 +167,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.severity_threshold:
         config = config.model_copy(update={"severity_threshold": Severity(args.severity_threshold)})
     rules = select_rules(config, args.rules, args.exclude_rules)
+    suppressions = _suppressions(args, config)
+    if args.command == "fix":
+        return _fix(args, config, rules, suppressions)
     if args.command == "demo":
-        from auditor.demo import run_demo
-
-        doc = run_demo(config, rules)
-    elif args.inventory:
+        return _demo(args, config, rules, suppressions)
+    if args.inventory:
         doc = scan_inventory(config, rules, args.inventory)
     else:
         session = boto3.Session(profile_name=args.profile or config.profile)
@@ -125,15 +184,92 @@ def _run(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url,
             save_to=args.save_inventory,
         )
-    path = write_findings(doc, args.out)
-    if not args.quiet:
-        try:
-            print(render_summary(doc))
-            print(f"\nfindings written to {path}")
-        except BrokenPipeError:
-            # `omics-ecr-audit scan | head`: the reader left; findings.json is written, the exit code stands.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if suppressions:
+        doc = suppress(doc, suppressions)
+    _report(doc, args)
     return exit_code(doc, config.severity_threshold)
+
+
+def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: list[Suppression]) -> int:
+    from pathlib import Path
+
+    from auditor.fix import Clients, load_plan, render_plan, write_plan
+    from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report
+
+    session = boto3.Session(profile_name=args.profile or config.profile)
+    clients = Clients(session, args.endpoint_url)
+    out = Path(args.out)
+    if args.plan_file:
+        if args.findings:
+            raise UsageError("--plan applies a saved plan; it cannot be combined with --findings")
+        plan = load_plan(args.plan_file)
+    else:
+        plan, _ = plan_live(
+            config,
+            rules,
+            session=session,
+            clients=clients,
+            regions=args.regions or config.regions,
+            endpoint_url=args.endpoint_url,
+            findings_file=args.findings,
+            suppressions=suppressions,
+            out_dir=out,
+        )
+        path = write_plan(plan, args.plan_out or out / "plan.json")
+        if not args.quiet:
+            _print(render_plan(plan) + f"\n\nplan written to {path}")
+    if not args.apply:
+        if plan.changes and not args.quiet:
+            _print("nothing was changed; re-run with --apply to make these changes")
+        return fix_exit_code(plan, None)
+    report, after = apply_and_verify(
+        plan,
+        config,
+        session=session,
+        clients=Clients(session, args.endpoint_url),
+        backup_to=args.backup or str(out / "backups"),
+        max_changes=args.max_changes,
+        endpoint_url=args.endpoint_url,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fix-report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    if after is not None:
+        write_findings(suppress(after, suppressions) if suppressions else after, out, "findings-after.json")
+    if not args.quiet:
+        _print(render_report(report) + f"\n\nreport written to {out / 'fix-report.json'}")
+    return fix_exit_code(plan, report)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from auditor.fix import Clients, load_backup, rollback
+
+    session = boto3.Session(profile_name=args.profile)
+    clients = Clients(session, args.endpoint_url)
+    backup = load_backup(args.backup, clients, args.region or session.region_name or "us-east-1")
+    outcomes = rollback(backup, clients, force=args.force)
+    for o in outcomes:
+        _print(f"{o.outcome:<17} {o.target}" + (f"  ({o.detail})" if o.detail else ""))
+    return EXIT_OK if all(o.outcome in ("restored", "already-restored") for o in outcomes) else EXIT_FINDINGS
+
+
+def _demo(args: argparse.Namespace, config: Config, rules: list, suppressions: list[Suppression]) -> int:
+    from pathlib import Path
+
+    from auditor.demo import run_demo
+    from auditor.fix import render_plan
+    from auditor.fixrun import render_report
+
+    result = run_demo(config, rules, out_dir=Path(args.out), fix=args.fix, suppressions=suppressions)
+    _report(result.findings, args)
+    if not args.quiet:
+        _print("\n" + render_plan(result.plan) + f"\n\nplan written to {Path(args.out) / 'plan.json'}")
+    if result.report is not None:
+        assert result.findings_after is not None
+        _report(result.findings_after, args, "findings-after.json")
+        if not args.quiet:
+            _print("\n" + render_report(result.report))
+        return exit_code(result.findings_after, config.severity_threshold)
+    return exit_code(result.findings, config.severity_threshold)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level)
     try:
         return _run(args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, FixRefused) as exc:
         print(f"omics-ecr-audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except botocore.exceptions.ProfileNotFound as exc:

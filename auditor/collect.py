@@ -280,6 +280,33 @@ class CollectOptions:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+def make_client(
+    session: boto3.Session,
+    service: str,
+    region: str,
+    opt: CollectOptions,
+    counter: ApiCallCounter,
+    *,
+    pool: int = 10,
+) -> Any:
+    """A counted client with adaptive retries and timeouts; the one recipe for scanning and fixing."""
+    config = Config(
+        region_name=region,
+        retries={"mode": "adaptive", "total_max_attempts": opt.max_attempts},
+        connect_timeout=opt.connect_timeout,
+        read_timeout=opt.read_timeout,
+        max_pool_connections=pool,
+        user_agent_extra="omics-ecr-audit",
+        # HealthOmics operations carry a "workflows-" host prefix; against a custom endpoint
+        # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
+        inject_host_prefix=not opt.endpoint_url,
+    )
+    kwargs: dict[str, Any] = {"config": config}
+    if opt.endpoint_url:
+        kwargs["endpoint_url"] = opt.endpoint_url
+    return counter.attach(session.client(service, **kwargs))
+
+
 class Collector:
     def __init__(
         self,
@@ -306,21 +333,9 @@ class Collector:
     def client(self, service: str) -> Any:
         with self._clients_lock:
             if service not in self._clients:
-                config = Config(
-                    region_name=self.region,
-                    retries={"mode": "adaptive", "total_max_attempts": self.opt.max_attempts},
-                    connect_timeout=self.opt.connect_timeout,
-                    read_timeout=self.opt.read_timeout,
-                    max_pool_connections=max(10, self.opt.max_workers * 2),
-                    user_agent_extra="omics-ecr-audit",
-                    # HealthOmics operations carry a "workflows-" host prefix; against a custom endpoint
-                    # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
-                    inject_host_prefix=not self.opt.endpoint_url,
+                self._clients[service] = make_client(
+                    self.session, service, self.region, self.opt, self.counter, pool=max(10, self.opt.max_workers * 2)
                 )
-                kwargs: dict[str, Any] = {"config": config}
-                if self.opt.endpoint_url:
-                    kwargs["endpoint_url"] = self.opt.endpoint_url
-                self._clients[service] = self.counter.attach(self.session.client(service, **kwargs))
             return self._clients[service]
 
     def _pool(self) -> ThreadPoolExecutor:

@@ -1,0 +1,27 @@
+"""Fixers: one module per rule. Importing this package registers them all (see ``auditor.fix``).
+
+Each module declares, next to its code, the IAM actions it needs (``@fixer(permissions=...)``
+for planning and applying, ``StateKind.permissions`` for reading and restoring its documents).
+"""
+
+from remediations import (
+    creation_template,
+    image_architecture,
+    ptc_change_during_run,
+    ptc_rule,
+    registry_map,
+    registry_policy,
+    repository_policy,
+    service_role,
+)
+
+__all__ = [
+    "creation_template",
+    "image_architecture",
+    "ptc_change_during_run",
+    "ptc_rule",
+    "registry_map",
+    "registry_policy",
+    "repository_policy",
+    "service_role",
+]

@@ -119,6 +119,7 @@ def _check_rule(snap: Snapshot, r: PtcRule) -> Result:
             status=Status.FAIL,
             resource=resource,
             evidence=evidence,
+            fixable=False,  # repairing a rule means new credentials or delete-and-recreate: a person's call
             message=f"Pull through cache rule {r.ecr_repository_prefix!r} is broken: " + "; ".join(problems),
         )
     return Result(
@@ -168,6 +169,8 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             yield Result(
                 status=Status.FAIL,
                 resource=f"upstream/{url}",
+                # `fix` creates rules only for upstreams that need no credential; it never invents a secret.
+                fixable=not needs_credentials(url),
                 message=f"No pull-through cache rule for upstream {url}, which is needed by: {'; '.join(reasons)}.",
                 evidence={
                     "upstream_registry_url": url,

@@ -175,7 +175,8 @@ def _check_image_mapping(snap: Snapshot, m: ImageMapping, j: _Judgement) -> None
         "https://docs.aws.amazon.com/omics/latest/dev/containers-non-ptc-registries.html",
     ],
     facets=["workflows", "ptc_rules", "repositories", "images", "secrets", "runs", "roles"],
-    fixable=True,
+    # `fix` writes a corrected map, but only a new workflow version (a person's release) can carry it.
+    fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
     errors = facet_errors(

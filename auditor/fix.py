@@ -1,0 +1,729 @@
+"""Remediation engine: plan, apply, back up, roll back and verify.
+
+The fixers in ``remediations/`` turn FAIL findings into a :class:`Plan`: for each
+document they would change, the exact API calls and the document before and
+after. Nothing here writes unless ``apply_plan`` is called, and ``apply_plan``
+
+* re-reads every target and refuses the whole plan if any no longer matches the
+  plan's "before" (a stale plan), skipping targets that already match "after"
+  (so a second apply makes no write call at all);
+* refuses to create, update or delete a pull-through cache rule while any
+  HealthOmics run in that region is active (checked live, just before writing);
+* refuses when more than ``max_changes`` writes would happen;
+* writes a backup of every target it will touch *before* the first write;
+* stops at the first failed write and says what was and was not applied.
+
+``rollback`` restores a backup exactly (documents compared after JSON
+normalisation) and leaves alone anything changed again since the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import boto3
+import botocore.exceptions
+import structlog
+from botocore import xform_name
+from pydantic import BaseModel, Field
+
+from auditor import __version__
+from auditor.collect import ACTIVE_RUN_STATUSES, ApiCallCounter, CollectOptions, call_error, make_client
+from auditor.engine import REGISTRY, Finding, RuleContext, Status, load_builtin_rules, run_rule
+from auditor.files import load_model, model_from_text
+from auditor.models import Snapshot
+from auditor.policy_merge import as_json, normalized, unified_diff
+from auditor.suppressions import Suppression, is_suppressed
+
+log = structlog.get_logger("auditor.fix")
+PLAN_SCHEMA_VERSION = "1.0"
+BACKUP_SCHEMA_VERSION = "1.0"
+WRITE_VERBS = ("Put", "Set", "Create", "Update", "Delete", "Attach", "Detach", "Tag", "Untag")
+
+
+class FixRefused(Exception):
+    """The fix cannot go ahead safely (stale plan, too many changes, wrong account...): exit code 2."""
+
+
+# --- plan model ------------------------------------------------------------------------
+
+
+class ApiCall(BaseModel):
+    """One AWS API call, exactly as apply will make it."""
+
+    service: str  # boto3 client name: ecr, iam
+    operation: str  # API name: PutRegistryPolicy
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_write(self) -> bool:
+        return self.operation.startswith(WRITE_VERBS)
+
+    def cli(self) -> str:
+        """The same call as an AWS CLI command (JSON arguments quoted for a POSIX shell)."""
+        parts = [f"aws {self.service} {xform_name(self.operation, '-')}"]
+        for name, value in self.params.items():
+            flag = "--" + xform_name(name, "-")
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                parts.append(f"{flag} {' '.join(_shell_quote(v) for v in value)}")
+            elif isinstance(value, str):
+                parts.append(f"{flag} {_shell_quote(value)}")
+            else:
+                parts.append(f"{flag} {_shell_quote(json.dumps(value, separators=(',', ':')))}")
+        return " ".join(parts)
+
+
+def _shell_quote(value: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./:@=+-]+", value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+class Target(BaseModel):
+    """The one document a change writes, and how to find it again."""
+
+    kind: str  # registry_policy | repository_policy | creation_template | role_policy | ptc_rule
+    account: str
+    region: str
+    key: dict[str, str] = Field(default_factory=dict)
+
+    def label(self) -> str:
+        key = ", ".join(f"{k}={v}" for k, v in self.key.items())
+        return f"{self.kind}({key})" if key else self.kind
+
+
+class Change(BaseModel):
+    """A write the plan proposes, with the document before and after."""
+
+    id: str
+    rule_id: str
+    finding_ids: list[str]
+    account: str
+    region: str
+    resource: str  # the finding's resource (the first, when one change fixes several)
+    summary: str
+    target: Target
+    api_calls: list[ApiCall]
+    before: Any = None  # JSON value of the current state; null = does not exist
+    after: Any = None
+    diff: str = ""
+    permissions: list[str] = Field(default_factory=list)
+    blocked_by: list[str] = Field(default_factory=list)  # active runs that forbid this change now
+
+
+class ManualStep(BaseModel):
+    """What a person must do where no safe automatic fix exists."""
+
+    rule_id: str
+    finding_ids: list[str]
+    account: str
+    region: str
+    resource: str
+    title: str
+    why: str
+    commands: list[str] = Field(default_factory=list)
+    artifact: str | None = None  # a file the plan wrote (e.g. a corrected registry map)
+    before: Any = None
+    after: Any = None
+    diff: str = ""
+
+
+class Skipped(BaseModel):
+    """A FAIL finding the plan leaves alone, and why."""
+
+    finding_id: str
+    rule_id: str
+    account: str
+    region: str
+    resource: str
+    reason: str
+
+
+class Plan(BaseModel):
+    schema_version: str = PLAN_SCHEMA_VERSION
+    kind: Literal["omics-ecr-audit/plan"] = "omics-ecr-audit/plan"
+    id: str
+    created: datetime
+    tool_version: str = __version__
+    source: str
+    changes: list[Change] = Field(default_factory=list)
+    manual: list[ManualStep] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    refused: list[Skipped] = Field(default_factory=list)  # could not be planned safely (size limit, bad policy)
+
+    @property
+    def permissions(self) -> list[str]:
+        return sorted({p for c in self.changes for p in c.permissions})
+
+
+# --- fixer and state-kind registries ---------------------------------------------------------
+
+
+class Clients:
+    """Counted clients per (service, region) for one session; read-your-writes within a fix."""
+
+    def __init__(
+        self, session: boto3.Session, endpoint_url: str | None = None, counter: ApiCallCounter | None = None
+    ) -> None:
+        self.session = session
+        self.options = CollectOptions(endpoint_url=endpoint_url, max_attempts=5)
+        self.counter = counter or ApiCallCounter()
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._cache:
+            self._cache[key] = make_client(self.session, service, region, self.options, self.counter)
+        return self._cache[key]
+
+    def call(self, region: str, call: ApiCall) -> dict[str, Any]:
+        client = self.get(call.service, region)
+        return getattr(client, xform_name(call.operation))(**call.params)
+
+    def account_id(self, region: str) -> str:
+        return self.get("sts", region).get_caller_identity()["Account"]
+
+    def write_calls(self) -> int:
+        return sum(n for op, n in self.counter.snapshot().items() if op.split(":", 1)[1].startswith(WRITE_VERBS))
+
+
+@dataclass(frozen=True)
+class StateKind:
+    """How to read a target's current state and which calls put a saved state back."""
+
+    name: str
+    read: Callable[[Clients, Target], Any]  # None when the document/resource does not exist
+    restore: Callable[[Target, Any, Any], list[ApiCall]]  # (target, saved state, current state)
+    permissions: tuple[str, ...]
+    touches_ptc_rules: bool = False
+
+
+KINDS: dict[str, StateKind] = {}
+
+
+def register_kind(kind: StateKind) -> StateKind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+PlanItem = Change | ManualStep | Skipped
+
+
+@dataclass
+class FixContext:
+    """What a fixer may read: the (projected) snapshot, live read-only clients, where to put artefacts."""
+
+    snap: Snapshot
+    rule_ctx: RuleContext
+    clients: Clients
+    out_dir: Path | None = None
+    planned_rules: dict[str, str] = field(default_factory=dict)  # prefix -> upstream URL created by this plan
+
+    def read(self, target: Target) -> Any:
+        return KINDS[target.kind].read(self.clients, target)
+
+    def active_runs(self) -> list[str]:
+        return sorted(r.id for r in self.snap.runs.value or [] if r.status in ACTIVE_RUN_STATUSES)
+
+
+FixerFn = Callable[[FixContext, list[Finding]], Iterable[PlanItem]]
+
+
+@dataclass(frozen=True)
+class Fixer:
+    rule_id: str
+    plan: FixerFn
+    permissions: tuple[str, ...]
+    automatic: bool  # False: the fixer only ever proposes manual steps
+
+
+FIXERS: dict[str, Fixer] = {}
+
+
+def fixer(*, rule_id: str, permissions: Sequence[str] = (), automatic: bool = True) -> Callable[[FixerFn], FixerFn]:
+    """Register the fixer of a rule with the IAM actions it needs to plan and apply."""
+
+    def register(fn: FixerFn) -> FixerFn:
+        if rule_id in FIXERS:
+            raise ValueError(f"duplicate fixer for {rule_id!r}")
+        FIXERS[rule_id] = Fixer(rule_id=rule_id, plan=fn, permissions=tuple(permissions), automatic=automatic)
+        return fn
+
+    return register
+
+
+def load_fixers() -> dict[str, Fixer]:
+    import remediations  # noqa: F401  (importing the package registers every fixer module)
+
+    return dict(FIXERS)
+
+
+def make_change(
+    *,
+    rule_id: str,
+    findings: Sequence[Finding],
+    target: Target,
+    summary: str,
+    api_calls: list[ApiCall],
+    before: Any,
+    after: Any,
+    permissions: Sequence[str],
+    blocked_by: Sequence[str] = (),
+) -> Change:
+    ident = hashlib.sha256(
+        json.dumps([target.kind, target.account, target.region, target.key], sort_keys=True).encode()
+    ).hexdigest()
+    return Change(
+        id=f"fix-{ident[:16]}",
+        rule_id=rule_id,
+        finding_ids=[f.id for f in findings],
+        account=target.account,
+        region=target.region,
+        resource=findings[0].resource if findings else target.label(),
+        summary=summary,
+        target=target,
+        api_calls=api_calls,
+        before=as_json(before),
+        after=as_json(after),
+        diff=unified_diff(before, after, target.label()),
+        permissions=sorted(set(permissions)),
+        blocked_by=list(blocked_by),
+    )
+
+
+def skipped(finding: Finding, reason: str) -> Skipped:
+    return Skipped(
+        finding_id=finding.id,
+        rule_id=finding.rule_id,
+        account=finding.account,
+        region=finding.region,
+        resource=finding.resource,
+        reason=reason,
+    )
+
+
+# --- planning ------------------------------------------------------------------------------
+
+# Planned first, because the changes of the others depend on it (a new cache prefix needs
+# registry-policy, template and role grants of its own).
+_PLAN_FIRST = "ptc-rule-coverage"
+# Applied in this order: grants and templates exist before a new cache rule can create repositories.
+_APPLY_ORDER = {"registry_policy": 0, "creation_template": 1, "repository_policy": 2, "role_policy": 3, "ptc_rule": 4}
+
+
+def _project(snap: Snapshot, planned: dict[str, str]) -> Snapshot:
+    """The snapshot as it will be once the planned cache rules exist."""
+    if not planned:
+        return snap
+    from auditor.models import Collected, PtcRule
+
+    rules = list(snap.ptc_rules.value or [])
+    rules += [PtcRule(ecr_repository_prefix=p, upstream_registry_url=u) for p, u in planned.items()]
+    return snap.model_copy(update={"ptc_rules": Collected[list[PtcRule]](value=rules)})
+
+
+def build_plan(
+    snapshots: Sequence[Snapshot],
+    findings: Sequence[Finding],
+    rule_ids: Sequence[str],
+    rule_ctx: RuleContext,
+    clients: Clients,
+    *,
+    source: str,
+    only_finding_ids: set[str] | None = None,
+    suppressions: Sequence[Suppression] = (),
+    today: date | None = None,
+    out_dir: Path | None = None,
+) -> Plan:
+    """A plan for every FAIL finding of ``rule_ids`` that has a fixer (read-only: reads, never writes)."""
+    fixers = load_fixers()
+    builtin = load_builtin_rules()
+    today = today or datetime.now(UTC).date()
+    plan = Plan(id=str(uuid.uuid4()), created=datetime.now(UTC), source=source)
+    for snap in snapshots:
+        cell = [f for f in findings if f.account == snap.account_id and f.region == snap.region]
+        original_ids = {f.id for f in cell}
+
+        def wanted(f: Finding, original_ids: set[str] = original_ids) -> bool:
+            if f.status not in (Status.FAIL, Status.MUTED):
+                return False
+            # Findings outside the input (file or scan) exist only because this plan creates a cache
+            # rule: their fixes are follow-ons that rule cannot work without.
+            return only_finding_ids is None or f.id in only_finding_ids or f.id not in original_ids
+
+        def eligible(candidates: Iterable[Finding], into: Plan = plan) -> list[Finding]:
+            out = []
+            for f in candidates:
+                if not wanted(f):
+                    continue
+                sup = f.evidence.get("suppression") if f.status == Status.MUTED else None
+                match = is_suppressed(f, suppressions, today) if sup is None else None
+                if sup is not None:
+                    into.skipped.append(skipped(f, f"suppressed by {sup.get('owner')}: {sup.get('reason')}"))
+                    continue
+                if match is not None:
+                    into.skipped.append(skipped(f, f"suppressed by {match.owner}: {match.reason}"))
+                    continue
+                out.append(f)
+            return out
+
+        ctx = FixContext(snap=snap, rule_ctx=rule_ctx, clients=clients, out_dir=out_dir)
+        if _PLAN_FIRST in rule_ids and _PLAN_FIRST in fixers:
+            own = eligible(f for f in cell if f.rule_id == _PLAN_FIRST)
+            _collect(plan, fixers[_PLAN_FIRST].plan(ctx, own), own)
+            ctx.planned_rules = {
+                c.target.key["ecrRepositoryPrefix"]: c.api_calls[0].params["upstreamRegistryUrl"]
+                for c in plan.changes
+                if c.target.kind == "ptc_rule"
+                and c.account == snap.account_id
+                and c.region == snap.region
+                # Projected even when an active run blocks the rule for now: its grants are harmless
+                # without it, and once the run ends applying the rule alone completes the fix.
+                and c.before is None
+            }
+        projected = _project(snap, ctx.planned_rules)
+        ctx.snap = projected
+        for rule_id, fix in fixers.items():
+            if rule_id == _PLAN_FIRST:
+                continue
+            follow_on_only = rule_id not in rule_ids
+            if follow_on_only and not ctx.planned_rules:
+                continue
+            if projected is snap:
+                candidates = [f for f in cell if f.rule_id == rule_id]
+            else:
+                candidates = run_rule(builtin.get(rule_id) or REGISTRY[rule_id], projected, rule_ctx)
+            if follow_on_only:
+                candidates = [f for f in candidates if f.id not in original_ids]
+            chosen = eligible(candidates)
+            _collect(plan, fix.plan(ctx, chosen), chosen)
+    plan.changes.sort(key=lambda c: (c.account, c.region, _APPLY_ORDER.get(c.target.kind, 9)))
+    return plan
+
+
+def _collect(plan: Plan, items: Iterable[PlanItem], findings: Sequence[Finding] = ()) -> None:
+    try:
+        materialised = list(items)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        # A fixer reads each target's current state; without it there is nothing safe to propose.
+        error = call_error(exc, getattr(exc, "operation_name", None) or "read", "current state").describe()
+        materialised = [skipped(f, f"refused: could not read the current state: {error}") for f in findings]
+    for item in materialised:
+        if isinstance(item, Change):
+            plan.changes.append(item)
+        elif isinstance(item, ManualStep):
+            plan.manual.append(item)
+        elif item.reason.startswith("refused:"):
+            plan.refused.append(item)
+        else:
+            plan.skipped.append(item)
+
+
+def load_plan(path: str | Path) -> Plan:
+    return load_model(path, Plan, "plan", FixRefused)
+
+
+def write_plan(plan: Plan, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(plan.model_dump_json(indent=2), encoding="utf-8")
+    return p
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan for a terminal: every change with its calls and diff, then manual steps and skips."""
+    lines = [
+        f"plan {plan.id}: {len(plan.changes)} change(s), {len(plan.manual)} manual step(s), "
+        f"{len(plan.skipped)} skipped, {len(plan.refused)} refused"
+    ]
+    for c in plan.changes:
+        lines.append("")
+        blocked = f"  [BLOCKED by active run(s) {', '.join(c.blocked_by)}]" if c.blocked_by else ""
+        lines.append(f"~ {c.rule_id}  {c.account}/{c.region}  {c.target.label()}{blocked}")
+        lines.append(f"  {c.summary}")
+        for call in c.api_calls:
+            lines.append(f"  call: {call.service}:{call.operation}")
+        lines.extend("  " + line for line in c.diff.rstrip("\n").splitlines())
+    for m in plan.manual:
+        lines.append("")
+        lines.append(f"! manual  {m.rule_id}  {m.account}/{m.region}  {m.resource}")
+        lines.append(f"  {m.title}: {m.why}")
+        if m.artifact:
+            lines.append(f"  wrote {m.artifact}")
+        lines.extend(f"  $ {cmd}" for cmd in m.commands)
+    for s in [*plan.refused, *plan.skipped]:
+        lines.append(f"- {s.rule_id}  {s.resource}: {s.reason}")
+    return "\n".join(lines)
+
+
+# --- apply ---------------------------------------------------------------------------------
+
+Outcome = Literal["applied", "already-applied", "blocked", "failed", "not-applied"]
+
+
+class ChangeOutcome(BaseModel):
+    change_id: str
+    rule_id: str
+    target: str
+    outcome: Outcome
+    detail: str = ""
+
+
+class ApplyReport(BaseModel):
+    plan_id: str
+    started: datetime
+    finished: datetime | None = None
+    backup: str | None = None
+    outcomes: list[ChangeOutcome] = Field(default_factory=list)
+    write_calls: int = 0
+    error: str | None = None  # the failure that stopped the apply half-way, if any
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None
+
+
+def active_runs(clients: Clients, region: str) -> list[str]:
+    """Ids of HealthOmics runs in the region that are active now (read live, never from a snapshot)."""
+    client = clients.get("omics", region)
+    ids: list[str] = []
+    for status in sorted(ACTIVE_RUN_STATUSES):
+        for page in client.get_paginator("list_runs").paginate(status=status):
+            ids.extend(item["id"] for item in page.get("items", []))
+    return sorted(set(ids))
+
+
+def _describe(exc: Exception, operation: str, resource: str) -> str:
+    return call_error(exc, operation, resource).describe()
+
+
+def apply_plan(
+    plan: Plan,
+    clients: Clients,
+    *,
+    backup_to: str,
+    max_changes: int | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` exactly; see the module docstring for every refusal."""
+    report = ApplyReport(plan_id=plan.id, started=datetime.now(UTC))
+    cells = sorted({(c.account, c.region) for c in plan.changes})
+    for account, region in cells:
+        actual = clients.account_id(region)
+        if actual != account:
+            raise FixRefused(f"the plan is for account {account} but the credentials are for account {actual}")
+    current: dict[str, Any] = {}
+    stale: list[str] = []
+    for change in plan.changes:
+        try:
+            current[change.id] = KINDS[change.target.kind].read(clients, change.target)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            label = change.target.label()
+            raise FixRefused(f"cannot read {label}: {_describe(exc, 'read', label)}") from None
+        now = normalized(current[change.id])
+        if now not in (normalized(change.before), normalized(change.after)):
+            stale.append(
+                f"{change.target.label()} changed since the plan was made:\n"
+                + unified_diff(change.before, current[change.id], change.target.label())
+            )
+    if stale:
+        raise FixRefused("the plan is stale, nothing was changed; re-run `fix` to plan again.\n" + "\n".join(stale))
+    pending = [c for c in plan.changes if normalized(current[c.id]) != normalized(c.after)]
+    for c in plan.changes:
+        if c not in pending:
+            report.outcomes.append(_outcome(c, "already-applied", "the live state already matches the plan"))
+    blocked: dict[str, list[str]] = {}
+    for region in sorted({c.region for c in pending if KINDS[c.target.kind].touches_ptc_rules}):
+        runs = active_runs(clients, region)
+        if runs:
+            blocked[region] = runs
+    to_write = []
+    for c in pending:
+        runs = blocked.get(c.region) if KINDS[c.target.kind].touches_ptc_rules else None
+        if runs:
+            report.outcomes.append(
+                _outcome(
+                    c,
+                    "blocked",
+                    f"HealthOmics run(s) {', '.join(runs)} are active in {c.region}; "
+                    "pull-through cache rules are not changed while a run is active",
+                )
+            )
+        else:
+            to_write.append(c)
+    if max_changes is not None and len(to_write) > max_changes:
+        raise FixRefused(
+            f"{len(to_write)} change(s) would be written, more than --max-changes {max_changes}; nothing was changed"
+        )
+    if to_write:
+        report.backup = write_backup(plan, [(c, current[c.id]) for c in to_write], backup_to, clients)
+    for index, change in enumerate(to_write):
+        try:
+            for call in change.api_calls:
+                clients.call(change.region, call)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            op = getattr(exc, "operation_name", None) or "call"
+            detail = _describe(exc, f"{change.api_calls[0].service}:{op}", change.target.label())
+            report.outcomes.append(_outcome(change, "failed", detail))
+            report.outcomes.extend(
+                _outcome(c, "not-applied", "not attempted: an earlier change failed") for c in to_write[index + 1 :]
+            )
+            report.error = f"{change.target.label()}: {detail}"
+            log.error("fix_failed", target=change.target.label(), error=detail)
+            break
+        report.outcomes.append(_outcome(change, "applied"))
+    report.write_calls = clients.write_calls()
+    report.finished = datetime.now(UTC)
+    order = {c.id: i for i, c in enumerate(plan.changes)}
+    report.outcomes.sort(key=lambda o: order.get(o.change_id, 0))
+    return report
+
+
+def _outcome(change: Change, outcome: Outcome, detail: str = "") -> ChangeOutcome:
+    return ChangeOutcome(
+        change_id=change.id, rule_id=change.rule_id, target=change.target.label(), outcome=outcome, detail=detail
+    )
+
+
+# --- backups and rollback -----------------------------------------------------------------
+
+
+class BackupEntry(BaseModel):
+    change_id: str
+    target: Target
+    before: Any = None  # the state exactly as read (policy text as ECR returned it); null = absent
+    after: Any = None  # what the fix writes (to tell "changed again since" from "as we left it")
+
+
+class Backup(BaseModel):
+    schema_version: str = BACKUP_SCHEMA_VERSION
+    kind: Literal["omics-ecr-audit/backup"] = "omics-ecr-audit/backup"
+    id: str
+    plan_id: str
+    created: datetime
+    entries: list[BackupEntry]
+
+
+def write_backup(plan: Plan, items: Sequence[tuple[Change, Any]], dest: str, clients: Clients) -> str:
+    backup = Backup(
+        id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{plan.id[:8]}",
+        plan_id=plan.id,
+        created=datetime.now(UTC),
+        entries=[BackupEntry(change_id=c.id, target=c.target, before=state, after=c.after) for c, state in items],
+    )
+    body = backup.model_dump_json(indent=2)
+    if dest.startswith("s3://"):
+        bucket, _, prefix = dest[5:].partition("/")
+        key = "/".join(p for p in (prefix.strip("/"), backup.id, "backup.json") if p)
+        region = plan.changes[0].region if plan.changes else "us-east-1"
+        clients.get("s3", region).put_object(
+            Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json", ServerSideEncryption="AES256"
+        )
+        return f"s3://{bucket}/{key}"
+    folder = Path(dest) / backup.id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "backup.json"
+    path.write_text(body, encoding="utf-8")
+    return str(path)
+
+
+def load_backup(location: str, clients: Clients, region: str) -> Backup:
+    try:
+        if location.startswith("s3://"):
+            bucket, _, key = location[5:].partition("/")
+            if not key.endswith(".json"):
+                key = key.rstrip("/") + "/backup.json"
+            body = clients.get("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        else:
+            p = Path(location)
+            body = (p / "backup.json" if p.is_dir() else p).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FixRefused(f"{location}: cannot read backup: {exc.strerror}") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise FixRefused(f"{location}: cannot read backup: {_describe(exc, 's3:GetObject', location)}") from None
+    return model_from_text(body, Backup, location, "backup", FixRefused)
+
+
+class RestoreOutcome(BaseModel):
+    target: str
+    outcome: Literal["restored", "already-restored", "changed-since", "blocked", "failed"]
+    detail: str = ""
+
+
+def rollback(backup: Backup, clients: Clients, *, force: bool = False) -> list[RestoreOutcome]:
+    """Put every backed-up target back as it was, newest change first."""
+    outcomes: list[RestoreOutcome] = []
+    for entry in reversed(backup.entries):
+        kind = KINDS[entry.target.kind]
+        label = entry.target.label()
+        region = entry.target.region
+        try:
+            now = kind.read(clients, entry.target)
+            if normalized(now) == normalized(entry.before):
+                outcomes.append(RestoreOutcome(target=label, outcome="already-restored"))
+                continue
+            if normalized(now) != normalized(entry.after) and not force:
+                outcomes.append(
+                    RestoreOutcome(
+                        target=label,
+                        outcome="changed-since",
+                        detail="changed again after the fix; not overwritten (use --force to restore anyway)",
+                    )
+                )
+                continue
+            if kind.touches_ptc_rules:
+                runs = active_runs(clients, region)
+                if runs:
+                    outcomes.append(
+                        RestoreOutcome(target=label, outcome="blocked", detail=f"active run(s): {', '.join(runs)}")
+                    )
+                    continue
+            for call in kind.restore(entry.target, entry.before, now):
+                clients.call(region, call)
+            after = kind.read(clients, entry.target)
+            if normalized(after) != normalized(entry.before):
+                outcomes.append(RestoreOutcome(target=label, outcome="failed", detail="state differs after restore"))
+                continue
+            outcomes.append(RestoreOutcome(target=label, outcome="restored"))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            outcomes.append(RestoreOutcome(target=label, outcome="failed", detail=_describe(exc, "restore", label)))
+    return outcomes
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+class Verification(BaseModel):
+    finding_id: str
+    rule_id: str
+    resource: str
+    before: str
+    after: str  # status in the re-scan; "GONE" when the resource no longer produces a finding
+    message: str = ""
+
+
+def verify(plan: Plan, rescanned: Sequence[Finding]) -> list[Verification]:
+    """Each finding a change was meant to fix, judged again by its rule on a fresh scan."""
+    now = {f.id: f for f in rescanned}
+    out = []
+    for change in plan.changes:
+        for fid in change.finding_ids:
+            f = now.get(fid)
+            out.append(
+                Verification(
+                    finding_id=fid,
+                    rule_id=change.rule_id,
+                    resource=f.resource if f else change.resource,
+                    before="FAIL",
+                    after=f.status.value if f else "GONE",
+                    message=f.message if f else "",
+                )
+            )
+    return out
