@@ -11,10 +11,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# Seed the embedded sandbox with a realistic, partly broken account and scan it.
+# Seed the embedded sandbox with a realistic, partly broken account, scan it and show the fix plan.
+# `make demo FIX=1` also applies the plan and re-scans (demo-out/findings-after.json).
 # Exit code 1 (findings) is the expected outcome of the demo; anything else fails.
 demo: $(STAMP)
-	$(VENV)/bin/omics-ecr-audit demo --out demo-out; rc=$$?; [ $$rc -le 1 ]
+	$(VENV)/bin/omics-ecr-audit demo --out demo-out $(if $(FIX),--fix); rc=$$?; [ $$rc -le 1 ]
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

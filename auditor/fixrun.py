@@ -139,12 +139,15 @@ def apply_and_verify(
 
 
 def fix_exit_code(plan: Plan, report: FixReport | None) -> int:
-    """0 nothing left to do; 1 changes pending, blocked or not verified; 4 apply stopped part-way."""
+    """0 nothing left to do; 1 something remains (changes pending or blocked, a fix refused or not verified,
+    steps for a person); 4 apply stopped part-way (the backup restores it)."""
+    if report is not None and report.applied is not None and report.applied.error:
+        return EXIT_PARTIAL
+    if plan.refused or plan.manual:
+        return EXIT_PENDING
     if report is None:
         return EXIT_PENDING if plan.changes else EXIT_DONE
     assert report.applied is not None
-    if report.applied.error:
-        return EXIT_PARTIAL
     if any(o.outcome == "blocked" for o in report.applied.outcomes):
         return EXIT_PENDING
     if any(v.after not in ("PASS", "GONE") for v in report.verification):

@@ -49,3 +49,40 @@ def test_demo_command_writes_findings(tmp_path, capsys) -> None:
     assert "FAIL" in out and "findings written to" in out
     # the demo's secrets never leak into the report
     assert "dckr_pat_DEMO" not in (tmp_path / "findings.json").read_text()
+
+
+def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
+    rc = main(["demo", "--out", str(tmp_path), "--fix"])
+    out = capsys.readouterr().out
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["changes"], "the demo has fixable defects"
+    for change in plan["changes"]:
+        assert set(change) >= {"rule_id", "resource", "api_calls", "before", "after"}
+        assert change["api_calls"] and all(c["operation"] for c in change["api_calls"])
+    before = json.loads((tmp_path / "findings.json").read_text())["findings"]
+    after = {f["id"]: f for f in json.loads((tmp_path / "findings-after.json").read_text())["findings"]}
+    report = json.loads((tmp_path / "fix-report.json").read_text()) if (tmp_path / "fix-report.json").exists() else None
+    assert report is None  # the demo prints its report; fix-report.json belongs to `fix`
+    blocked = {fid for c in plan["changes"] if c["blocked_by"] for fid in c["finding_ids"]}
+    assert blocked, "the demo's active run blocks the registry.k8s.io cache rule (the interlock at work)"
+    fixable = [f for f in before if f["fixable"] and f["id"] not in blocked]
+    assert {f["rule_id"] for f in fixable} >= {
+        "registry-policy-allows-omics",
+        "creation-template-grants-omics",
+        "repository-policy-grants-omics",
+        "service-role-can-pull",
+    }
+    for f in fixable:
+        assert after[f["id"]]["status"] == "PASS", (f["rule_id"], f["resource"], after[f["id"]]["message"])
+    # whatever a person must do stays FAIL, and the plan says how
+    for f in before:
+        if f["status"] == "FAIL" and not f["fixable"]:
+            assert after[f["id"]]["status"] == "FAIL"
+    assert {m["rule_id"] for m in plan["manual"]} == {
+        "ptc-rule-coverage",
+        "image-not-arm-only",
+        "ptc-rule-unchanged-during-run",
+        "registry-map-consistent",
+    }
+    assert "undo with: omics-ecr-audit rollback" in out
+    assert rc == 1  # FAILs remain that need a person
