@@ -21,7 +21,7 @@ import botocore.exceptions
 from auditor import __version__, logs
 from auditor.config import Config, ConfigError, load_config
 from auditor.engine import Severity
-from auditor.fix import FixRefused
+from auditor.fix import FixRefused, fix_permissions, load_fixers
 from auditor.scan import (
     FindingsDocument,
     UsageError,
@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fixer_kind(rule_id: str) -> str | None:
+    fixer = load_fixers().get(rule_id)
+    if fixer is None:
+        return None
+    return "automatic" if fixer.automatic else "manual steps"
+
+
 def _print_rules(config: Config, as_json: bool) -> None:
     rules = all_rules(config)
     rows = [
@@ -123,6 +130,8 @@ def _print_rules(config: Config, as_json: bool) -> None:
             "fixable": r.meta.fixable,
             "custom": r.meta.custom,
             "permissions": r.meta.permissions,
+            "fixer": _fixer_kind(r.meta.id),
+            "fix_permissions": fix_permissions([r.meta.id]),
             "rationale": r.meta.rationale,
             "remediation": r.meta.remediation,
             "references": r.meta.references,
@@ -136,6 +145,8 @@ def _print_rules(config: Config, as_json: bool) -> None:
         fix = "fixable" if row["fixable"] else "manual"
         print(f"{row['id']:<34} {row['severity']:<8} {fix:<8} {row['title']}")
         print(f"{'':<34} permissions: {', '.join(row['permissions'])}")
+        if row["fix_permissions"]:
+            print(f"{'':<34} fix needs: {', '.join(row['fix_permissions'])}")
 
 
 def _suppressions(args: argparse.Namespace, config: Config) -> list[Suppression]:

@@ -266,6 +266,19 @@ def load_fixers() -> dict[str, Fixer]:
     return dict(FIXERS)
 
 
+# What every apply needs besides the fixers' own actions: who am I, is a run active, optional S3 backups.
+APPLY_PERMISSIONS = ("sts:GetCallerIdentity", "omics:ListRuns")
+S3_BACKUP_PERMISSIONS = ("s3:PutObject", "s3:GetObject")
+
+
+def fix_permissions(rule_ids: Iterable[str] | None = None) -> list[str]:
+    """IAM actions `fix --apply` (and `rollback`) needs for these rules' fixers (all when None)."""
+    fixers = load_fixers()
+    chosen = [f for rid, f in fixers.items() if rule_ids is None or rid in set(rule_ids)]
+    actions = {p for f in chosen for p in f.permissions}
+    return sorted(actions | set(APPLY_PERMISSIONS)) if actions else []
+
+
 def make_change(
     *,
     rule_id: str,
@@ -700,12 +713,15 @@ def rollback(backup: Backup, clients: Clients, *, force: bool = False) -> list[R
 # --- verification ----------------------------------------------------------------------------
 
 
+NOT_JUDGED = "NOT_JUDGED"
+
+
 class Verification(BaseModel):
     finding_id: str
     rule_id: str
     resource: str
     before: str
-    after: str  # status in the re-scan; "GONE" when the resource no longer produces a finding
+    after: str  # status in the re-scan; NOT_JUDGED when the resource no longer produces a finding
     message: str = ""
 
 
@@ -722,8 +738,11 @@ def verify(plan: Plan, rescanned: Sequence[Finding]) -> list[Verification]:
                     rule_id=change.rule_id,
                     resource=f.resource if f else change.resource,
                     before="FAIL",
-                    after=f.status.value if f else "GONE",
-                    message=f.message if f else "",
+                    after=f.status.value if f else NOT_JUDGED,
+                    message=f.message
+                    if f
+                    else "the re-scan does not judge this resource (it depends on a cache rule that does not exist "
+                    "yet, e.g. one an active run blocked)",
                 )
             )
     return out

@@ -13,6 +13,7 @@ from auditor.config import Config
 from auditor.engine import Rule, Status
 from auditor.files import load_model
 from auditor.fix import (
+    NOT_JUDGED,
     ApplyReport,
     Clients,
     FixRefused,
@@ -150,7 +151,7 @@ def fix_exit_code(plan: Plan, report: FixReport | None) -> int:
     assert report.applied is not None
     if any(o.outcome == "blocked" for o in report.applied.outcomes):
         return EXIT_PENDING
-    if any(v.after not in ("PASS", "GONE") for v in report.verification):
+    if any(v.after not in ("PASS", NOT_JUDGED) for v in report.verification):
         return EXIT_PENDING
     return EXIT_DONE
 

@@ -111,7 +111,8 @@ def corrected_map(snap: Snapshot, crm: ContainerRegistryMap) -> tuple[ContainerR
     return crm.model_copy(update={"registry_mappings": fixed}), left
 
 
-@fixer(rule_id=RULE_ID, permissions=("omics:GetWorkflow", "omics:CreateWorkflowVersion"), automatic=False)
+# No AWS permissions: the fixer writes a local file; publishing it (omics:CreateWorkflowVersion) is a person's release.
+@fixer(rule_id=RULE_ID, automatic=False)
 def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     snap = ctx.snap
     workflows = {wf.arn: wf for wf in snap.workflows.value or []}

@@ -124,3 +124,25 @@ def test_readme_documents_every_rule_with_its_permissions() -> None:
         reads = ", ".join(f"`{p}`" for p in rule.meta.permissions)
         assert reads in body, f"README permissions of {rule.meta.id} are stale"
         assert rule.meta.title in body
+
+
+def test_readme_documents_every_fixer_and_its_permissions() -> None:
+    """The README's rule table and sections say what `fix` does per rule and which IAM actions it needs."""
+    from pathlib import Path
+
+    from auditor.fix import fix_permissions, load_fixers
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    fixers = load_fixers()
+    assert set(fixers) == set(load_builtin_rules()), "every rule has a fixer (automatic or manual steps)"
+    for rule_id, fixer in fixers.items():
+        kind = "yes" if fixer.automatic else "manual steps"
+        assert f"| [`{rule_id}`](#{rule_id}) | {load_builtin_rules()[rule_id].meta.severity.value} | {kind} |" in readme
+        body = readme.split(f"#### {rule_id}\n", 1)[1].split("####", 1)[0]
+        if fixer.automatic:
+            needs = ", ".join(f"`{p}`" for p in fix_permissions([rule_id]))
+            assert f"*needs:* {needs}." in body, f"README fix permissions of {rule_id} are stale"
+        else:
+            assert "*`fix` gives manual steps*" in body
+        # a rule is fixable by metadata exactly when its fixer applies changes itself
+        assert load_builtin_rules()[rule_id].meta.fixable == fixer.automatic, rule_id
