@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
 def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: list[Suppression]) -> int:
     from pathlib import Path
 
-    from auditor.fix import Clients, load_plan, render_plan, write_plan
+    from auditor.fix import Clients, load_plan, render_plan, suppressed_changes, write_plan
     from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report
 
     session = boto3.Session(profile_name=args.profile or config.profile)
@@ -214,6 +214,12 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
         if args.findings:
             raise UsageError("--plan applies a saved plan; it cannot be combined with --findings")
         plan = load_plan(args.plan_file)
+        hits = suppressed_changes(plan, suppressions)
+        if hits:
+            # "apply exactly this plan" cannot drop a change silently: refuse and let a person re-plan.
+            raise FixRefused(
+                "the plan would fix suppressed findings; re-run `fix` to plan again:\n  " + "\n  ".join(hits)
+            )
     else:
         plan, _ = plan_live(
             config,
@@ -294,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except botocore.exceptions.ProfileNotFound as exc:
         print(f"omics-ecr-audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        # Scans turn AWS errors into ERROR findings; this is the last net for fix/rollback bookkeeping calls.
+        print(f"omics-ecr-audit: AWS call failed: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("omics-ecr-audit: interrupted", file=sys.stderr)

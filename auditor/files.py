@@ -26,4 +26,6 @@ def load_model(path: str | Path, model: type[M], what: str, error: type[Exceptio
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{p}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}: not a {what} (not UTF-8 text)") from None
     return model_from_text(text, model, str(p), what, error)

@@ -109,6 +109,7 @@ class Change(BaseModel):
     account: str
     region: str
     resource: str  # the finding's resource (the first, when one change fixes several)
+    resources: list[str] = Field(default_factory=list)  # every finding's resource (suppressions are matched on them)
     summary: str
     target: Target
     api_calls: list[ApiCall]
@@ -192,7 +193,12 @@ class Clients:
         return self.get("sts", region).get_caller_identity()["Account"]
 
     def write_calls(self) -> int:
-        return sum(n for op, n in self.counter.snapshot().items() if op.split(":", 1)[1].startswith(WRITE_VERBS))
+        """Writes to the audited resources (the backup's own S3 object is not one)."""
+        return sum(
+            n
+            for op, n in self.counter.snapshot().items()
+            if not op.startswith("s3:") and op.split(":", 1)[1].startswith(WRITE_VERBS)
+        )
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,7 @@ def make_change(
         account=target.account,
         region=target.region,
         resource=findings[0].resource if findings else target.label(),
+        resources=[f.resource for f in findings],
         summary=summary,
         target=target,
         api_calls=api_calls,
@@ -352,6 +359,7 @@ def build_plan(
     *,
     source: str,
     only_finding_ids: set[str] | None = None,
+    muted: dict[str, dict[str, Any]] | None = None,
     suppressions: Sequence[Suppression] = (),
     today: date | None = None,
     out_dir: Path | None = None,
@@ -378,6 +386,9 @@ def build_plan(
                 if not wanted(f):
                     continue
                 sup = f.evidence.get("suppression") if f.status == Status.MUTED else None
+                # MUTED in the findings file given: a live re-scan without the suppressions file would
+                # see a plain FAIL, but the acceptance still stands.
+                sup = sup or (muted or {}).get(f.id)
                 match = is_suppressed(f, suppressions, today) if sup is None else None
                 if sup is not None:
                     into.skipped.append(skipped(f, f"suppressed by {sup.get('owner')}: {sup.get('reason')}"))
@@ -505,12 +516,19 @@ class ApplyReport(BaseModel):
 
 
 def active_runs(clients: Clients, region: str) -> list[str]:
-    """Ids of HealthOmics runs in the region that are active now (read live, never from a snapshot)."""
+    """Ids of HealthOmics runs in the region that are active now (read live, never from a snapshot).
+
+    When the runs cannot be listed (AccessDenied on omics:ListRuns, an outage) the answer is a
+    placeholder "run" naming the error: not knowing counts as blocked, never as clear.
+    """
     client = clients.get("omics", region)
     ids: list[str] = []
-    for status in sorted(ACTIVE_RUN_STATUSES):
-        for page in client.get_paginator("list_runs").paginate(status=status):
-            ids.extend(item["id"] for item in page.get("items", []))
+    try:
+        for status in sorted(ACTIVE_RUN_STATUSES):
+            for page in client.get_paginator("list_runs").paginate(status=status):
+                ids.extend(item["id"] for item in page.get("items", []))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        return [f"<unknown: {_describe(exc, 'omics:ListRuns', region)}>"]
     return sorted(set(ids))
 
 
@@ -527,11 +545,8 @@ def apply_plan(
 ) -> ApplyReport:
     """Apply ``plan`` exactly; see the module docstring for every refusal."""
     report = ApplyReport(plan_id=plan.id, started=datetime.now(UTC))
-    cells = sorted({(c.account, c.region) for c in plan.changes})
-    for account, region in cells:
-        actual = clients.account_id(region)
-        if actual != account:
-            raise FixRefused(f"the plan is for account {account} but the credentials are for account {actual}")
+    check_kinds(c.target for c in plan.changes)
+    check_account(clients, [c.target for c in plan.changes], "plan")
     current: dict[str, Any] = {}
     stale: list[str] = []
     for change in plan.changes:
@@ -576,8 +591,24 @@ def apply_plan(
             f"{len(to_write)} change(s) would be written, more than --max-changes {max_changes}; nothing was changed"
         )
     if to_write:
-        report.backup = write_backup(plan, [(c, current[c.id]) for c in to_write], backup_to, clients)
+        try:
+            report.backup = write_backup(plan, [(c, current[c.id]) for c in to_write], backup_to, clients)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise FixRefused(f"cannot write the backup to {backup_to}, so nothing was changed: {exc}") from None
     for index, change in enumerate(to_write):
+        if KINDS[change.target.kind].touches_ptc_rules:
+            # Checked again right before the write: earlier changes take time, and a run may have started.
+            runs = active_runs(clients, change.region)
+            if runs:
+                report.outcomes.append(
+                    _outcome(
+                        change,
+                        "blocked",
+                        f"HealthOmics run(s) {', '.join(runs)} became active in "
+                        f"{change.region}; pull-through cache rules are not changed while a run is active",
+                    )
+                )
+                continue
         try:
             for call in change.api_calls:
                 clients.call(change.region, call)
@@ -597,6 +628,45 @@ def apply_plan(
     order = {c.id: i for i, c in enumerate(plan.changes)}
     report.outcomes.sort(key=lambda o: order.get(o.change_id, 0))
     return report
+
+
+def suppressed_changes(plan: Plan, suppressions: Sequence[Suppression], today: date | None = None) -> list[str]:
+    """Changes of a saved plan that would fix a finding suppressed now (the plan may predate the suppression)."""
+    today = today or datetime.now(UTC).date()
+    hits = []
+    for c in plan.changes:
+        for resource in c.resources or [c.resource]:
+            probe = Finding(
+                id="",
+                rule_id=c.rule_id,
+                title="",
+                status=Status.FAIL,
+                severity="info",
+                account=c.account,
+                region=c.region,
+                resource=resource,
+                message="",
+                remediation="",
+                fixable=True,
+            )
+            match = is_suppressed(probe, suppressions, today)
+            if match is not None:
+                hits.append(f"{c.target.label()} would fix {resource}, suppressed by {match.owner}: {match.reason}")
+    return hits
+
+
+def check_kinds(targets: Iterable[Target]) -> None:
+    unknown = sorted({t.kind for t in targets} - set(KINDS))
+    if unknown:
+        raise FixRefused(f"unknown target kind(s) {', '.join(unknown)}; was this written by another version?")
+
+
+def check_account(clients: Clients, targets: Sequence[Target], what: str) -> None:
+    """Refuse a plan or backup made for another account than the credentials'."""
+    for account, region in sorted({(t.account, t.region) for t in targets}):
+        actual = clients.account_id(region)
+        if actual != account:
+            raise FixRefused(f"the {what} is for account {account} but the credentials are for account {actual}")
 
 
 def _outcome(change: Change, outcome: Outcome, detail: str = "") -> ChangeOutcome:
@@ -659,6 +729,8 @@ def load_backup(location: str, clients: Clients, region: str) -> Backup:
             body = (p / "backup.json" if p.is_dir() else p).read_text(encoding="utf-8")
     except OSError as exc:
         raise FixRefused(f"{location}: cannot read backup: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise FixRefused(f"{location}: not a backup (not UTF-8 text)") from None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise FixRefused(f"{location}: cannot read backup: {_describe(exc, 's3:GetObject', location)}") from None
     return model_from_text(body, Backup, location, "backup", FixRefused)
@@ -672,6 +744,8 @@ class RestoreOutcome(BaseModel):
 
 def rollback(backup: Backup, clients: Clients, *, force: bool = False) -> list[RestoreOutcome]:
     """Put every backed-up target back as it was, newest change first."""
+    check_kinds(e.target for e in backup.entries)
+    check_account(clients, [e.target for e in backup.entries], "backup")
     outcomes: list[RestoreOutcome] = []
     for entry in reversed(backup.entries):
         kind = KINDS[entry.target.kind]

@@ -66,10 +66,12 @@ def plan_live(
 ) -> tuple[Plan, FindingsDocument]:
     """Scan the cells (read-only), then plan fixes for their FAIL findings."""
     only: set[str] | None = None
+    muted: dict[str, dict] = {}
     source = "live scan"
     if findings_file:
         given = load_findings(findings_file)
         only = {f.id for f in given.findings if f.status in (Status.FAIL, Status.MUTED)}
+        muted = {f.id: f.evidence.get("suppression") or {} for f in given.findings if f.status == Status.MUTED}
         regions = list(regions) or sorted({f.region for f in given.findings if f.region != "*"})
         source = f"findings file {findings_file} (run {given.run.id})"
     # Follow-on fixes of a new cache rule are planned by rules that may not be selected: scan them too.
@@ -105,6 +107,7 @@ def plan_live(
         clients,
         source=f"{source}; scan {doc.run.id}",
         only_finding_ids=only,
+        muted=muted,
         suppressions=suppressions,
         out_dir=out_dir,
     )
