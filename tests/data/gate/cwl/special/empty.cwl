@@ -1,0 +1,6 @@
+cwlVersion: v1.2
+class: CommandLineTool
+hints:
+  - class: DockerRequirement
+inputs: []
+outputs: []

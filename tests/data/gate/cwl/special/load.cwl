@@ -1,0 +1,7 @@
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  - class: DockerRequirement
+    dockerLoad: images/tool.tar
+inputs: []
+outputs: []
