@@ -102,6 +102,47 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--region", help="region of an s3:// backup's bucket (default: the session's)")
     rollback.add_argument("--force", action="store_true", help="also restore documents changed again since the fix")
 
+    gate = sub.add_parser("gate", help="CI gate: extract a workflow's containers, resolve them, check the account")
+    gate.add_argument("path", help="workflow folder or zip (WDL, Nextflow, CWL)")
+    gate.add_argument("--params", help="parameters file (JSON/YAML inputs) used to resolve container values")
+    source = gate.add_mutually_exclusive_group()
+    source.add_argument("--map", help="container registry map file (JSON, API member names)")
+    source.add_argument("--workflow-id", help="take the container registry map of this HealthOmics workflow")
+    state = gate.add_mutually_exclusive_group()
+    state.add_argument("--inventory", help="check against a saved inventory instead of calling AWS")
+    state.add_argument("--offline", action="store_true", help="only extract and resolve; no account checks")
+    gate.add_argument("--account", help="target account (with --offline, or to pick from an inventory)")
+    gate.add_argument("--region", help="target region (default: config/session)")
+    gate.add_argument("--format", choices=["text", "json", "sarif"], default="text", help="output format of --out")
+    gate.add_argument("--out", help="write the --format output here (default: stdout)")
+    gate.add_argument("--sarif", help="also write SARIF 2.1.0 here (for code-scanning upload)")
+    gate.add_argument("--config", help="configuration file")
+    gate.add_argument(
+        "--severity-threshold", choices=[s.value for s in Severity], help="lowest FAIL severity giving exit 1"
+    )
+    _add_aws_options(gate)
+
+    resolve = sub.add_parser("resolve", help="resolve image references as HealthOmics would (one JSON line each)")
+    resolve.add_argument("refs", nargs="+", metavar="REF")
+    resolve.add_argument("--map", help="container registry map file")
+    resolve.add_argument("--account", help="account of the workflow (forms the ECR URI)")
+    resolve.add_argument("--region", help="region of the workflow")
+
+    regmap = sub.add_parser("map", help="generate or validate a container registry map")
+    map_sub = regmap.add_subparsers(dest="map_command", required=True)
+    generate = map_sub.add_parser("generate", help="write a map covering every container of a workflow")
+    generate.add_argument("path", help="workflow folder or zip")
+    generate.add_argument("--params", help="parameters file")
+    generate.add_argument("--out", help="write the map here (default: stdout)")
+    validate = map_sub.add_parser("validate", help="check a map's schema and its agreement with the PTC rules")
+    validate.add_argument("file")
+    for p in (generate, validate):
+        p.add_argument("--inventory", help="the account's inventory file (else live with --region)")
+        p.add_argument("--account", help="pick this account from the inventory")
+        p.add_argument("--region", help="region (live: read the account's rules there)")
+        p.add_argument("--config", help="configuration file")
+        _add_aws_options(p)
+
     demo = sub.add_parser("demo", help="seed the embedded sandbox with a realistic broken account and scan it")
     _add_scan_options(demo)
     demo.add_argument("--fix", action="store_true", help="also apply the plan and re-scan (writes findings-after.json)")
@@ -171,7 +212,17 @@ def _report(doc: FindingsDocument, args: argparse.Namespace, name: str = "findin
 def _run(args: argparse.Namespace) -> int:
     if args.command == "rollback":
         return _rollback(args)
+    if args.command == "resolve":
+        from auditor.gate.command import run_resolve
+
+        return run_resolve(args)
     config = load_config(getattr(args, "config", None))
+    if args.command == "map":
+        from auditor.gate.command import run_map
+
+        return run_map(args, config)
+    if args.command == "gate":
+        return _gate(args, config)
     if args.command == "rules":
         _print_rules(config, args.json)
         return EXIT_OK
@@ -255,6 +306,23 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
     if not args.quiet:
         _print(render_report(report) + f"\n\nreport written to {out / 'fix-report.json'}")
     return fix_exit_code(plan, report)
+
+
+def _gate(args: argparse.Namespace, config: Config) -> int:
+    from auditor.gate.command import gate_sarif, render_gate, run_gate, write_output
+
+    if args.severity_threshold:
+        config = config.model_copy(update={"severity_threshold": Severity(args.severity_threshold)})
+    doc = run_gate(args, config)
+    if args.format == "json":
+        write_output(doc.model_dump(mode="json"), args.out)
+    elif args.format == "sarif":
+        write_output(gate_sarif(doc), args.out)
+    else:
+        write_output(render_gate(doc), args.out)
+    if args.sarif:
+        write_output(gate_sarif(doc), args.sarif)
+    return exit_code(doc, config.severity_threshold)
 
 
 def _rollback(args: argparse.Namespace) -> int:

@@ -278,6 +278,8 @@ class CollectOptions:
     read_timeout: float = 20.0
     endpoint_url: str | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # (repository, tag, digest) to inspect besides those the account itself names (the gate's containers)
+    extra_images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
 
 def make_client(
@@ -599,6 +601,10 @@ class Collector:
                         origin=f"run-task:{run.id}/{task.task_id}",
                     )
                 )
+        existing = {r.name for r in snap.repositories.value or []}
+        for repository, tag, digest in self.opt.extra_images:
+            if repository in existing:  # a cache repository not created yet is fetched on first pull
+                add(ImageRef(repository=repository, tag=None if digest else tag, digest=digest, origin="gate"))
         ptc_repos = ptc_repositories(snap)
         if self.opt.image_tags_per_repository > 0:
             for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):

@@ -12,38 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from auditor import upstreams
 from auditor.engine import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
+from auditor.gate.regmap import to_api
 from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snapshot
 from auditor.policy_merge import unified_diff
 
 RULE_ID = "registry-map-consistent"
-
-
-def _api(crm: ContainerRegistryMap) -> dict[str, Any]:
-    """The map in the API's (and the CLI's) member names."""
-    return {
-        "registryMappings": [
-            {
-                k: v
-                for k, v in {
-                    "upstreamRegistryUrl": m.upstream_registry_url,
-                    "ecrRepositoryPrefix": m.ecr_repository_prefix,
-                    "upstreamRepositoryPrefix": m.upstream_repository_prefix,
-                    "ecrAccountId": m.ecr_account_id,
-                    "credentialArn": m.credential_arn,
-                }.items()
-                if v
-            }
-            for m in crm.registry_mappings
-        ],
-        "imageMappings": [
-            {"sourceImage": m.source_image, "destinationImage": m.destination_image} for m in crm.image_mappings
-        ],
-    }
 
 
 def _rule_for(m: RegistryMapping, rules: list[PtcRule]) -> PtcRule | None:
@@ -122,7 +99,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
         if wf is None or crm is None:
             continue
         fixed, left = corrected_map(snap, crm)
-        before, after = _api(crm), _api(fixed)
+        before, after = to_api(crm), to_api(fixed)
         artifact = None
         if ctx.out_dir is not None and after != before:
             path = ctx.out_dir / "registry-maps" / f"{wf.id}.json"

@@ -1,0 +1,219 @@
+"""``gate``, ``resolve`` and ``map generate|validate``: the CLI side of the CI gate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from auditor.collect import ApiCallCounter, CollectOptions, Collector, make_client
+from auditor.config import Config
+from auditor.gate.containers import Extraction
+from auditor.gate.gate import GATE_RULES, GateDocument, evaluate, extract, gate_image_refs, workflow_folder
+from auditor.gate.regmap import MapError, check_against, from_api, generate, load_map, schema_problems, to_api
+from auditor.gate.resolve import resolve
+from auditor.models import ContainerRegistryMap, Snapshot
+from auditor.sarif import to_sarif
+from auditor.scan import UsageError, load_inventory
+
+GATE_FACETS = {"ptc_rules", "registry_policy", "templates", "repositories", "repository_policies", "images"}
+
+
+def load_params(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except OSError as exc:
+        raise UsageError(f"{p}: cannot read parameters file: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{p}: not a JSON/YAML parameters file ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{p}: a parameters file is a mapping of names to values")
+    return data
+
+
+def _pick_snapshot(snapshots: list[Snapshot], account: str | None, region: str | None) -> Snapshot:
+    chosen = [s for s in snapshots if (account in (None, s.account_id)) and (region in (None, s.region))]
+    if len(chosen) != 1:
+        cells = ", ".join(f"{s.account_id}/{s.region}" for s in snapshots) or "none"
+        raise UsageError(f"the inventory holds {cells}; choose one with --account and --region")
+    return chosen[0]
+
+
+def _workflow_map(args: Any, session: boto3.Session | None, snap: Snapshot | None) -> ContainerRegistryMap | None:
+    if args.map:
+        try:
+            return load_map(args.map)
+        except MapError as exc:
+            raise UsageError(str(exc)) from None
+    if not args.workflow_id:
+        return None
+    if snap is not None and snap.workflows.value is not None:
+        for wf in snap.workflows.value:
+            if wf.id == args.workflow_id:
+                return wf.registry_map.value
+    if session is None:
+        raise UsageError(f"workflow {args.workflow_id} is not in the inventory; run live to read its map")
+    client = make_client(
+        session, "omics", args.region, CollectOptions(endpoint_url=args.endpoint_url), ApiCallCounter()
+    )
+    got = client.get_workflow(id=args.workflow_id)
+    data = got.get("containerRegistryMap")
+    return from_api(data) if data else None
+
+
+def _live_snapshot(
+    session: boto3.Session, region: str, extractions: list[Extraction], crm, endpoint_url: str | None
+) -> Snapshot:
+    options = CollectOptions(endpoint_url=endpoint_url, image_tags_per_repository=0)
+    collector = Collector(session, region, GATE_FACETS, options)
+    options.extra_images = gate_image_refs(extractions, crm, collector.account_id, region)
+    return collector.collect()
+
+
+def run_gate(args: Any, config: Config) -> GateDocument:
+    path = Path(args.path)
+    params = load_params(args.params)
+    with workflow_folder(path) as root:
+        extractions = extract(root, params)
+    session = None if args.inventory or args.offline else boto3.Session(profile_name=args.profile or config.profile)
+    snap: Snapshot | None = None
+    if args.inventory:
+        snap = _pick_snapshot(load_inventory(args.inventory), args.account, args.region)
+    crm = _workflow_map(args, session, snap)
+    if session is not None:
+        region = args.region or (config.regions[0] if config.regions else session.region_name)
+        if not region:
+            raise UsageError("give --region (or --offline to resolve without an account)")
+        args.region = region
+        snap = _live_snapshot(session, region, extractions, crm, args.endpoint_url)
+    root_uri = ""
+    if path.is_dir():
+        try:
+            rel = path.resolve().relative_to(Path.cwd().resolve())
+            root_uri = "" if str(rel) == "." else rel.as_posix() + "/"
+        except ValueError:
+            root_uri = ""
+    doc = evaluate(extractions, crm, snap=snap, account=args.account, region=args.region, root_uri=root_uri)
+    doc.workflow = {
+        "path": str(path),
+        "languages": [e.language for e in extractions],
+        "containers": len(doc.containers),
+        "map": args.map or (f"workflow {args.workflow_id}" if args.workflow_id else None),
+    }
+    return doc
+
+
+def gate_sarif(doc: GateDocument) -> dict[str, Any]:
+    return to_sarif(doc.findings, GATE_RULES, locations=doc.locations)
+
+
+def render_gate(doc: GateDocument) -> str:
+    languages = ", ".join(doc.workflow.get("languages", []))
+    lines = [f"gate: {len(doc.containers)} container(s) in {doc.workflow.get('path')} ({languages})"]
+    for c in doc.containers:
+        mark = "ok " if c.resolved and not any(v.startswith("FAIL") for v in c.checks.values()) else "!! "
+        lines.append(f"{mark}{c.file}:{c.line}  {c.raw or c.expression}")
+        lines.append(f"     → {c.ecr_uri or 'unresolved'}  ({c.reason})")
+        bad = {k: v for k, v in c.checks.items() if not v.startswith("PASS")}
+        if bad:
+            lines.append("     " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    s = doc.summary["by_status"]
+    lines.append(f"findings: FAIL {s['FAIL']}  ERROR {s['ERROR']}  PASS {s['PASS']}")
+    return "\n".join(lines)
+
+
+def write_output(payload: dict[str, Any] | str, out: str | None) -> None:
+    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    else:
+        print(text)
+
+
+def run_resolve(args: Any) -> int:
+    crm = None
+    if args.map:
+        try:
+            crm = load_map(args.map)
+        except MapError as exc:
+            raise UsageError(str(exc)) from None
+    worst = 0
+    for ref in args.refs:
+        res = resolve(ref, crm, account=args.account, region=args.region)
+        row = {
+            "input": res.input,
+            "normalized": res.normalized,
+            "registry": res.registry,
+            "repository": res.repository,
+            "tag": res.tag,
+            "digest": res.digest,
+            "ecr_uri": res.ecr_uri,
+            "reason": res.reason,
+            "via": res.via,
+            "warnings": res.warnings,
+        }
+        print(json.dumps(row))
+        if not res.resolved:
+            worst = 1
+    return worst
+
+
+def run_map(args: Any, config: Config) -> int:
+    if args.map_command == "validate":
+        p = Path(args.file)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{p}: cannot read a JSON registry map ({type(exc).__name__})") from None
+        problems = schema_problems(data)
+        if problems:
+            for problem in problems:
+                print(f"schema: {problem}")
+            return 1
+        print(
+            f"{p}: schema OK ({len(data.get('registryMappings') or [])} registry, "
+            f"{len(data.get('imageMappings') or [])} image mapping(s))"
+        )
+        snap = _map_snapshot(args, config)
+        if snap is None:
+            return 0
+        findings = check_against(from_api(data), snap)
+        bad = [f for f in findings if f.status.value in ("FAIL", "ERROR")]
+        for f in findings:
+            print(f"{f.status.value}: {f.message}")
+        return 1 if bad else 0
+    path = Path(args.path)
+    with workflow_folder(path) as root:
+        extractions = extract(root, load_params(args.params))
+    snap = _map_snapshot(args, config)
+    if snap is None:
+        raise UsageError("map generate needs the account's cache rules: give --inventory FILE or --region (live)")
+    refs = [(c.raw, c.default_registry) for e in extractions for c in e.containers if c.raw]
+    crm, notes = generate(refs, snap)
+    write_output(to_api(crm), args.out)
+    for note in notes:
+        print(f"not covered: {note}", file=sys.stderr)
+    return 1 if notes else 0
+
+
+def _map_snapshot(args: Any, config: Config) -> Snapshot | None:
+    if args.inventory:
+        return _pick_snapshot(load_inventory(args.inventory), args.account, args.region)
+    if not args.region:
+        return None
+    session = boto3.Session(profile_name=args.profile or config.profile)
+    options = CollectOptions(endpoint_url=args.endpoint_url, image_tags_per_repository=0)
+    from auditor.engine import load_builtin_rules
+    from rules.registry_map import RULE_ID
+
+    facets = set(load_builtin_rules()[RULE_ID].meta.facets)
+    return Collector(session, args.region, facets, options).collect()

@@ -1,0 +1,410 @@
+"""The gate: extract every container of a workflow, resolve it as HealthOmics would, check the account has it.
+
+Findings use the scan's JSON format (rule ids ``gate-*``, metadata below) with a
+``containers`` list beside them: one entry per extracted container with its
+file, line, the reference as written and normalised, the ECR URI or the reason
+there is none. Account checks (cache rule, registry policy, template,
+repository policy, image) reuse the scan's policy evaluator and rule helpers on a
+snapshot of the target account and region, live or from an inventory file.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from auditor import upstreams
+from auditor.engine import Finding, RuleMeta, Severity, Status, finding_id
+from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
+from auditor.gate.resolve import Resolution, resolve
+from auditor.grants import PTC_REGISTRY_ACTIONS, PULL_ACTIONS, TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
+from auditor.models import ContainerRegistryMap, Snapshot
+from auditor.scan import FindingsDocument, RunInfo, Target, UsageError, build_document
+
+_REFS = ["https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html"]
+
+GATE_RULES: dict[str, RuleMeta] = {
+    meta.id: meta
+    for meta in (
+        RuleMeta(
+            id="gate-extraction",
+            title="Every workflow file can be read",
+            severity=Severity.HIGH,
+            rationale="A definition file the gate cannot parse may name containers it cannot see.",
+            remediation="Fix the syntax error reported at the file and line, then run the gate again.",
+            references=_REFS,
+            facets=[],
+        ),
+        RuleMeta(
+            id="gate-container-resolves",
+            title="Every task container resolves to a private ECR image in the workflow's region",
+            severity=Severity.HIGH,
+            rationale=(
+                "HealthOmics pulls only from private ECR in the workflow's region: a reference must be such a URI, or "
+                "be rewritten to one by an image mapping or a registry mapping of the workflow's container registry "
+                "map. A value the gate cannot determine (an input without default) cannot be vouched for."
+            ),
+            remediation=(
+                "Add a registry mapping for the upstream ({upstreamRegistryUrl, ecrRepositoryPrefix} of its "
+                "pull-through cache rule) or an image mapping to a staged ECR copy; `omics-ecr-audit map generate` "
+                "writes one. Give unresolved inputs a default or pass them in the parameters file."
+            ),
+            references=[*_REFS, "https://docs.aws.amazon.com/omics/latest/dev/containers-workflow-creation.html"],
+            facets=[],
+        ),
+        RuleMeta(
+            id="gate-container-access",
+            title="The cache rule, registry policy, creation template and repository policy let HealthOmics pull it",
+            severity=Severity.HIGH,
+            rationale=(
+                "A resolved ECR URI is only pullable when the pull-through cache rule for its prefix exists, the "
+                "registry policy lets omics.amazonaws.com create and import under the prefix, a creation template "
+                "grants pulls to new cache repositories and an existing repository's policy grants them too."
+            ),
+            remediation="Run `omics-ecr-audit fix` on the account to plan the missing grants, templates and rules.",
+            references=[*_REFS, "https://docs.aws.amazon.com/omics/latest/dev/permissions-ecr.html"],
+            facets=["ptc_rules", "registry_policy", "templates", "repositories", "repository_policies"],
+        ),
+        RuleMeta(
+            id="gate-image-runnable",
+            title="The image exists and provides linux/amd64",
+            severity=Severity.HIGH,
+            rationale="HealthOmics runs x86_64 containers only; a missing image or an ARM-only one fails the task.",
+            remediation="Push or map an image that exists and has a linux/amd64 variant (multi-arch is fine).",
+            references=_REFS,
+            facets=["images"],
+        ),
+        RuleMeta(
+            id="gate-image-pinned",
+            title="The image is pinned by digest",
+            severity=Severity.INFO,
+            rationale="A tag can move upstream; a pull-through cache refreshes it, so two runs may use different code.",
+            remediation="Reference the image as name@sha256:<digest> (keep the tag for readers: name:tag@sha256:...).",
+            references=_REFS,
+            facets=[],
+        ),
+    )
+}
+
+
+class GateContainer(BaseModel):
+    """One extracted container and its verdict (the `containers` list of `gate --format json`)."""
+
+    file: str
+    line: int
+    language: str
+    context: str
+    expression: str
+    raw: str | None
+    normalized: str | None = None
+    ecr_uri: str | None = None
+    resolved: bool = False
+    reason: str = ""
+    via: str = "none"
+    warnings: list[str] = Field(default_factory=list)
+    checks: dict[str, str] = Field(default_factory=dict)  # check -> PASS/FAIL/... with a short reason
+
+
+class GateDocument(FindingsDocument):
+    workflow: dict[str, Any] = Field(default_factory=dict)
+    containers: list[GateContainer] = Field(default_factory=list)
+    locations: dict[str, tuple[str, int]] = Field(default_factory=dict, exclude=True)
+
+
+# --- extraction -----------------------------------------------------------------------------------
+
+
+def _safe_extract(archive: zipfile.ZipFile, dest: Path) -> None:
+    for member in archive.infolist():
+        target = (dest / member.filename).resolve()
+        if not target.is_relative_to(dest.resolve()):
+            raise UsageError(f"zip member {member.filename!r} would escape the folder; refusing the archive")
+    archive.extractall(dest)
+
+
+@contextmanager
+def workflow_folder(path: Path) -> Iterator[Path]:
+    """The folder to read: PATH itself, or a zip (as HealthOmics takes definitions) unpacked to a temp folder."""
+    if path.is_dir():
+        yield path
+        return
+    if not path.is_file():
+        raise UsageError(f"{path}: no such workflow folder or zip")
+    try:
+        data = path.read_bytes()
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path}: not a workflow folder or zip ({exc})") from None
+    tmp = Path(tempfile.mkdtemp(prefix="omics-gate-"))
+    try:
+        _safe_extract(archive, tmp)
+        entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
+        yield entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_SKIP = {".git", "node_modules", "work", ".nextflow"}
+
+
+def detect_languages(root: Path) -> list[str]:
+    found: set[str] = set()
+    for p in root.rglob("*"):
+        if any(part in _SKIP for part in p.relative_to(root).parts):
+            continue
+        if p.suffix == ".wdl":
+            found.add("wdl")
+        elif p.suffix == ".nf" or p.name == "nextflow.config":
+            found.add("nextflow")
+        elif p.suffix == ".cwl":
+            found.add("cwl")
+    return sorted(found)
+
+
+def extract(root: Path, params: dict[str, Any] | None = None) -> list[Extraction]:
+    from auditor.gate import cwl, nextflow, wdl
+
+    extractors = {"wdl": wdl.extract, "nextflow": nextflow.extract, "cwl": cwl.extract}
+    languages = detect_languages(root)
+    if not languages:
+        raise UsageError(f"{root}: no WDL (.wdl), Nextflow (.nf, nextflow.config) or CWL (.cwl) files found")
+    return [extractors[lang](root, params) for lang in languages]
+
+
+# --- checks -----------------------------------------------------------------------------------------
+
+
+def _image_verdict(snap: Snapshot, res: Resolution, via_cache: bool) -> tuple[Status, str]:
+    from rules.image_architecture import is_arm_only
+
+    repo = res.ecr_repository or ""
+    key = f"{repo}@{res.digest}" if res.digest else f"{repo}:{res.tag}"
+    existing = {r.name for r in snap.repositories.value or []}
+    collected = snap.images.get(key)
+    if collected is None:
+        if via_cache and repo not in existing:
+            return Status.PASS, "not cached yet: the pull-through cache fetches it on the first run"
+        return Status.NOT_APPLICABLE, f"image {key} was not inspected (not in the inventory; gate live to inspect it)"
+    if collected.error is not None:
+        return Status.ERROR, f"image {key} could not be read: {collected.error.describe()}"
+    info = collected.value
+    if info is None or not info.exists:
+        if via_cache:
+            return Status.PASS, f"{key} is not cached yet: the pull-through cache fetches it on the first run"
+        return Status.FAIL, f"image {key} does not exist"
+    arm_only = is_arm_only(info.platforms)
+    if arm_only is None:
+        return Status.ERROR, f"image {key} carries no platform information"
+    if arm_only:
+        return Status.FAIL, f"image {key} is ARM-only ({', '.join(info.platforms)}); HealthOmics needs linux/amd64"
+    return Status.PASS, f"image {key} provides linux/amd64"
+
+
+def _access_problems(snap: Snapshot, res: Resolution) -> tuple[list[str], list[str], dict[str, str]]:
+    """(problems, undecided, per-check verdicts) for a URI in this snapshot's account and region."""
+    from rules.creation_template import covering_template
+
+    problems: list[str] = []
+    undecided: list[str] = []
+    checks: dict[str, str] = {}
+    prefix = res.ptc_prefix if res.via == "registry-mapping" else None
+    copied = res.upstream is not None and upstreams.get_upstream(res.upstream).omics_copy_supported
+    if prefix and not copied:
+        rules = snap.ptc_rules.value or []
+        if snap.ptc_rules.error is not None:
+            undecided.append(f"cache rules unreadable: {snap.ptc_rules.error.describe()}")
+        elif not any(r.ecr_repository_prefix.rstrip("/") == prefix for r in rules):
+            problems.append(f"no pull-through cache rule with prefix {prefix!r}")
+            checks["ptc_rule"] = "FAIL"
+        else:
+            checks["ptc_rule"] = "PASS"
+        pattern = snap.prefix_pattern(prefix)
+        if snap.registry_policy.error is not None:
+            undecided.append(f"registry policy unreadable: {snap.registry_policy.error.describe()}")
+        else:
+            verdict = resource_policy_grants_omics(snap.registry_policy.value, snap, PTC_REGISTRY_ACTIONS, pattern)
+            checks["registry_policy"] = verdict.status.value
+            if verdict.status == Status.FAIL:
+                problems.append(f"the registry policy does not let omics create/import under {prefix}/")
+        if snap.templates.error is not None:
+            undecided.append(f"templates unreadable: {snap.templates.error.describe()}")
+        else:
+            template = covering_template(snap.templates.value or [], prefix)
+            if template is None:
+                checks["template"] = "FAIL"
+                problems.append(f"no PULL_THROUGH_CACHE creation template covers {prefix!r}")
+            else:
+                verdict = resource_policy_grants_omics(template.repository_policy, snap, TEMPLATE_PULL_ACTIONS, pattern)
+                checks["template"] = verdict.status.value
+                if verdict.status == Status.FAIL:
+                    problems.append(f"template {template.prefix!r} does not let omics pull")
+    repo = res.ecr_repository or ""
+    existing = {r.name for r in snap.repositories.value or []}
+    if repo in existing:
+        collected = snap.repository_policies.get(repo)
+        if collected is None or collected.error is not None:
+            undecided.append(f"repository policy of {repo} not read")
+        else:
+            verdict = resource_policy_grants_omics(collected.value, snap, PULL_ACTIONS, snap.repository_arn(repo))
+            checks["repository_policy"] = verdict.status.value
+            if verdict.status == Status.FAIL:
+                problems.append(f"repository {repo}'s policy does not let omics pull")
+    elif not prefix:
+        checks["repository"] = "FAIL"
+        problems.append(f"repository {repo} does not exist")
+    return problems, undecided, checks
+
+
+def evaluate(
+    extractions: list[Extraction],
+    crm: ContainerRegistryMap | None,
+    *,
+    snap: Snapshot | None,
+    account: str | None,
+    region: str | None,
+    root_uri: str = "",
+) -> GateDocument:
+    account = account or (snap.account_id if snap else None)
+    region = region or (snap.region if snap else None)
+    acct, reg = account or "-", region or "-"
+    findings: list[Finding] = []
+    containers: list[GateContainer] = []
+    locations: dict[str, tuple[str, int]] = {}
+
+    def add(rule_id: str, status: Status, resource: str, message: str, where: tuple[str, int], **evidence: Any) -> None:
+        meta = GATE_RULES[rule_id]
+        f = Finding(
+            id=finding_id(rule_id, acct, reg, resource),
+            rule_id=rule_id,
+            title=meta.title,
+            status=status,
+            severity=meta.severity,
+            account=acct,
+            region=reg,
+            resource=resource,
+            message=message,
+            evidence=evidence,
+            remediation=meta.remediation,
+            fixable=False,
+        )
+        findings.append(f)
+        locations[f.id] = (root_uri + where[0], where[1])
+
+    for ex in extractions:
+        for err in ex.errors:
+            add(
+                "gate-extraction",
+                Status.ERROR,
+                f"file/{err.file}",
+                f"{err.file}: {err.message}",
+                (err.file, err.line or 1),
+            )
+        for c in ex.containers:
+            containers.append(_judge(c, crm, snap, account, region, add))
+    run = RunInfo(
+        id=str(uuid.uuid4()),
+        started=datetime.now(UTC),
+        mode="gate",
+        rules=list(GATE_RULES),
+        targets=[Target(account=acct, region=reg, status="offline" if snap else "none")],
+    )
+    doc = build_document(run, findings, snap.api_calls if snap else {})
+    return GateDocument(**doc.model_dump(), containers=containers, locations=locations)
+
+
+def _judge(c: ContainerRef, crm, snap, account, region, add) -> GateContainer:
+    where = (c.file, c.line)
+    resource = f"container/{c.file}:{c.line}/{c.raw or c.expression}"
+    out = GateContainer(
+        file=c.file, line=c.line, language=c.language, context=c.context, expression=c.expression, raw=c.raw
+    )
+    if c.raw is None:
+        out.reason = f"value not determined: {c.unresolved or 'unknown'}"
+        add(
+            "gate-container-resolves",
+            Status.FAIL,
+            resource,
+            f"{c.context}: {out.reason}",
+            where,
+            expression=c.expression,
+        )
+        return out
+    res = resolve(c.raw, crm, account=account, region=region, default_registry=c.default_registry)
+    out.normalized, out.ecr_uri, out.resolved, out.reason, out.via = (
+        res.normalized,
+        res.ecr_uri,
+        res.resolved,
+        res.reason,
+        res.via,
+    )
+    out.warnings = list(res.warnings)
+    evidence = {"raw": c.raw, "normalized": res.normalized, "ecr_uri": res.ecr_uri, "via": res.via}
+    if res.normalized is not None:
+        pinned = res.digest is not None
+        add(
+            "gate-image-pinned",
+            Status.PASS if pinned else Status.FAIL,
+            resource,
+            f"{c.raw} is pinned by digest" if pinned else f"{c.raw} is not pinned by digest (tag {res.tag!r})",
+            where,
+            **evidence,
+        )
+    if not res.resolved:
+        add("gate-container-resolves", Status.FAIL, resource, f"{c.context}: {c.raw}: {res.reason}", where, **evidence)
+        return out
+    add("gate-container-resolves", Status.PASS, resource, f"{c.raw} → {res.ecr_uri} ({res.reason})", where, **evidence)
+    if snap is None:
+        out.checks["account"] = "NOT_CHECKED (no account state: pass --inventory or scan live)"
+        return out
+    if res.ecr_account != snap.account_id or res.ecr_region != snap.region:
+        out.checks["account"] = f"NOT_APPLICABLE (in {res.ecr_account}/{res.ecr_region})"
+        add(
+            "gate-container-access",
+            Status.NOT_APPLICABLE,
+            resource,
+            f"{res.ecr_uri} is in account {res.ecr_account}, region {res.ecr_region}; check it there",
+            where,
+            **evidence,
+        )
+        return out
+    problems, undecided, checks = _access_problems(snap, res)
+    out.checks.update(checks)
+    if problems:
+        status, message = Status.FAIL, "; ".join(problems)
+    elif undecided:
+        status, message = Status.ERROR, "; ".join(undecided)
+    else:
+        status, message = Status.PASS, "cache rule, registry policy, template and repository policy let omics pull"
+    add("gate-container-access", status, resource, f"{res.ecr_uri}: {message}", where, **evidence, checks=checks)
+    image_status, image_message = _image_verdict(snap, res, via_cache=res.via == "registry-mapping")
+    out.checks["image"] = f"{image_status.value}: {image_message}"
+    add("gate-image-runnable", image_status, resource, image_message, where, **evidence)
+    return out
+
+
+def gate_image_refs(
+    extractions: list[Extraction], crm, account: str, region: str
+) -> list[tuple[str, str | None, str | None]]:
+    """(repository, tag, digest) of every container resolving into ``account``/``region`` (to inspect live)."""
+    out = []
+    for ex in extractions:
+        for c in ex.containers:
+            if c.raw is None:
+                continue
+            res = resolve(c.raw, crm, account=account, region=region, default_registry=c.default_registry)
+            if res.resolved and res.ecr_account == account and res.ecr_region == region and res.ecr_repository:
+                out.append((res.ecr_repository, None if res.digest else res.tag, res.digest))
+    return sorted(set(out), key=lambda x: (x[0], x[1] or "", x[2] or ""))
+
+
+__all__ = ["GATE_RULES", "ExtractionError", "GateDocument", "evaluate", "extract", "workflow_folder"]
