@@ -19,18 +19,14 @@ from auditor.fix import FixContext, ManualStep, PlanItem, fixer
 from auditor.gate.regmap import to_api
 from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snapshot
 from auditor.policy_merge import unified_diff
+from rules.ptc_rule_coverage import rules_for_upstream
 
 RULE_ID = "registry-map-consistent"
 
 
 def _rule_for(m: RegistryMapping, rules: list[PtcRule]) -> PtcRule | None:
-    want = upstreams.upstream_for_ptc_url(m.upstream_registry_url)
-    same = [
-        r
-        for r in rules
-        if r.upstream_registry_url == m.upstream_registry_url
-        or (want is not None and (u := upstreams.upstream_for_ptc_url(r.upstream_registry_url)) and u.key == want.key)
-    ]
+    """The rule a mapping should name: the one with its prefix if that caches its upstream, else the first that does."""
+    same = rules_for_upstream(m.upstream_registry_url, rules)
     exact = [r for r in same if r.ecr_repository_prefix.rstrip("/") == m.ecr_repository_prefix.rstrip("/")]
     return (exact or same or [None])[0]
 

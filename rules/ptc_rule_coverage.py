@@ -57,7 +57,8 @@ def _needed_upstreams(snap: Snapshot, ctx: RuleContext) -> dict[str, list[str]]:
     return needed
 
 
-def _rules_for(url: str, rules: list[PtcRule]) -> list[PtcRule]:
+def rules_for_upstream(url: str, rules: list[PtcRule]) -> list[PtcRule]:
+    """The cache rules serving upstream ``url`` (any spelling of a fixed upstream; per-customer hosts exactly)."""
     want = upstreams.upstream_for_ptc_url(url)
     out = []
     for r in rules:
@@ -164,7 +165,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
     if snap.workflows.error is not None:
         yield error_result(snap.workflows.error, "workflows", "the workflows whose registry maps name upstreams")
     for url, reasons in sorted(_needed_upstreams(snap, ctx).items()):
-        matching = _rules_for(url, rules)
+        matching = rules_for_upstream(url, rules)
         if not matching:
             yield Result(
                 status=Status.FAIL,

@@ -162,11 +162,10 @@ def generate(references: list[tuple[str, str | None]], snap: Snapshot) -> tuple[
         up = upstreams.upstream_for_registry(ref.pull_host) or upstreams.upstream_for_registry(ref.registry)
         rule = None
         if up is not None and up.healthomics_ptc_supported:
-            for r in rules:
-                have = upstreams.upstream_for_ptc_url(r.upstream_registry_url)
-                if have is not None and have.key == up.key and have.matches_host(ref.pull_host):
-                    rule = r
-                    break
+            from rules.ptc_rule_coverage import rules_for_upstream
+
+            serving = rules_for_upstream(up.ptc_url or ref.pull_host, rules)
+            rule = serving[0] if serving else None
         if rule is not None:
             key = rule.upstream_registry_url
             registry.setdefault(
