@@ -19,6 +19,7 @@ from auditor.fix import FixContext, ManualStep, PlanItem, fixer
 from auditor.gate.regmap import to_api
 from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snapshot
 from auditor.policy_merge import unified_diff
+from auditor.refs import ImageReference, try_parse_reference
 from rules.ptc_rule_coverage import rules_for_upstream
 
 RULE_ID = "registry-map-consistent"
@@ -76,11 +77,9 @@ def corrected_map(snap: Snapshot, crm: ContainerRegistryMap) -> tuple[ContainerR
     existing = {r.name for r in snap.repositories.value or []}
     host = snap.registry_host()
     for im in crm.image_mappings:
-        dest = im.destination_image or ""
-        if dest.startswith(host + "/"):
-            repo = dest[len(host) + 1 :].split("@")[0].rsplit(":", 1)[0]
-            if repo not in existing:
-                left.append(f"image mapping {im.source_image}: destination repository {repo} does not exist")
+        dest = try_parse_reference(im.destination_image or "")
+        if isinstance(dest, ImageReference) and dest.registry == host and dest.repository not in existing:
+            left.append(f"image mapping {im.source_image}: destination repository {dest.repository} does not exist")
     return crm.model_copy(update={"registry_mappings": fixed}), left
 
 

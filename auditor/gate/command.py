@@ -87,13 +87,14 @@ def run_gate(args: Any, config: Config) -> GateDocument:
     snap: Snapshot | None = None
     if args.inventory:
         snap = _pick_snapshot(load_inventory(args.inventory), args.account, args.region)
+    if session is not None:
+        # Settled before --workflow-id reads the map, so both calls go to the same region.
+        args.region = args.region or (config.regions[0] if config.regions else session.region_name)
+        if not args.region:
+            raise UsageError("give --region (or --offline to resolve without an account)")
     crm = _workflow_map(args, session, snap)
     if session is not None:
-        region = args.region or (config.regions[0] if config.regions else session.region_name)
-        if not region:
-            raise UsageError("give --region (or --offline to resolve without an account)")
-        args.region = region
-        snap = _live_snapshot(session, region, extractions, crm, args.endpoint_url)
+        snap = _live_snapshot(session, args.region, extractions, crm, args.endpoint_url)
     root_uri = ""
     if path.is_dir():
         try:
