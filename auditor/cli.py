@@ -1,10 +1,12 @@
-"""Command line: ``omics-ecr-audit {scan,fix,rollback,demo,rules}``.
+"""Command line: ``omics-ecr-audit {scan,fix,rollback,gate,resolve,map,report,diff,demo,rules}``.
 
 Exit codes of scan and demo: 0 clean, 1 findings at or above the severity
 threshold, 2 usage or configuration error, 3 audit incomplete (some finding is
 ERROR). fix: 0 nothing left to do, 1 changes pending (plan only, blocked, or not
 verified), 2 usage error or refused (stale plan, --max-changes), 4 apply stopped
 part-way (the backup restores it). rollback: 0 restored, 1 something was not.
+report: 0 written (2 on bad input, 4 when a Security Hub import failed).
+diff: 0, or 1 with --fail-on-new when there are new problems.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from auditor.scan import (
 )
 from auditor.suppressions import Suppression, load_suppressions
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
 
 def _csv(value: str) -> list[str]:
@@ -55,6 +57,18 @@ def _add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out", help="output folder for findings.json (default: ./out)")
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
     p.add_argument("--suppressions", help="suppressions file (accepted risks: shown MUTED, never fixed)")
+
+
+def _add_report_options(p: argparse.ArgumentParser, *, default: str = "") -> None:
+    p.add_argument(
+        "--output",
+        default=default,
+        help=f"report formats to write beside findings.json, comma-separated: html,sarif,junit,asff,ocsf "
+        f"(default: {default or 'none'})",
+    )
+    p.add_argument("--previous", help="the last run's findings.json: reports show new and resolved findings")
+    p.add_argument("--to-securityhub", action="store_true", help="import the findings into Security Hub (ASFF)")
+    p.add_argument("--securityhub-region", help="Security Hub region (default: the session's)")
 
 
 def _add_aws_options(p: argparse.ArgumentParser) -> None:
@@ -84,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--regions", type=_csv, default=[], help="comma-separated regions (default: config/session)")
     scan.add_argument("--inventory", help="evaluate a saved inventory file offline instead of calling AWS")
     scan.add_argument("--save-inventory", help="write the collected inventory snapshot(s) to this file")
+    _add_report_options(scan)
 
     fix = sub.add_parser("fix", help="plan fixes for FAIL findings (read-only); --apply to make them")
     _add_scan_options(fix)
@@ -146,7 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="seed the embedded sandbox with a realistic broken account and scan it")
     _add_scan_options(demo)
     demo.add_argument("--fix", action="store_true", help="also apply the plan and re-scan (writes findings-after.json)")
+    demo.add_argument(
+        "--output", default="html", help="report formats beside findings.json, comma-separated (default: html)"
+    )
     demo.set_defaults(out="demo-out")
+
+    report = sub.add_parser("report", help="render a findings.json as HTML, SARIF, JUnit, ASFF or OCSF")
+    report.add_argument("findings", help="findings.json written by scan, demo or the nightly run")
+    report.add_argument("--format", default="html", help="comma-separated: html,sarif,junit,asff,ocsf (default html)")
+    report.add_argument("--out", help="file, folder, or - for stdout (default: report.<suffix> beside FINDINGS)")
+    report.add_argument("--previous", help="the last run's findings.json: show new and resolved findings")
+    report.add_argument("--suppressions", help="apply this suppressions file before rendering")
+    report.add_argument("--to-securityhub", action="store_true", help="also import the findings into Security Hub")
+    report.add_argument("--securityhub-region", help="Security Hub region (default: the session's)")
+    _add_aws_options(report)
+
+    diff = sub.add_parser("diff", help="new, resolved and persisting findings between two runs")
+    diff.add_argument("old", help="the earlier findings.json")
+    diff.add_argument("new", help="the later findings.json")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    diff.add_argument("--fail-on-new", action="store_true", help="exit 1 when there are new problems")
 
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--json", action="store_true", help="machine-readable output")
@@ -203,15 +237,81 @@ def _print(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _report(doc: FindingsDocument, args: argparse.Namespace, name: str = "findings.json") -> None:
+def _report(
+    doc: FindingsDocument,
+    args: argparse.Namespace,
+    name: str = "findings.json",
+    previous: FindingsDocument | None = None,
+) -> None:
+    """findings.json, then every ``--output`` format beside it (report.html for findings.json, ...)."""
+    from auditor.reports.command import parse_formats, write_reports
+
+    formats = parse_formats(getattr(args, "output", "") or "")
     path = write_findings(doc, args.out, name)
+    stem = "report" + name.removeprefix("findings").removesuffix(".json")
+    written = write_reports(doc, formats, args.out, previous, stem=stem)
     if not args.quiet:
-        _print(render_summary(doc) + f"\n\nfindings written to {path}")
+        lines = [render_summary(doc), "", f"findings written to {path}"]
+        lines += [f"report written to {p}" for p in written]
+        _print("\n".join(lines))
+
+
+def _previous(args: argparse.Namespace) -> FindingsDocument | None:
+    from auditor.fixrun import load_findings
+
+    return load_findings(args.previous) if getattr(args, "previous", None) else None
+
+
+def _securityhub(doc: FindingsDocument, args: argparse.Namespace, session: boto3.Session | None = None) -> bool:
+    """Import into Security Hub when asked; False (and a message) when some finding was not imported."""
+    if not getattr(args, "to_securityhub", False):
+        return True
+    from auditor.reports.asff import push_to_securityhub
+
+    session = session or boto3.Session(profile_name=args.profile)
+    result = push_to_securityhub(
+        doc,
+        session,
+        region=args.securityhub_region or session.region_name,
+        endpoint_url=args.endpoint_url,
+        previous=_previous(args),  # problems gone since then are archived, not left open
+    )
+    print(result.describe(), file=sys.stderr)  # stdout may be carrying a report (`--out -`)
+    return not result.failed
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from auditor.fixrun import load_findings
+    from auditor.reports.command import parse_formats, write_to
+
+    doc = load_findings(args.findings)
+    formats = parse_formats(args.format)
+    if args.suppressions:
+        doc = suppress(doc, load_suppressions(args.suppressions))
+    out = args.out or str(Path(args.findings).parent) + "/"
+    for path in write_to(doc, formats, out, _previous(args)):
+        print(f"report written to {path}", file=sys.stderr)
+    return EXIT_OK if _securityhub(doc, args) else EXIT_PARTIAL
+
+
+def _diff_command(args: argparse.Namespace) -> int:
+    from auditor.fixrun import load_findings
+    from auditor.reports.diff import diff_documents, render_diff
+
+    diff = diff_documents(load_findings(args.old), load_findings(args.new))
+    _print(diff.model_dump_json(indent=2) if args.json else render_diff(diff))
+    return EXIT_FINDINGS if args.fail_on_new and diff.new else EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "rollback":
         return _rollback(args)
+    if args.command == "report":
+        return _report_command(args)
+    if args.command == "diff":
+        return _diff_command(args)
     if args.command == "resolve":
         from auditor.gate.command import run_resolve
 
@@ -234,6 +334,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fix(args, config, rules, suppressions)
     if args.command == "demo":
         return _demo(args, config, rules, suppressions)
+    previous = _previous(args)  # read before the scan: a bad file fails fast
+    session = None
     if args.inventory:
         doc = scan_inventory(config, rules, args.inventory)
     else:
@@ -248,8 +350,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     if suppressions:
         doc = suppress(doc, suppressions)
-    _report(doc, args)
-    return exit_code(doc, config.severity_threshold)
+    _report(doc, args, previous=previous)
+    imported = _securityhub(doc, args, session)
+    code = exit_code(doc, config.severity_threshold)
+    # An incomplete Security Hub import must not pass silently, but findings and ERRORs speak first.
+    return code if code or imported else EXIT_PARTIAL
 
 
 def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: list[Suppression]) -> int:
@@ -350,7 +455,7 @@ def _demo(args: argparse.Namespace, config: Config, rules: list, suppressions: l
         _print("\n" + render_plan(result.plan) + f"\n\nplan written to {Path(args.out) / 'plan.json'}")
     if result.report is not None:
         assert result.findings_after is not None
-        _report(result.findings_after, args, "findings-after.json")
+        _report(result.findings_after, args, "findings-after.json", previous=result.findings)
         if not args.quiet:
             _print("\n" + render_report(result.report))
         return exit_code(result.findings_after, config.severity_threshold)

@@ -102,11 +102,13 @@ def to_sarif(
                     ]
                 }
             ]
-        suppression = f.evidence.get("suppression") if f.status == Status.MUTED else None
-        if suppression:
-            result["suppressions"] = [
-                {"kind": "external", "justification": f"{suppression.get('reason')} ({suppression.get('owner')})"}
-            ]
+        if f.status == Status.MUTED:
+            # Always dismissed, record or not: a MUTED result without a suppression would show as an open alert.
+            suppression: dict[str, Any] = {"kind": "external", "status": "accepted"}
+            record = f.evidence.get("suppression")
+            if record:
+                suppression["justification"] = f"{record.get('reason')} ({record.get('owner')})"
+            result["suppressions"] = [suppression]
         results.append(result)
     return {
         "$schema": SCHEMA,

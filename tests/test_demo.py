@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from auditor.cli import main
 from auditor.engine import Status, load_builtin_rules
@@ -47,8 +48,13 @@ def test_demo_command_writes_findings(tmp_path, capsys) -> None:
             "fixable",
         }
     assert "FAIL" in out and "findings written to" in out
-    # the demo's secrets never leak into the report
-    assert "dckr_pat_DEMO" not in (tmp_path / "findings.json").read_text()
+    # `make demo` writes the HTML report beside findings.json, and says so
+    html = (tmp_path / "report.html").read_text()
+    assert f"report written to {tmp_path / 'report.html'}" in out
+    assert doc["run"]["id"] in html and "pull-through-cache-rule/ghcr" in html
+    # the demo's secrets never leak into the findings or the report
+    for name in ("findings.json", "report.html"):
+        assert "dckr_pat_DEMO" not in (tmp_path / name).read_text(), name
 
 
 def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
@@ -86,3 +92,10 @@ def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
     }
     assert "undo with: omics-ecr-audit rollback" in out
     assert rc == 1  # FAILs remain that need a person
+    # the report after the fix is diffed against the one before: what the fix resolved is listed
+    after_html = (tmp_path / "report-after.html").read_text()
+    assert "Resolved since last run" in after_html
+    resolved = sum(1 for f in before if f["status"] == "FAIL" and after[f["id"]]["status"] == "PASS")
+    assert resolved >= len(fixable)
+    shown = re.search(r'id="diff-resolved">([\d,]+)<', after_html)
+    assert shown and int(shown.group(1).replace(",", "")) == resolved
