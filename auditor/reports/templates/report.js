@@ -146,9 +146,16 @@
       el('td', 'account', data.accounts[r[F.account]]),
       el('td', 'region', data.regions[r[F.region]]),
       el('td', 'resource', r[F.resource]),
-      el('td', 'message', r[F.message]),
+      messageCell(r[F.message]),
     );
     return tr;
+  }
+
+  function messageCell(text) {
+    // Clamped to three lines in the table (a div: clamping a table cell itself breaks its layout).
+    const td = el('td', 'message');
+    td.append(el('div', 'clamp', text));
+    return td;
   }
 
   function definitions(pairs) {
