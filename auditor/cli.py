@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import boto3
 import botocore.exceptions
+from pydantic import ValidationError
 
 from auditor import __version__, logs
 from auditor.config import Config, ConfigError, load_config
@@ -32,6 +33,7 @@ from auditor.scan import (
     render_summary,
     scan_inventory,
     scan_live,
+    scan_org,
     select_rules,
     suppress,
     write_findings,
@@ -71,6 +73,15 @@ def _add_report_options(p: argparse.ArgumentParser, *, default: str = "") -> Non
     p.add_argument("--securityhub-region", help="Security Hub region (default: the session's)")
 
 
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("accounts (default: config `targets:`, else the credentials' own account)")
+    g.add_argument("--accounts", type=_csv, default=[], help="comma-separated account ids to scan")
+    g.add_argument("--organization", action="store_true", help="every ACTIVE account of the AWS Organization")
+    g.add_argument("--role-name", help="role to assume in each account (default: OmicsEcrAuditReadOnly)")
+    g.add_argument("--external-id", help="external id the role's trust policy requires")
+    g.add_argument("--max-cells", type=_positive, help="account x region cells scanned at once")
+
+
 def _add_aws_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="AWS profile (default: config, else the default credential chain)")
     p.add_argument("--endpoint-url", help="send every AWS call to this endpoint (e.g. the sandbox server)")
@@ -99,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--inventory", help="evaluate a saved inventory file offline instead of calling AWS")
     scan.add_argument("--save-inventory", help="write the collected inventory snapshot(s) to this file")
     _add_report_options(scan)
+    _add_target_options(scan)
+
+    targets = sub.add_parser("targets", help="list the account x region cells a scan would cover (read-only)")
+    targets.add_argument("--config", help="configuration file")
+    targets.add_argument("--regions", type=_csv, default=[], help="comma-separated regions")
+    targets.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_target_options(targets)
+    _add_aws_options(targets)
+
+    merge = sub.add_parser("merge", help="join the findings files of one run's parts (e.g. per cell) into one")
+    merge.add_argument("parts", nargs="+", metavar="PART", help="findings.json files of the same run")
+    merge.add_argument("--run-id", help="id of the merged run (default: the parts' common id, else a new one)")
+    merge.add_argument("--out", default="out", help="output folder (default: ./out)")
+    merge.add_argument("--output", default="", help="report formats to write beside findings.json")
+    merge.add_argument("--quiet", action="store_true", help="do not print the summary")
 
     fix = sub.add_parser("fix", help="plan fixes for FAIL findings (read-only); --apply to make them")
     _add_scan_options(fix)
@@ -182,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="machine-readable output")
     diff.add_argument("--fail-on-new", action="store_true", help="exit 1 when there are new problems")
 
+    perms = sub.add_parser("permissions", help="the least-privilege IAM policy the code declares for a role")
+    kind = perms.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--scan", dest="kind", action="store_const", const="scan", help="member account, read-only")
+    kind.add_argument("--fix", dest="kind", action="store_const", const="fix", help="member account, fix role")
+    kind.add_argument("--hub", dest="kind", action="store_const", const="hub", help="audit account: Lambda role")
+    perms.add_argument("--format", choices=["json", "yaml"], default="json")
+    perms.add_argument("--config", help="configuration file (its custom rules add their facets' permissions)")
+
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--json", action="store_true", help="machine-readable output")
     rules.add_argument("--config", help="configuration file (to include its custom rules)")
@@ -222,6 +256,77 @@ def _print_rules(config: Config, as_json: bool) -> None:
         print(f"{'':<34} permissions: {', '.join(row['permissions'])}")
         if row["fix_permissions"]:
             print(f"{'':<34} fix needs: {', '.join(row['fix_permissions'])}")
+
+
+def _with_targets(config: Config, args: argparse.Namespace) -> Config:
+    """The config with the command line's account, role and region choices laid over it."""
+    from auditor.config import OrganizationTargets, Targets
+
+    update: dict = {}
+    if getattr(args, "regions", None):
+        update["regions"] = args.regions
+    targets = config.targets
+    if args.accounts or args.organization:
+        if args.accounts and args.organization:
+            raise UsageError("--accounts and --organization exclude each other")
+        base = targets.model_dump() if targets else {}
+        choice = (
+            {"accounts": args.accounts, "organization": None}
+            if args.accounts
+            else {"accounts": None, "organization": base.get("organization") or OrganizationTargets().model_dump()}
+        )
+        try:
+            targets = Targets.model_validate({**base, **choice})
+        except ValidationError as exc:
+            raise UsageError(f"--accounts: {exc.errors()[0]['msg']}") from None
+    if args.role_name or args.external_id:
+        if targets is None:
+            raise UsageError("--role-name/--external-id need --accounts, --organization or targets: in the config")
+        role = targets.role.model_copy(
+            update={k: v for k, v in {"name": args.role_name, "external_id": args.external_id}.items() if v}
+        )
+        targets = targets.model_copy(update={"role": role})
+    if targets is not config.targets:
+        update["targets"] = targets
+    if args.max_cells:
+        update["concurrency"] = config.concurrency.model_copy(update={"max_cells": args.max_cells})
+    if not update:
+        return config
+    try:
+        return Config.model_validate({**config.model_dump(), **update})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UsageError(f"invalid command line choice at {where}: {first['msg']}") from None
+
+
+def _targets_command(args: argparse.Namespace, config: Config) -> int:
+    from auditor.targets import cells_by_account, plan_cells
+
+    config = _with_targets(config, args)
+    session = boto3.Session(profile_name=args.profile or config.profile)
+    cells = plan_cells(config, session, endpoint_url=args.endpoint_url)
+    if args.json:
+        _print(json.dumps([c.model_dump() for c in cells], indent=2))
+        return EXIT_OK
+    by_account = cells_by_account(cells)
+    lines = [f"{len(cells)} cell(s): {len(by_account)} account(s)"]
+    lines += [f"  {account}  {', '.join(c.region for c in cs)}" for account, cs in by_account.items()]
+    _print("\n".join(lines))
+    return EXIT_OK
+
+
+def _merge_command(args: argparse.Namespace) -> int:
+    from auditor.fixrun import load_findings
+    from auditor.scan import merge_documents
+
+    parts = [load_findings(p) for p in args.parts]
+    try:
+        doc = merge_documents(parts, run_id=args.run_id)
+    except ValueError as exc:
+        raise UsageError(f"cannot merge: {exc}") from None
+    _report(doc, args)
+    return exit_code(doc, doc.run.severity_threshold)
 
 
 def _suppressions(args: argparse.Namespace, config: Config) -> list[Suppression]:
@@ -312,6 +417,8 @@ def _run(args: argparse.Namespace) -> int:
         return _report_command(args)
     if args.command == "diff":
         return _diff_command(args)
+    if args.command == "merge":
+        return _merge_command(args)
     if args.command == "resolve":
         from auditor.gate.command import run_resolve
 
@@ -326,6 +433,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "rules":
         _print_rules(config, args.json)
         return EXIT_OK
+    if args.command == "targets":
+        return _targets_command(args, config)
+    if args.command == "permissions":
+        from auditor.permissions import render_permissions
+
+        _print(render_permissions(args.kind, args.format, config))
+        return EXIT_OK
     if args.severity_threshold:
         config = config.model_copy(update={"severity_threshold": Severity(args.severity_threshold)})
     rules = select_rules(config, args.rules, args.exclude_rules)
@@ -336,8 +450,12 @@ def _run(args: argparse.Namespace) -> int:
         return _demo(args, config, rules, suppressions)
     previous = _previous(args)  # read before the scan: a bad file fails fast
     session = None
+    config = _with_targets(config, args)
     if args.inventory:
         doc = scan_inventory(config, rules, args.inventory)
+    elif config.targets is not None:
+        session = boto3.Session(profile_name=args.profile or config.profile)
+        doc = scan_org(config, rules, session=session, endpoint_url=args.endpoint_url, save_to=args.save_inventory)
     else:
         session = boto3.Session(profile_name=args.profile or config.profile)
         doc = scan_live(

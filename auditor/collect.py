@@ -7,6 +7,9 @@ rules make none. Design points, each because a rule or a user depends on it:
   dependencies), so a single-rule scan is cheap.
 * One client per service, botocore adaptive retries, timeouts; per-repository
   and per-image calls go through one bounded thread pool.
+* Every HTTP attempt waits for the rate limiter of its (account, region,
+  service) (``auditor.ratelimit``), so a scan stays inside the published API
+  quotas however many cells and threads share an account.
 * Every call is counted per operation (a botocore ``before-call`` hook), so a
   scan reports its cost and benchmarks can measure it.
 * A call that fails is recorded as a ``CallError`` on the resource it concerns
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,6 +58,7 @@ from auditor.models import (
     Snapshot,
     Workflow,
 )
+from auditor.ratelimit import DeadlineExceeded, RateLimits
 from auditor.refs import ReferenceError as RefError
 from auditor.refs import parse_reference
 
@@ -207,6 +212,33 @@ def call_error(exc: Exception, operation: str, resource: str | None = None) -> C
     return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
 
 
+# Codes meaning "these credentials are not valid here": a Region that is not enabled for the account
+# (opt-in Regions answer UnrecognizedClientException on JSON services, InvalidClientTokenId on query
+# services, AuthFailure on EC2), or credentials that expired or were revoked. No call of the cell can
+# succeed then, so the cell is reported as one ERROR per rule instead of an ERROR per resource.
+CELL_ERROR_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "AuthFailure",
+        "OptInRequired",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+
+
+class CellError(botocore.exceptions.ClientError):
+    """A failure that makes the whole (account, region) unreadable; ``error`` names the call that showed it.
+
+    A ClientError, so code that runs a Collector by hand (the gate) handles it as it handles any other.
+    """
+
+    def __init__(self, exc: botocore.exceptions.ClientError, error: CallError) -> None:
+        super().__init__(exc.response, exc.operation_name)
+        self.error = error
+
+
 # Without credentials nothing in the cell can be read. Recording this per resource (as attempt() did)
 # left rules with no data to judge, e.g. image-not-arm-only reported NOT_APPLICABLE for an account it
 # never read when the account id was given (no sts call to fail first); re-raised, it fails the whole
@@ -215,6 +247,8 @@ _CELL_ERRORS = (
     botocore.exceptions.NoCredentialsError,
     botocore.exceptions.PartialCredentialsError,
     botocore.exceptions.CredentialRetrievalError,
+    CellError,
+    DeadlineExceeded,
 )
 
 
@@ -225,6 +259,8 @@ def attempt(operation: str, resource: str | None, fn: Callable[[], T]) -> Collec
         raise
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, requests.RequestException) as exc:
         error = call_error(exc, operation, resource)
+        if error.code in CELL_ERROR_CODES and isinstance(exc, botocore.exceptions.ClientError):
+            raise CellError(exc, error) from exc
         log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
         return Collected(error=error)
     except Exception as exc:
@@ -277,22 +313,19 @@ class CollectOptions:
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
     endpoint_url: str | None = None
+    # Limiters shared by every client made with these options (scan.collect_options makes one set per scan,
+    # see auditor.ratelimit); None: no client-side limit.
+    rate_limits: RateLimits | None = field(default_factory=RateLimits)
+    # A time of ``rate_limits.clock`` (time.monotonic) after which no call is sent: DeadlineExceeded instead.
+    deadline: float | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # (repository, tag, digest) to inspect besides those the account itself names (the gate's containers)
     extra_images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
 
-def make_client(
-    session: boto3.Session,
-    service: str,
-    region: str,
-    opt: CollectOptions,
-    counter: ApiCallCounter,
-    *,
-    pool: int = 10,
-) -> Any:
-    """A counted client with adaptive retries and timeouts; the one recipe for scanning and fixing."""
-    config = Config(
+def client_config(region: str, opt: CollectOptions, *, pool: int = 10) -> Config:
+    """Adaptive retries, timeouts and the user agent every client of the auditor uses."""
+    return Config(
         region_name=region,
         retries={"mode": "adaptive", "total_max_attempts": opt.max_attempts},
         connect_timeout=opt.connect_timeout,
@@ -303,10 +336,39 @@ def make_client(
         # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
         inject_host_prefix=not opt.endpoint_url,
     )
-    kwargs: dict[str, Any] = {"config": config}
+
+
+def make_client(
+    session: boto3.Session,
+    service: str,
+    region: str,
+    opt: CollectOptions,
+    counter: ApiCallCounter,
+    *,
+    pool: int = 10,
+    account_id: str | None = None,
+) -> Any:
+    """A counted, rate-limited client with adaptive retries and timeouts; the one recipe for scanning and fixing.
+
+    ``account_id`` keys the rate limiters (quotas are per account); unknown, the calls share the caller's.
+    """
+    kwargs: dict[str, Any] = {"config": client_config(region, opt, pool=pool)}
     if opt.endpoint_url:
         kwargs["endpoint_url"] = opt.endpoint_url
-    return counter.attach(session.client(service, **kwargs))
+    client = counter.attach(session.client(service, **kwargs))
+    if opt.rate_limits is not None:
+        opt.rate_limits.attach(client, account_id or "caller", region, deadline=opt.deadline)
+    elif opt.deadline is not None:
+        _attach_deadline(client, opt.deadline)
+    return client
+
+
+def _attach_deadline(client: Any, deadline: float) -> None:
+    def before_send(**_: Any) -> None:
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded()
+
+    client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}", before_send)
 
 
 class Collector:
@@ -333,10 +395,19 @@ class Collector:
 
     # one client per service, shared by the pool's threads (botocore clients are thread-safe)
     def client(self, service: str) -> Any:
+        # The account keys the client's rate limiters; it is known (or fetched with STS) before the lock,
+        # because fetching it makes the STS client.
+        account = None if service == "sts" else self.account_id
         with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = make_client(
-                    self.session, service, self.region, self.opt, self.counter, pool=max(10, self.opt.max_workers * 2)
+                    self.session,
+                    service,
+                    self.region,
+                    self.opt,
+                    self.counter,
+                    pool=max(10, self.opt.max_workers * 2),
+                    account_id=account,
                 )
             return self._clients[service]
 

@@ -2,6 +2,44 @@
 
 Every mistake is reported as ``ConfigError`` naming the file, the field path
 and what is wrong; the CLI turns it into exit code 2 without a traceback.
+
+Without ``targets`` a scan covers the caller's own account with the caller's
+credentials, in ``regions`` (default: the session's Region). With ``targets`` it
+covers many accounts (``auditor.targets``, ``scan.scan_org``)::
+
+    regions: [us-east-1, eu-west-1]     # optional; default: every Region where HealthOmics has an endpoint
+    targets:
+      # either an explicit list ...
+      # accounts: ["111111111111", "222222222222"]
+      # ... or the accounts of the AWS Organization (ACTIVE ones only), filtered:
+      organization:
+        include_ous: [ou-ab12-prod0001]   # an OU includes every OU below it; r-xxxx is the whole organisation
+        exclude_ous: [ou-ab12-sandbox1]
+        include_accounts: ["333333333333"]
+        exclude_accounts: ["444444444444"]
+        include_tags: {omics: enabled}     # key: value, or key: [value, value]
+        exclude_tags: {lifecycle: [retiring, closed]}
+      exclude_regions: [il-central-1]      # e.g. an opt-in Region the organisation does not use
+      role:                                # assumed in every target account
+        name: OmicsEcrAuditReadOnly        # or arn_template: "arn:{partition}:iam::{account}:role/path/Name"
+        external_id: my-external-id        # optional
+        session_name: omics-ecr-audit
+        duration_seconds: 3600             # credentials refresh automatically before they expire
+        use_caller_credentials_for_own_account: true
+    concurrency:
+      max_cells: 8                  # account x region cells scanned at once
+      max_workers_per_cell: 8       # threads per cell (default: max_workers)
+      cell_timeout_seconds: 600     # a cell still running after this is ERROR (default: no limit)
+      rate_limits:                  # calls per second per account and Region (auditor.ratelimit)
+        omics: 10                   # a service: all its operations share one limiter
+        "cloudtrail:LookupEvents": 2  # one operation
+        "ecr:*": 20                 # each operation of the service its own limiter
+        "ecr:BatchGetImage": null   # null switches a default off
+
+Include filters select an account when any of them matches (an id, an OU on its
+path, a tag); no include filter selects every ACTIVE account. Exclude filters
+win over include filters. The account running the audit is scanned only when it
+is selected, like any other.
 """
 
 from __future__ import annotations
@@ -14,13 +52,21 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from auditor.engine import Severity
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Organizations ids (botocore organizations model: RootId, OrganizationalUnitId)
+_OU_ID = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+_ROLE_PATH_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")  # sts AssumeRole RoleSessionName
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts AssumeRole ExternalId
+_RATE_SCOPE = re.compile(r"^[a-z0-9-]+(:([A-Z][A-Za-z0-9]*|\*))?$")
+DEFAULT_ROLE_NAME = "OmicsEcrAuditReadOnly"
 
 
 class ConfigError(Exception):
@@ -90,6 +136,198 @@ class RuleSelection(BaseModel):
     exclude: list[str] = Field(default_factory=list)
 
 
+def _unquoted_ids(value: Any) -> Any:
+    """YAML reads an unquoted 123456789012 as an int: accept it when it is still 12 digits (a leading zero is lost)."""
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) and len(str(v)) == 12 else v for v in value]
+    return value
+
+
+def _account_ids(value: list[str]) -> list[str]:
+    bad = [a for a in value if not _ACCOUNT_ID.match(a)]
+    if bad:
+        raise ValueError(f"not 12-digit AWS account ids: {bad} (quote them in YAML so leading zeros survive)")
+    return value
+
+
+def _tag_filter(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise ValueError("a mapping of tag key to a value or a list of values")
+    out: dict[str, list[str]] = {}
+    for key, values in value.items():
+        listed = values if isinstance(values, list) else [values]
+        if not str(key) or not listed or not all(isinstance(v, str | int | float | bool) for v in listed):
+            raise ValueError(f"tag {key!r}: give a value or a list of values")
+        out[str(key)] = [str(v) for v in listed]
+    return out
+
+
+class OrganizationTargets(BaseModel):
+    """Accounts of the AWS Organization the caller can read (management or delegated administrator account)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include_accounts: list[str] = Field(default_factory=list)
+    exclude_accounts: list[str] = Field(default_factory=list)
+    include_ous: list[str] = Field(default_factory=list)  # an OU (or root) id: the OU and everything below it
+    exclude_ous: list[str] = Field(default_factory=list)
+    include_tags: dict[str, list[str]] = Field(default_factory=dict)  # key -> accepted values
+    exclude_tags: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("include_accounts", "exclude_accounts", mode="before")
+    @classmethod
+    def _unquoted(cls, value: Any) -> Any:
+        return _unquoted_ids(value)
+
+    @field_validator("include_accounts", "exclude_accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        return _account_ids(value)
+
+    @field_validator("include_ous", "exclude_ous")
+    @classmethod
+    def _ous(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if not _OU_ID.match(o)]
+        if bad:
+            raise ValueError(f"not organizational unit or root ids (ou-xxxx-xxxxxxxx, r-xxxx): {bad}")
+        return value
+
+    @field_validator("include_tags", "exclude_tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> dict[str, list[str]]:
+        return _tag_filter(value)
+
+    @property
+    def has_includes(self) -> bool:
+        return bool(self.include_accounts or self.include_ous or self.include_tags)
+
+    @property
+    def needs_tags(self) -> bool:
+        return bool(self.include_tags or self.exclude_tags)
+
+
+class RoleSettings(BaseModel):
+    """The role assumed in each target account (sts:AssumeRole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None  # default DEFAULT_ROLE_NAME, unless arn_template is given
+    # e.g. "arn:{partition}:iam::{account}:role/audit/OmicsEcrAuditReadOnly"; placeholders {partition}, {account}
+    arn_template: str | None = None
+    external_id: str | None = None
+    session_name: str = "omics-ecr-audit"
+    # 900..43200 is what STS accepts; a role reached by role chaining is capped at 3600 by STS.
+    duration_seconds: int = Field(default=3600, ge=900, le=43200)
+    # A target equal to the caller's own account is read with the caller's credentials (no role needed there).
+    use_caller_credentials_for_own_account: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_PATH_NAME.match(value):
+            raise ValueError("not an IAM role name (letters, digits and +=,.@_- , up to 64 characters)")
+        return value
+
+    @field_validator("arn_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import string
+
+        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        if "account" not in fields or fields - {"account", "partition"}:
+            raise ValueError("must contain {account} and may contain {partition}, no other placeholder")
+        if not _ROLE_ARN.match(value.format(account="123456789012", partition="aws")):
+            raise ValueError("does not make an IAM role ARN (arn:{partition}:iam::{account}:role/NAME)")
+        return value
+
+    @field_validator("session_name")
+    @classmethod
+    def _session(cls, value: str) -> str:
+        if not _SESSION_NAME.match(value):
+            raise ValueError("2-64 characters of letters, digits and +=,.@_-")
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _external(cls, value: str | None) -> str | None:
+        if value is not None and not _EXTERNAL_ID.match(value):
+            raise ValueError("2-1224 characters of letters, digits and +=,.@:/_-")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RoleSettings:
+        if self.name is not None and self.arn_template is not None:
+            raise ValueError("give role.name or role.arn_template, not both")
+        return self
+
+    def arn(self, account: str, partition: str = "aws") -> str:
+        if self.arn_template is not None:
+            return self.arn_template.format(account=account, partition=partition)
+        return f"arn:{partition}:iam::{account}:role/{self.name or DEFAULT_ROLE_NAME}"
+
+
+class Targets(BaseModel):
+    """Which accounts a multi-account scan covers, and how it enters them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[str] | None = None
+    organization: OrganizationTargets | None = None
+    exclude_regions: list[str] = Field(default_factory=list)
+    role: RoleSettings = Field(default_factory=RoleSettings)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _unquoted(cls, value: Any) -> Any:
+        return _unquoted_ids(value)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("list at least one account id, or use organization")
+            _account_ids(value)
+        return value
+
+    @field_validator("exclude_regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if not _REGION.match(r)]
+        if bad:
+            raise ValueError(f"not AWS region names: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Targets:
+        if (self.accounts is None) == (self.organization is None):
+            raise ValueError("give exactly one of targets.accounts (a list of ids) or targets.organization")
+        return self
+
+
+class Concurrency(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_cells: int = Field(default=4, ge=1, le=64)  # account x region cells collected at once
+    max_workers_per_cell: int | None = Field(default=None, ge=1, le=64)  # default: Config.max_workers
+    cell_timeout_seconds: float | None = Field(default=None, gt=0)
+    # scope ("service", "service:Operation", "service:*") -> calls per second, over ratelimit.DEFAULT_RATE_LIMITS
+    rate_limits: dict[str, float | None] = Field(default_factory=dict)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        bad = [k for k in value if not _RATE_SCOPE.match(k)]
+        if bad:
+            raise ValueError(f"not 'service', 'service:Operation' or 'service:*' (service as in IAM actions): {bad}")
+        negative = [k for k, v in value.items() if v is not None and v <= 0]
+        if negative:
+            raise ValueError(f"rates must be positive (null switches a limit off): {negative}")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -106,6 +344,12 @@ class Config(BaseModel):
     custom_rules: list[CustomRule] = Field(default_factory=list)
     # accepted-risk findings (auditor.suppressions); load_config resolves a relative path against the config's folder
     suppressions: str | None = Field(default=None, min_length=1)
+    targets: Targets | None = None  # None: the caller's own account only
+    concurrency: Concurrency = Field(default_factory=Concurrency)
+
+    @property
+    def workers_per_cell(self) -> int:
+        return self.concurrency.max_workers_per_cell or self.max_workers
 
     @field_validator("regions")
     @classmethod

@@ -1,12 +1,26 @@
-"""Scan orchestration: select rules, collect each (account, region) cell, evaluate, build the findings document."""
+"""Scan orchestration: select rules, collect each (account, region) cell, evaluate, build the findings document.
+
+Two entry points share one engine: :func:`scan_live` (the caller's account, given regions) and
+:func:`scan_org` (any set of account x region cells, each account entered through a role, see
+``auditor.targets``). Cells run in a bounded pool; whatever goes wrong in a cell (the role cannot
+be assumed, the region is not enabled, the cell runs out of time, a bug) becomes ERROR findings for
+that cell and never stops the others. :func:`merge_documents` joins the documents of one run
+scanned in parts (the Step Functions map).
+
+The findings document carries ``coverage``: for every cell and selected rule, how many findings
+of each status, zeros included, so a reader can see that every cell was judged by every rule.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +28,11 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import structlog
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from auditor import __version__
-from auditor.collect import ApiCallCounter, CollectOptions, Collector, call_error, expand_facets
-from auditor.config import Config
+from auditor.collect import ApiCallCounter, CellError, CollectOptions, Collector, call_error, expand_facets
+from auditor.config import Config, RoleSettings
 from auditor.custom_rules import build_rule
 from auditor.engine import (
     Finding,
@@ -31,10 +45,13 @@ from auditor.engine import (
     run_rules,
 )
 from auditor.models import CallError, Snapshot
+from auditor.ratelimit import DeadlineExceeded, RateLimits
 from auditor.suppressions import EXPIRED_RULE_ID, Suppression, apply_suppressions
+from auditor.targets import Cell, account_session, caller_account, known_regions, partition_of, plan_cells
 
 log = structlog.get_logger("auditor.scan")
-SCHEMA_VERSION = "1.0"
+# 1.1 added ``coverage``; 1.0 documents still load (their coverage is computed from their findings).
+SCHEMA_VERSION = "1.1"
 INVENTORY_SCHEMA_VERSION = 1
 
 
@@ -60,12 +77,50 @@ class RunInfo(BaseModel):
     severity_threshold: Severity = Severity.LOW
 
 
+class CoverageRow(BaseModel):
+    """One rule in one cell: how many findings of each status (every status present, zeros included)."""
+
+    account: str
+    region: str
+    rule: str
+    counts: dict[str, int]
+    total: int
+
+
+class CoverageCell(BaseModel):
+    """One (account, region): how it was scanned and its findings of every selected rule together."""
+
+    account: str
+    region: str
+    status: str  # the target's status (scanned | error | offline); "unlisted" if only findings name the cell
+    counts: dict[str, int]
+    total: int
+
+
+class Coverage(BaseModel):
+    """The cell x rule matrix: ``rows`` has len(cells) x len(rules) entries, in cell then rule order.
+
+    Counted: the findings of the run's selected rules (suppression-expiry notices belong to no rule).
+    """
+
+    rules: list[str] = Field(default_factory=list)
+    cells: list[CoverageCell] = Field(default_factory=list)
+    rows: list[CoverageRow] = Field(default_factory=list)
+
+
 class FindingsDocument(BaseModel):
     schema_version: str = SCHEMA_VERSION
     run: RunInfo
     summary: dict[str, Any] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list)
     api_calls: dict[str, int] = Field(default_factory=dict)
+    coverage: Coverage | None = None  # computed when absent (documents older than 1.1, hand-built ones)
+
+    @model_validator(mode="after")
+    def _fill_coverage(self) -> FindingsDocument:
+        if self.coverage is None:
+            self.coverage = compute_coverage(self.run, self.findings)
+        return self
 
 
 # --- rule selection -------------------------------------------------------------------
@@ -148,13 +203,6 @@ def facets_for(rules: Iterable[Rule]) -> set[str]:
     return expand_facets({f for r in rules for f in r.meta.facets})
 
 
-def _partition_regions(session: boto3.Session) -> list[str]:
-    """Regions of the other partitions (China, GovCloud), which get_available_regions lists separately."""
-    return [
-        r for p in session.get_available_partitions() if p != "aws" for r in session.get_available_regions("ecr", p)
-    ]
-
-
 def collect_cell(
     session: boto3.Session,
     region: str,
@@ -167,6 +215,19 @@ def collect_cell(
     try:
         collector = Collector(session, region, facets, options, counter, account_id=account_id)
         return collector.collect(), None
+    except CellError as exc:  # a call showed that nothing in the cell can be read (region off, token invalid)
+        log.error("cell_failed", region=region, code=exc.error.code, operation=exc.error.operation)
+        return None, exc.error
+    except DeadlineExceeded:
+        error = CallError(
+            operation="scan:cell",
+            code="CellTimeout",
+            message="the cell ran past its time budget (concurrency.cell_timeout_seconds); its reads stopped "
+            "part-way, so no result of the cell is reported",
+            resource=f"region/{region}",
+        )
+        log.error("cell_failed", region=region, code=error.code)
+        return None, error
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         # Name what actually failed. Every other call goes through collect.attempt(), so a ClientError
         # reaching here comes from the STS account lookup; credential errors belong to no operation.
@@ -218,10 +279,65 @@ def sort_findings(findings: Iterable[Finding], rule_order: Sequence[str] = ()) -
     return sorted(findings, key=key)
 
 
+_STATUS_RANK_TARGET = {"offline": 0, "scanned": 1, "unlisted": 2, "error": 3}
+
+
+def _all_statuses(counts: Counter[str]) -> dict[str, int]:
+    return {s.value: counts.get(s.value, 0) for s in Status}
+
+
+def compute_coverage(run: RunInfo, findings: Sequence[Finding]) -> Coverage:
+    """Every cell of the run (its targets, and any cell a finding names) x every selected rule, zeros included."""
+    rules = list(run.rules)
+    selected = set(rules)
+    cell_status: dict[tuple[str, str], str] = {}
+    for target in run.targets:
+        key = (target.account, target.region)
+        previous = cell_status.get(key)
+        if previous is None or _STATUS_RANK_TARGET.get(target.status, 0) > _STATUS_RANK_TARGET.get(previous, 0):
+            cell_status[key] = target.status
+    counts: dict[tuple[str, str, str], Counter[str]] = {}
+    for f in findings:
+        if f.rule_id not in selected:
+            continue
+        cell_status.setdefault((f.account, f.region), "unlisted")
+        counts.setdefault((f.account, f.region, f.rule_id), Counter())[f.status.value] += 1
+    cells: list[CoverageCell] = []
+    rows: list[CoverageRow] = []
+    for account, region in sorted(cell_status):
+        total: Counter[str] = Counter()
+        for rule_id in rules:
+            got = counts.get((account, region, rule_id), Counter())
+            total.update(got)
+            row_counts = _all_statuses(got)
+            rows.append(
+                CoverageRow(
+                    account=account, region=region, rule=rule_id, counts=row_counts, total=sum(row_counts.values())
+                )
+            )
+        cell_counts = _all_statuses(total)
+        cells.append(
+            CoverageCell(
+                account=account,
+                region=region,
+                status=cell_status[(account, region)],
+                counts=cell_counts,
+                total=sum(cell_counts.values()),
+            )
+        )
+    return Coverage(rules=rules, cells=cells, rows=rows)
+
+
 def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, int]) -> FindingsDocument:
     run.finished = datetime.now(UTC)
     findings = sort_findings(findings, run.rules)
-    return FindingsDocument(run=run, summary=summarize(findings, run.rules), findings=findings, api_calls=api_calls)
+    return FindingsDocument(
+        run=run,
+        summary=summarize(findings, run.rules),
+        findings=findings,
+        api_calls=api_calls,
+        coverage=compute_coverage(run, findings),
+    )
 
 
 def suppress(doc: FindingsDocument, suppressions: list[Suppression], today: date | None = None) -> FindingsDocument:
@@ -233,7 +349,130 @@ def suppress(doc: FindingsDocument, suppressions: list[Suppression], today: date
     today = today or datetime.now(UTC).date()
     findings = [f for f in doc.findings if f.rule_id != EXPIRED_RULE_ID]  # never report an expiry twice
     findings = sort_findings(apply_suppressions(findings, suppressions, today), doc.run.rules)
-    return doc.model_copy(update={"findings": findings, "summary": summarize(findings, doc.run.rules)})
+    return doc.model_copy(
+        update={
+            "findings": findings,
+            "summary": summarize(findings, doc.run.rules),
+            "coverage": compute_coverage(doc.run, findings),  # MUTED moves counts between columns
+        }
+    )
+
+
+def collect_options(config: Config, endpoint_url: str | None = None) -> CollectOptions:
+    """What every cell of a scan collects with, from the config."""
+    return CollectOptions(
+        run_lookback_days=config.run_lookback_days,
+        image_tags_per_repository=config.image_tags_per_repository,
+        service_roles=config.service_roles,
+        max_workers=config.workers_per_cell,
+        endpoint_url=endpoint_url,
+        rate_limits=RateLimits(config.concurrency.rate_limits),
+    )
+
+
+SessionFor = Callable[[], tuple[boto3.Session | None, CallError | None]]
+
+
+@dataclass(frozen=True)
+class _CellJob:
+    region: str
+    session: SessionFor  # the session for the cell's account, or why there is none
+    account: str | None = None  # the target account; None: whichever account the credentials reach
+    verify: bool = False  # ask STS in the cell's region who the credentials are (and that it is ``account``)
+
+
+@dataclass
+class _CellOutcome:
+    account: str
+    region: str
+    snapshot: Snapshot | None
+    error: CallError | None
+    api_calls: dict[str, int]
+
+
+def _run_cell(job: _CellJob, facets: set[str], options: CollectOptions, timeout: float | None) -> _CellOutcome:
+    """One cell, start to end; never raises (a failure is the cell's ERROR, never the other cells')."""
+    counter = ApiCallCounter()
+    account = job.account or "unknown"
+    try:
+        session, error = job.session()
+        if session is None:
+            return _CellOutcome(account, job.region, None, error, {})
+        if timeout is not None:  # the budget starts once the account is entered
+            clock = options.rate_limits.clock if options.rate_limits is not None else time.monotonic
+            options = replace(options, deadline=clock() + timeout)
+        # Verifying makes the cell's first call STS GetCallerIdentity in the cell's region: a region that
+        # is not enabled for the account fails there, and credentials that reach the wrong account are caught.
+        snap, error = collect_cell(session, job.region, facets, options, counter, None if job.verify else job.account)
+        if snap is not None and job.account is not None and snap.account_id != job.account:
+            error = CallError(
+                operation="sts:GetCallerIdentity",
+                code="WrongAccount",
+                message=f"the credentials for account {job.account} reach account {snap.account_id}",
+                resource=f"region/{job.region}",
+            )
+            snap = None
+    except Exception as exc:  # a bug must cost one cell, not the run
+        log.exception("cell_crashed", account=account, region=job.region)
+        snap, error = None, CallError(operation="scan:cell", code=type(exc).__name__, message=str(exc)[:500])
+    if snap is not None:
+        account = snap.account_id
+    return _CellOutcome(account, job.region, snap, error, counter.snapshot())
+
+
+def _scan_cells(
+    config: Config,
+    rules: Sequence[Rule],
+    jobs: Sequence[_CellJob],
+    *,
+    endpoint_url: str | None,
+    mode: str,
+    run_id: str | None = None,
+    save_to: str | Path | None = None,
+    keep_snapshots: list[Snapshot] | None = None,
+    extra_calls: ApiCallCounter | None = None,
+) -> FindingsDocument:
+    """Collect every cell in a bounded pool, judge the snapshots, build the document."""
+    run = RunInfo(
+        id=run_id or str(uuid.uuid4()),
+        started=datetime.now(UTC),
+        mode=mode,
+        rules=[r.meta.id for r in rules],
+        severity_threshold=config.severity_threshold,
+    )
+    options = collect_options(config, endpoint_url)
+    facets = facets_for(rules)
+    timeout = config.concurrency.cell_timeout_seconds
+    workers = max(1, min(config.concurrency.max_cells, len(jobs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cell") as pool:
+        outcomes = list(pool.map(lambda job: _run_cell(job, facets, options, timeout), jobs))
+    ctx = rule_context(config, options.now)
+    snapshots: list[Snapshot] = []
+    findings: list[Finding] = []
+    api_calls: Counter[str] = Counter(extra_calls.snapshot() if extra_calls else {})
+    for outcome in outcomes:
+        api_calls.update(outcome.api_calls)
+        if outcome.snapshot is None:
+            assert outcome.error is not None
+            run.targets.append(
+                Target(account=outcome.account, region=outcome.region, status="error", error=outcome.error)
+            )
+            findings.extend(cell_error_findings(rules, outcome.account, outcome.region, outcome.error))
+            continue
+        snapshots.append(outcome.snapshot)
+        run.targets.append(Target(account=outcome.account, region=outcome.region, status="scanned"))
+        findings.extend(run_rules(outcome.snapshot, rules, ctx))
+    if save_to:
+        save_inventory(snapshots, save_to)
+    if keep_snapshots is not None:
+        keep_snapshots.extend(snapshots)
+    return build_document(run, findings, dict(sorted(api_calls.items())))
+
+
+def _check_regions(session: boto3.Session, regions: Iterable[str]) -> None:
+    unknown = sorted(set(regions) - known_regions(session))
+    if unknown:
+        raise UsageError(f"not AWS regions with ECR: {', '.join(unknown)}")
 
 
 def scan_live(
@@ -248,46 +487,186 @@ def scan_live(
     mode: str = "live",
     keep_snapshots: list[Snapshot] | None = None,
 ) -> FindingsDocument:
-    """Collect and judge every region; ``keep_snapshots`` receives the snapshots (the fixer plans from them)."""
-    run = RunInfo(
-        id=str(uuid.uuid4()),
-        started=datetime.now(UTC),
-        mode=mode,
-        rules=[r.meta.id for r in rules],
-        severity_threshold=config.severity_threshold,
-    )
-    counter = ApiCallCounter()
-    options = CollectOptions(
-        run_lookback_days=config.run_lookback_days,
-        image_tags_per_repository=config.image_tags_per_repository,
-        service_roles=config.service_roles,
-        max_workers=config.max_workers,
-        endpoint_url=endpoint_url,
-    )
-    facets = facets_for(rules)
+    """The caller's account, region by region, with the session's credentials (``config.targets`` is not read).
+
+    ``account_id`` spares each cell its STS lookup; ``keep_snapshots`` receives the snapshots (the fixer
+    plans from them).
+    """
     regions = list(regions) or [session.region_name or "us-east-1"]
-    unknown = sorted(set(regions) - set(session.get_available_regions("ecr")) - set(_partition_regions(session)))
-    if unknown:
-        raise UsageError(f"not AWS regions with ECR: {', '.join(unknown)}")
-    with ThreadPoolExecutor(max_workers=min(4, len(regions)), thread_name_prefix="cell") as pool:
-        results = list(pool.map(lambda r: collect_cell(session, r, facets, options, counter, account_id), regions))
-    ctx = rule_context(config, options.now)
-    snapshots, findings = [], []
-    for region, (snap, error) in zip(regions, results, strict=True):
-        if snap is None:
-            assert error is not None
-            acct = account_id or "unknown"
-            run.targets.append(Target(account=acct, region=region, status="error", error=error))
-            findings.extend(cell_error_findings(rules, acct, region, error))
-            continue
-        snapshots.append(snap)
-        run.targets.append(Target(account=snap.account_id, region=region, status="scanned"))
-        findings.extend(run_rules(snap, rules, ctx))
-    if save_to:
-        save_inventory(snapshots, save_to)
-    if keep_snapshots is not None:
-        keep_snapshots.extend(snapshots)
-    return build_document(run, findings, counter.snapshot())
+    _check_regions(session, regions)
+    jobs = [_CellJob(region=r, session=lambda: (session, None), account=account_id) for r in regions]
+    return _scan_cells(
+        config,
+        rules,
+        jobs,
+        endpoint_url=endpoint_url,
+        mode=mode,
+        save_to=save_to,
+        keep_snapshots=keep_snapshots,
+    )
+
+
+class _AccountSessions:
+    """One session per account, opened once however many of the account's cells run, and in parallel
+    for different accounts. A role that cannot be assumed is tried once; every cell of the account
+    gets the same error."""
+
+    def __init__(
+        self, base: boto3.Session, role: RoleSettings, endpoint_url: str | None, counter: ApiCallCounter
+    ) -> None:
+        self._base = base
+        self._role = role
+        self._endpoint_url = endpoint_url
+        self._counter = counter
+        self._lock = threading.Lock()
+        self._opened: dict[str, Future[tuple[boto3.Session | None, CallError | None]]] = {}
+        self._caller: Future[str | None] | None = None
+
+    def caller(self) -> str | None:
+        """The caller's own account (once); None when STS cannot say, and then every account goes through the role."""
+        with self._lock:
+            owner = self._caller is None
+            if owner:
+                self._caller = Future()
+            pending = self._caller
+        assert pending is not None
+        if owner:
+            try:
+                pending.set_result(caller_account(self._base, endpoint_url=self._endpoint_url, counter=self._counter))
+            except Exception as exc:
+                log.warning("caller_identity_failed", error=type(exc).__name__)
+                pending.set_result(None)
+        return pending.result()
+
+    def get(self, account: str) -> tuple[boto3.Session | None, CallError | None]:
+        with self._lock:
+            pending = self._opened.get(account)
+            owner = pending is None
+            if owner:
+                pending = self._opened[account] = Future()
+        assert pending is not None
+        if owner:
+            try:
+                opened = self._open(account)
+            except Exception as exc:  # never leave the account's other cells waiting on a crash
+                log.exception("account_open_crashed", account=account)
+                opened = None, CallError(operation="sts:AssumeRole", code=type(exc).__name__, message=str(exc)[:500])
+            pending.set_result(opened)
+        return pending.result()
+
+    def _open(self, account: str) -> tuple[boto3.Session | None, CallError | None]:
+        if self._role.use_caller_credentials_for_own_account and self.caller() == account:
+            return self._base, None
+        role_arn = self._role.arn(account, partition_of(self._base))
+        try:
+            opened = account_session(
+                self._base, account, self._role, endpoint_url=self._endpoint_url, counter=self._counter
+            )
+            return opened, None
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            operation = getattr(exc, "operation_name", None)
+            error = call_error(exc, f"sts:{operation}" if operation else "credentials", role_arn)
+            log.error("account_unreachable", account=account, role=role_arn, code=error.code)
+            return None, error
+
+
+def scan_org(
+    config: Config,
+    rules: Sequence[Rule],
+    *,
+    session: boto3.Session,
+    cells: Sequence[Cell] | None = None,
+    endpoint_url: str | None = None,
+    mode: str = "live",
+    keep_snapshots: list[Snapshot] | None = None,
+    run_id: str | None = None,
+    save_to: str | Path | None = None,
+) -> FindingsDocument:
+    """Scan account x region cells: ``cells``, or every cell ``targets.plan_cells`` finds for the config.
+
+    Each account is entered through ``config.targets.role`` (assumed once per account, refreshed on long
+    runs); the caller's own account with the caller's credentials when the role settings allow it. A
+    Step Functions map passes a few cells per invocation and the same ``run_id`` to each, then joins the
+    parts with :func:`merge_documents`. Without ``targets`` this is a scan of the caller's account.
+    """
+    calls = ApiCallCounter()  # discovery, caller identity and AssumeRole: part of the run's cost too
+    if cells is None:
+        cells = plan_cells(config, session, endpoint_url=endpoint_url, counter=calls)
+    cells = list(dict.fromkeys(cells))
+    _check_regions(session, {c.region for c in cells})
+    role = config.targets.role if config.targets is not None else RoleSettings()
+    sessions = _AccountSessions(session, role, endpoint_url, calls)
+    jobs = [
+        _CellJob(
+            region=c.region, session=lambda account=c.account: sessions.get(account), account=c.account, verify=True
+        )
+        for c in cells
+    ]
+    log.info("scan_org_start", cells=len(jobs), accounts=len({c.account for c in cells}))
+    return _scan_cells(
+        config,
+        rules,
+        jobs,
+        endpoint_url=endpoint_url,
+        mode=mode,
+        run_id=run_id,
+        save_to=save_to,
+        keep_snapshots=keep_snapshots,
+        extra_calls=calls,
+    )
+
+
+def merge_documents(parts: Sequence[FindingsDocument], *, run_id: str | None = None) -> FindingsDocument:
+    """One document from the parts of one run (the cells a Step Functions map scanned separately).
+
+    The run id is ``run_id`` when given, else the parts' common id, else a new one (parts of one run
+    should share the id the plan step chose, see :func:`scan_org`). Parts must have judged the same
+    rules with the same threshold, or the coverage would claim rules a cell never ran. Findings are
+    deduplicated by id (a retried branch), the worst status winning as in the engine; targets likewise
+    (an ERROR target wins); API call counts are summed; started/finished span the parts.
+    """
+    if not parts:
+        raise ValueError("merge_documents needs at least one document")
+    first = parts[0].run
+    for part in parts[1:]:
+        if part.run.rules != first.rules:
+            raise ValueError(f"run {part.run.id} judged rules {part.run.rules}, not {first.rules}")
+        if part.run.severity_threshold != first.severity_threshold:
+            raise ValueError(f"run {part.run.id} has severity threshold {part.run.severity_threshold}")
+    ids = {p.run.id for p in parts}
+    modes = {p.run.mode for p in parts}
+    targets: dict[tuple[str, str], Target] = {}
+    for target in (t for p in parts for t in p.run.targets):
+        key = (target.account, target.region)
+        kept = targets.get(key)
+        if kept is None or _STATUS_RANK_TARGET.get(target.status, 0) > _STATUS_RANK_TARGET.get(kept.status, 0):
+            targets[key] = target
+    findings: dict[str, Finding] = {}
+    for f in (f for p in parts for f in p.findings):
+        kept_finding = findings.get(f.id)
+        if kept_finding is None or _STATUS_ORDER[f.status] < _STATUS_ORDER[kept_finding.status]:
+            findings[f.id] = f
+    api_calls: Counter[str] = Counter()
+    for part in parts:
+        api_calls.update(part.api_calls)
+    run = RunInfo(
+        id=run_id or (next(iter(ids)) if len(ids) == 1 else str(uuid.uuid4())),
+        started=min(p.run.started for p in parts),
+        finished=max((p.run.finished or p.run.started) for p in parts),
+        tool_version=first.tool_version,
+        mode=next(iter(modes)) if len(modes) == 1 else "mixed",
+        targets=[targets[k] for k in sorted(targets)],
+        rules=list(first.rules),
+        severity_threshold=first.severity_threshold,
+    )
+    ordered = sort_findings(findings.values(), run.rules)
+    return FindingsDocument(
+        run=run,
+        summary=summarize(ordered, run.rules),
+        findings=ordered,
+        api_calls=dict(sorted(api_calls.items())),
+        coverage=compute_coverage(run, ordered),
+    )
 
 
 def scan_inventory(config: Config, rules: Sequence[Rule], path: str | Path) -> FindingsDocument:
@@ -333,12 +712,26 @@ def write_findings(doc: FindingsDocument, out_dir: str | Path, name: str = "find
     return path
 
 
+_LISTED_TARGETS = 6  # beyond this many cells the terminal gets counts, and the cells that failed by name
+
+
+def _targets_line(targets: Sequence[Target]) -> str:
+    if len(targets) <= _LISTED_TARGETS:
+        return "targets: " + ", ".join(f"{t.account}/{t.region} ({t.status})" for t in targets)
+    by_status = Counter(t.status for t in targets)
+    accounts, regions = len({t.account for t in targets}), len({t.region for t in targets})
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+    failed = [f"{t.account}/{t.region}" for t in targets if t.status == "error"]
+    line = f"targets: {len(targets)} cells ({accounts} accounts x {regions} regions): {counts}"
+    return line + (f"; could not scan: {', '.join(failed)}" if failed else "")
+
+
 def render_summary(doc: FindingsDocument) -> str:
     """A readable summary for the terminal: per rule, per cell, then every FAIL and ERROR, then every MUTED."""
     lines = []
     s = doc.summary["by_status"]
     lines.append(f"omics-ecr-audit {doc.run.tool_version} · run {doc.run.id} · {doc.run.mode}")
-    lines.append("targets: " + ", ".join(f"{t.account}/{t.region} ({t.status})" for t in doc.run.targets))
+    lines.append(_targets_line(doc.run.targets))
     lines.append(
         f"findings: {doc.summary['total']}  PASS {s['PASS']}  FAIL {s['FAIL']}  MUTED {s.get('MUTED', 0)}  "
         f"ERROR {s['ERROR']}  N/A {s['NOT_APPLICABLE']}"

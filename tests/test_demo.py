@@ -29,7 +29,7 @@ def test_demo_command_writes_findings(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 1  # FAILs at or above the default threshold, no ERROR
     doc = json.loads((tmp_path / "findings.json").read_text())
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
     assert set(doc) >= {"schema_version", "run", "findings", "api_calls"}
     assert set(doc["run"]) >= {"id", "started", "finished", "tool_version", "targets"}
     for finding in doc["findings"]:

@@ -91,6 +91,9 @@ from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import diff_documents
 from auditor.scan import UsageError
 
+# push_to_securityhub checks the hub is enabled, then imports the caller's findings (plus sts:GetCallerIdentity).
+SECURITYHUB_PERMISSIONS: tuple[str, ...] = ("securityhub:DescribeHub", "securityhub:BatchImportFindings")
+
 if TYPE_CHECKING:
     from auditor.scan import FindingsDocument
 

@@ -300,7 +300,14 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
 
 
 def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
-    out = {k: set(v) for k, v in EXPECTED_FAILURES.items()}
+    """EXPECTED_FAILURES for this seeding: its account and region (the demo can be seeded in any cell)."""
+
+    def here(resource: str) -> str:
+        return resource.replace(f":{REGION}:{ACCOUNT}:", f":{demo.region}:{demo.account}:").replace(
+            f"::{ACCOUNT}:", f"::{demo.account}:"
+        )
+
+    out = {k: {here(r) for r in v} for k, v in EXPECTED_FAILURES.items()}
     out["registry-map-consistent"] = {
         f"arn:aws:omics:{demo.region}:{demo.account}:workflow/{demo.workflows['variant-calling']}"
     }

@@ -1,0 +1,801 @@
+"""AWS Lambda entry point of the nightly audit (``deploy/template.yaml``, handler ``auditor.lambda_handler.handler``).
+
+One handler; the event's ``action`` picks a function from :data:`ACTIONS` (an event without one, such
+as EventBridge Scheduler's or a scheduled rule's, is a full ``run``):
+
+``run``
+    The whole organisation in one invocation: ``scan_org``, optional fixes (``FIX_ENABLED``, at most
+    ``MAX_FIX_CHANGES`` writes in all), then :func:`finish`. For organisations that fit in 15 minutes.
+``plan``
+    The Step Functions plan step: the cells (``plan_cells``) go to ``runs/<run id>/cells.json``, which
+    the distributed Map reads with an ``ItemReader``. The cell list always travels through S3, never
+    through the state payload (256 KiB): one code path for 10 cells and for 10,000. The result also
+    carries the cells inline while they are small (:data:`INLINE_CELLS_LIMIT`), for direct callers.
+``scan_cell``
+    One (account, region): ``scan_org(cells=[...])`` with the plan's run id, written to
+    ``runs/<run id>/parts/<account>-<region>.json``; returns a small summary (Map results stay small).
+``merge``
+    Reads every planned cell's part; a cell without one (its Map iteration failed or timed out) becomes
+    ERROR findings for that cell (``engine.cell_error_findings``), so a failed cell is never silently
+    missing. ``merge_documents``, then :func:`finish`.
+
+:func:`finish` applies the suppressions, writes ``runs/<run id>/findings.json`` and one report per
+``REPORT_FORMATS`` entry (``report.html``...), diffs against the previous run (``latest/findings.json``),
+publishes the NEW problems to SNS, then moves ``latest/`` to this run. No new problem: nothing is
+published (``NOTIFY_ALWAYS=true`` sends a "no new findings" note instead), so a quiet night is quiet.
+
+Configuration: ``AUDIT_CONFIG`` (inline YAML/JSON) or ``AUDIT_CONFIG_S3`` (``s3://`` URI), validated
+like the CLI's; without either, the whole organisation (``targets: {organization: {}}``). The other
+variables are set by the template (:class:`Settings`). A configuration or event problem returns
+``{"ok": false, "error": "..."}`` and logs one line (structlog JSON), never a traceback; credentials,
+external ids and secret values are never logged or returned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import structlog
+import yaml
+from botocore.config import Config as BotoConfig
+from pydantic import ValidationError
+
+from auditor import logs
+
+log = structlog.get_logger("auditor.lambda")
+
+# What a run does in the audit account besides scanning: findings, reports and parts in the bucket,
+# one notification per run (auditor.permissions puts these in the function's policy).
+RUN_PERMISSIONS: tuple[str, ...] = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",  # without it a missing part reads as AccessDenied instead of NoSuchKey
+    "sns:Publish",
+    "sts:GetCallerIdentity",
+)
+
+# Cells returned inline by "plan" up to this JSON size; beyond, only in S3 (the Map reads S3 anyway).
+INLINE_CELLS_LIMIT = 64 * 1024
+SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters
+MESSAGE_FINDING_CHARS = 300
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class HandlerError(Exception):
+    """Something the operator must fix (settings, configuration, event): an error result, not a traceback."""
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HandlerError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise HandlerError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the template passes in environment variables."""
+
+    bucket: str
+    topic_arn: str | None = None
+    config_inline: str = ""
+    config_s3: str = ""
+    regions: list[str] = field(default_factory=list)
+    member_role_name: str = ""
+    external_id: str = ""
+    fix_enabled: bool = False
+    fix_role_arn: str = ""
+    member_fix_role_name: str = ""
+    max_fix_changes: int = 20
+    report_formats: list[str] = field(default_factory=lambda: ["html"])
+    max_concurrency: int = 20
+    tolerated_failure_percentage: int = 100
+    notify_always: bool = False
+    new_in_message: int = 20
+    securityhub_import: bool = False
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        bucket = env.get("AUDIT_BUCKET", "").strip()
+        if not bucket:
+            raise HandlerError("AUDIT_BUCKET is not set: the function needs the bucket it writes runs to")
+        regions = _csv(env.get("AUDIT_REGIONS"))
+        bad = [r for r in regions if not _REGION.match(r)]
+        if bad:
+            raise HandlerError(f"AUDIT_REGIONS has names that are not AWS regions: {', '.join(bad)}")
+        return cls(
+            bucket=bucket,
+            topic_arn=env.get("SNS_TOPIC_ARN", "").strip() or None,
+            config_inline=env.get("AUDIT_CONFIG", ""),
+            config_s3=env.get("AUDIT_CONFIG_S3", "").strip(),
+            regions=regions,
+            member_role_name=env.get("MEMBER_ROLE_NAME", "").strip(),
+            external_id=env.get("EXTERNAL_ID", "").strip(),
+            fix_enabled=_flag(env.get("FIX_ENABLED")),
+            fix_role_arn=env.get("FIX_ROLE_ARN", "").strip(),
+            member_fix_role_name=env.get("MEMBER_FIX_ROLE_NAME", "").strip(),
+            max_fix_changes=_int(env, "MAX_FIX_CHANGES", 20, 0, 100_000),
+            report_formats=_csv(env.get("REPORT_FORMATS", "html")),
+            max_concurrency=_int(env, "MAX_CONCURRENCY", 20, 1, 10_000),
+            tolerated_failure_percentage=_int(env, "TOLERATED_FAILURE_PERCENTAGE", 100, 0, 100),
+            notify_always=_flag(env.get("NOTIFY_ALWAYS")),
+            new_in_message=_int(env, "NEW_FINDINGS_IN_MESSAGE", 20, 0, 1000),
+            securityhub_import=_flag(env.get("SECURITYHUB_IMPORT")),
+            endpoint_url=env.get("AUDIT_ENDPOINT_URL", "").strip() or None,
+        )
+
+
+# --- the invocation's context ---------------------------------------------------------------------
+
+
+class Context:
+    """Settings, the function's session, and what is derived from them once per invocation."""
+
+    def __init__(self, settings: Settings, session: boto3.Session) -> None:
+        self.settings = settings
+        self.session = session
+        self._clients: dict[str, Any] = {}
+        self._config: Any = None
+        self._config_prefix: str | None = None  # s3://bucket/folder/ of AUDIT_CONFIG_S3 (relative paths)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            kwargs: dict[str, Any] = {
+                "config": BotoConfig(
+                    retries={"mode": "adaptive", "total_max_attempts": 5},
+                    connect_timeout=5,
+                    read_timeout=30,
+                    user_agent_extra="omics-ecr-audit-lambda",
+                )
+            }
+            if self.settings.endpoint_url:
+                kwargs["endpoint_url"] = self.settings.endpoint_url
+            self._clients[service] = self.session.client(service, **kwargs)
+        return self._clients[service]
+
+    # -- S3 ---------------------------------------------------------------------------------
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.settings.bucket}/{key}"
+
+    def put(self, key: str, body: str, content_type: str = "application/json") -> str:
+        self.client("s3").put_object(
+            Bucket=self.settings.bucket,
+            Key=key,
+            Body=body.encode("utf-8"),
+            ContentType=content_type,
+            ServerSideEncryption="AES256",
+        )
+        return self.uri(key)
+
+    def get(self, key: str, bucket: str | None = None) -> str | None:
+        """The object's text, or None when it does not exist."""
+        try:
+            resp = self.client("s3").get_object(Bucket=bucket or self.settings.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        return resp["Body"].read().decode("utf-8")
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            self._config = self._load_config()
+        return self._config
+
+    def _load_config(self) -> Any:
+        from auditor.config import Config, OrganizationTargets, Targets, parse_config
+
+        s = self.settings
+        if s.config_inline.strip() and s.config_s3:
+            raise HandlerError("set AUDIT_CONFIG or AUDIT_CONFIG_S3, not both")
+        if s.config_s3:
+            bucket, key = _split_s3(s.config_s3, "AUDIT_CONFIG_S3")
+            try:
+                text = self.get(key, bucket)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                raise HandlerError(f"AUDIT_CONFIG_S3 {s.config_s3}: cannot read it ({code})") from None
+            if text is None:
+                raise HandlerError(f"AUDIT_CONFIG_S3 {s.config_s3}: no such object")
+            source = s.config_s3
+            self._config_prefix = s.config_s3.rsplit("/", 1)[0] + "/"
+        elif s.config_inline.strip():
+            text, source = s.config_inline, "AUDIT_CONFIG"
+        else:
+            text, source = None, "defaults"
+        if text is None:
+            # No configuration at all: what the nightly deployment is for, the whole organisation.
+            config = Config(targets=Targets(organization=OrganizationTargets()))
+        else:
+            try:
+                data = yaml.safe_load(text)  # JSON is YAML too
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+                raise HandlerError(f"{source}: not valid YAML or JSON{where}") from None
+            config = parse_config(data, source)  # ConfigError names the field
+        return self._with_settings(config)
+
+    def _with_settings(self, config: Any) -> Any:
+        """The template's settings fill what the configuration leaves open (it always wins)."""
+        s = self.settings
+        update: dict[str, Any] = {}
+        if not config.regions and s.regions:
+            update["regions"] = s.regions
+        targets = config.targets
+        if targets is not None:
+            role = targets.role
+            role_update: dict[str, Any] = {}
+            if role.name is None and role.arn_template is None and s.member_role_name:
+                role_update["name"] = s.member_role_name
+            if role.external_id is None and s.external_id:
+                role_update["external_id"] = s.external_id
+            if role_update:
+                update["targets"] = targets.model_copy(update={"role": role.model_copy(update=role_update)})
+        return config.model_copy(update=update) if update else config
+
+    def validate(self) -> None:
+        """Fail fast, before a long scan: the configuration parses and every report format exists."""
+        from auditor.reports import load_formats
+
+        known = load_formats()
+        unknown = [f for f in self.settings.report_formats if f not in known]
+        if unknown:
+            raise HandlerError(f"REPORT_FORMATS names unknown format(s) {', '.join(unknown)}; known: {sorted(known)}")
+        _ = self.config, self.rules
+
+    @property
+    def rules(self) -> list[Any]:
+        from auditor.scan import select_rules
+
+        return select_rules(self.config)
+
+    def suppressions(self) -> list[Any]:
+        from auditor.suppressions import load_suppressions
+
+        path = self.config.suppressions
+        if not path:
+            return []
+        if not path.startswith("s3://"):
+            if self._config_prefix is None:
+                raise HandlerError(
+                    f"suppressions {path!r}: in Lambda give an s3:// URI (or a path relative to AUDIT_CONFIG_S3)"
+                )
+            path = self._config_prefix + path.lstrip("./")
+        bucket, key = _split_s3(path, "suppressions")
+        text = self.get(key, bucket)
+        if text is None:
+            raise HandlerError(f"suppressions {path}: no such object")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / Path(key).name
+            local.write_text(text, encoding="utf-8")
+            return load_suppressions(local)
+
+
+def _split_s3(uri: str, what: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:] or uri.endswith("/"):
+        raise HandlerError(f"{what} must be an s3://bucket/key URI, not {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+# --- actions ----------------------------------------------------------------------------------------
+
+Action = Callable[[Mapping[str, Any], Context], dict[str, Any]]
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    def register(fn: Action) -> Action:
+        if name in ACTIONS:
+            raise ValueError(f"action {name!r} registered twice")
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by time (S3 lists runs in order) and unique: ``20261121T020000Z-1a2b3c4d``."""
+    return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _run_id(event: Mapping[str, Any], *, required: bool = True) -> str:
+    run_id = event.get("run_id")
+    if run_id is None and not required:
+        return new_run_id()
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise HandlerError(f"the event needs a run_id of letters, digits and _.:- (got {run_id!r})")
+    return run_id
+
+
+def _cell(value: Any) -> Any:
+    from auditor.targets import Cell
+
+    if not isinstance(value, Mapping):
+        raise HandlerError(f"a cell is an object with account and region, not {value!r}")
+    account, region = value.get("account"), value.get("region")
+    if not isinstance(account, str) or not _ACCOUNT.match(account):
+        raise HandlerError(f"cell account must be a 12-digit account id, not {account!r}")
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise HandlerError(f"cell region must be an AWS region name, not {region!r}")
+    return Cell(account=account, region=region)
+
+
+def _part_key(run_id: str, account: str, region: str) -> str:
+    return f"runs/{run_id}/parts/{account}-{region}.json"
+
+
+@action("plan")
+def plan(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    from auditor.targets import plan_cells
+
+    run_id = _run_id(event, required=False)
+    cells = plan_cells(ctx.config, ctx.session, endpoint_url=ctx.settings.endpoint_url)
+    items = [c.model_dump() for c in cells]
+    body = json.dumps(items)
+    key = f"runs/{run_id}/cells.json"
+    ctx.put(key, body)
+    log.info("run_planned", run_id=run_id, cells=len(items), accounts=len({c.account for c in cells}))
+    out: dict[str, Any] = {
+        "run_id": run_id,
+        "bucket": ctx.settings.bucket,
+        "cells_key": key,
+        "count": len(items),
+        "map_results_prefix": f"runs/{run_id}/map",
+        "max_concurrency": ctx.settings.max_concurrency,
+        "tolerated_failure_percentage": ctx.settings.tolerated_failure_percentage,
+    }
+    if len(body) <= INLINE_CELLS_LIMIT:
+        out["cells"] = items
+    else:
+        out["cells_truncated"] = True  # in S3 only: runs/<run id>/cells.json
+    return out
+
+
+@action("scan_cell")
+def scan_cell(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    from auditor.scan import scan_org
+
+    run_id = _run_id(event)
+    cell = _cell(event)
+    doc = scan_org(
+        ctx.config, ctx.rules, session=ctx.session, cells=[cell], run_id=run_id, endpoint_url=ctx.settings.endpoint_url
+    )
+    key = _part_key(run_id, cell.account, cell.region)
+    ctx.put(key, doc.model_dump_json())
+    statuses = {k: v for k, v in doc.summary["by_status"].items() if v}
+    log.info("cell_scanned", run_id=run_id, account=cell.account, region=cell.region, **statuses)
+    return {"run_id": run_id, "account": cell.account, "region": cell.region, "part": key, "by_status": statuses}
+
+
+@action("merge")
+def merge(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    from auditor.models import CallError
+    from auditor.scan import FindingsDocument, RunInfo, Target, build_document, merge_documents
+
+    run_id = _run_id(event)
+    cells = _planned_cells(event, ctx, run_id)
+    rules = ctx.rules
+
+    def read(cell: Any) -> tuple[Any, FindingsDocument | None]:
+        text = ctx.get(_part_key(run_id, cell.account, cell.region))
+        return cell, (FindingsDocument.model_validate_json(text) if text is not None else None)
+
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="merge") as pool:
+        read_parts = list(pool.map(read, cells))
+    parts = [doc for _, doc in read_parts if doc is not None]
+    missing = [cell for cell, doc in read_parts if doc is None]
+    if missing:
+        from auditor.engine import cell_error_findings
+
+        findings, targets = [], []
+        for cell in missing:
+            error = CallError(
+                operation="scan:cell",
+                code="CellNotScanned",
+                message="this cell's Step Functions map iteration failed or timed out; no result was written",
+                resource=f"account/{cell.account}/region/{cell.region}",
+            )
+            findings.extend(cell_error_findings(rules, cell.account, cell.region, error))
+            targets.append(Target(account=cell.account, region=cell.region, status="error", error=error))
+        run = RunInfo(
+            id=run_id,
+            started=min((p.run.started for p in parts), default=datetime.now(UTC)),
+            mode=parts[0].run.mode if parts else "live",
+            targets=targets,
+            rules=list(parts[0].run.rules) if parts else [r.meta.id for r in rules],
+            severity_threshold=parts[0].run.severity_threshold if parts else ctx.config.severity_threshold,
+        )
+        parts.append(build_document(run, findings, {}))
+        log.warning("cells_missing", run_id=run_id, cells=[f"{c.account}/{c.region}" for c in missing])
+    doc = merge_documents(parts, run_id=run_id)
+    result = finish(doc, ctx)
+    result["missing_cells"] = [c.model_dump() for c in missing]
+    return result
+
+
+def _planned_cells(event: Mapping[str, Any], ctx: Context, run_id: str) -> list[Any]:
+    raw = event.get("cells")
+    if raw is None:
+        key = event.get("cells_key") or f"runs/{run_id}/cells.json"
+        if not isinstance(key, str) or not key.startswith(f"runs/{run_id}/"):
+            raise HandlerError(f"cells_key must be under runs/{run_id}/, not {key!r}")
+        text = ctx.get(key)
+        if text is None:
+            raise HandlerError(f"{ctx.uri(key)} does not exist: was run {run_id} planned?")
+        raw = json.loads(text)
+    if not isinstance(raw, list) or not raw:
+        raise HandlerError("merge needs the planned cells (a non-empty list, or cells_key)")
+    return list(dict.fromkeys(_cell(c) for c in raw))
+
+
+@action("run")
+def run(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    from auditor.scan import scan_org
+
+    run_id = new_run_id()
+    config, rules = ctx.config, ctx.rules
+    log.info("run_start", run_id=run_id, source=str(event.get("source") or event.get("detail-type") or "direct"))
+    doc = scan_org(config, rules, session=ctx.session, run_id=run_id, endpoint_url=ctx.settings.endpoint_url)
+    fixes = apply_fixes(doc, ctx) if ctx.settings.fix_enabled else None
+    return finish(doc, ctx, fixes=fixes)
+
+
+# --- fixing (the "run" action only) ------------------------------------------------------------------
+
+
+def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
+    """Plan and apply fixes account by account, ``MAX_FIX_CHANGES`` writes at most in all.
+
+    Scans and verifications use the scan credentials; every fix read and write goes through the member
+    fix role, reached from the audit account's fix role (``FIX_ROLE_ARN``), never from the scan role.
+    Backups go to ``s3://<bucket>/backups/<run id>/<account>`` before the first write.
+    """
+    from auditor.config import RoleSettings
+    from auditor.engine import Status
+    from auditor.fix import Clients, FixRefused, load_fixers
+    from auditor.fixrun import apply_and_verify, plan_live
+    from auditor.targets import account_session, caller_account
+
+    s = ctx.settings
+    if not s.fix_role_arn or not s.member_fix_role_name:
+        raise HandlerError("FIX_ENABLED is true but FIX_ROLE_ARN or MEMBER_FIX_ROLE_NAME is empty")
+    fixers = load_fixers()
+    wanted: dict[str, set[str]] = {}
+    for f in doc.findings:
+        if f.status == Status.FAIL and f.fixable and f.rule_id in fixers:
+            wanted.setdefault(f.account, set()).add(f.region)
+    out: dict[str, Any] = {"budget": s.max_fix_changes, "applied": 0, "accounts": []}
+    if not wanted or s.max_fix_changes == 0:
+        return out
+    config = ctx.config
+    scan_role = config.targets.role if config.targets is not None else RoleSettings()
+    # the audit account's fix role, then each member's fix role (role chaining: 1 hour at most, plenty here)
+    try:
+        fix_base = _role_session(ctx, ctx.session, s.fix_role_arn, None)
+        own = caller_account(ctx.session, endpoint_url=s.endpoint_url)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        # no fix this night, but the scan's findings are still written and notified
+        out["error"] = f"cannot assume {s.fix_role_arn}: {_aws_error(exc)}"
+        log.error("fix_role_unavailable", error=out["error"])
+        return out
+    suppressions = ctx.suppressions()
+    for account, regions in sorted(wanted.items()):
+        entry: dict[str, Any] = {"account": account, "regions": sorted(regions)}
+        out["accounts"].append(entry)
+        remaining = s.max_fix_changes - out["applied"]
+        if remaining <= 0:
+            entry["outcome"] = "skipped: MAX_FIX_CHANGES reached"
+            continue
+        try:
+            use_own = scan_role.use_caller_credentials_for_own_account and account == own
+            scan_session = (
+                ctx.session
+                if use_own
+                else account_session(ctx.session, account, scan_role, endpoint_url=s.endpoint_url)
+            )
+            partition = ctx.session.get_partition_for_region(ctx.session.region_name or "us-east-1")
+            member_fix_arn = f"arn:{partition}:iam::{account}:role/{s.member_fix_role_name}"
+            fix_session = _role_session(ctx, fix_base, member_fix_arn, s.external_id or None)
+            with tempfile.TemporaryDirectory() as tmp:
+                plan_obj, _ = plan_live(
+                    config,
+                    ctx.rules,
+                    session=scan_session,
+                    clients=Clients(fix_session, s.endpoint_url),
+                    regions=sorted(regions),
+                    endpoint_url=s.endpoint_url,
+                    account_id=account,
+                    suppressions=suppressions,
+                    out_dir=Path(tmp),
+                )
+            prefix = f"runs/{doc.run.id}/fix/{account}"
+            entry["plan"] = ctx.put(f"{prefix}/plan.json", plan_obj.model_dump_json(indent=2))
+            entry["changes"] = len(plan_obj.changes)
+            entry["manual_steps"] = len(plan_obj.manual)
+            if not plan_obj.changes:
+                entry["outcome"] = "nothing to apply"
+                continue
+            report, _after = apply_and_verify(
+                plan_obj,
+                config,
+                session=scan_session,
+                clients=Clients(fix_session, s.endpoint_url),
+                backup_to=f"s3://{s.bucket}/backups/{doc.run.id}/{account}",
+                max_changes=remaining,
+                endpoint_url=s.endpoint_url,
+                account_id=account,
+            )
+        except FixRefused as exc:
+            entry["outcome"] = f"refused: {exc}".splitlines()[0][:500]
+            continue
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            entry["outcome"] = f"failed: {_aws_error(exc)}"
+            log.error("fix_failed", account=account, error=entry["outcome"])
+            continue
+        entry["report"] = ctx.put(f"{prefix}/fix-report.json", report.model_dump_json(indent=2))
+        applied = report.applied
+        assert applied is not None
+        done = sum(1 for o in applied.outcomes if o.outcome == "applied")
+        out["applied"] += done
+        entry["applied"] = done
+        entry["backup"] = applied.backup
+        entry["verified_pass"] = sum(1 for v in report.verification if v.after == "PASS")
+        entry["outcome"] = f"stopped: {applied.error}" if applied.error else "applied"
+        log.info("fix_applied", account=account, applied=done, backup=applied.backup)
+    return out
+
+
+def _role_session(ctx: Context, base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
+    """A plain session with the role's credentials (a fix fits well within one role session)."""
+    kwargs: dict[str, Any] = {"region_name": base.region_name}
+    if ctx.settings.endpoint_url:
+        kwargs["endpoint_url"] = ctx.settings.endpoint_url
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "omics-ecr-audit-fix", "DurationSeconds": 3600}
+    if external_id:
+        params["ExternalId"] = external_id
+    c = base.client("sts", **kwargs).assume_role(**params)["Credentials"]
+    log.info("role_assumed", role=role_arn)
+    return boto3.Session(
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+        region_name=base.region_name,
+    )
+
+
+def _aws_error(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return f"{getattr(exc, 'operation_name', 'call')} {err.get('Code', 'ClientError')}: {err.get('Message', '')}"[
+            :500
+        ]
+    return type(exc).__name__
+
+
+# --- the end of every run: outputs, diff, notification, latest ----------------------------------------
+
+
+def finish(doc: Any, ctx: Context, *, fixes: dict[str, Any] | None = None) -> dict[str, Any]:
+    from auditor.reports import RenderOptions, load_formats
+    from auditor.reports.diff import PROBLEM, diff_documents
+    from auditor.scan import FindingsDocument, exit_code, suppress
+
+    suppressions = ctx.suppressions()
+    if suppressions:
+        doc = suppress(doc, suppressions)
+    previous_text = ctx.get("latest/findings.json")
+    previous = None
+    if previous_text is not None:
+        try:
+            previous = FindingsDocument.model_validate_json(previous_text)
+        except ValidationError:
+            log.warning("previous_run_unreadable", key="latest/findings.json")
+    if previous is not None and previous.run.id == doc.run.id:
+        previous = None  # a retried merge must not diff the run against itself
+    if previous is not None:
+        diff = diff_documents(previous, doc)
+        new = diff.new
+        counts = {k: len(getattr(diff, k)) for k in ("new", "resolved", "persisting", "muted", "unverified")}
+    else:
+        new = [f for f in doc.findings if f.status in PROBLEM]
+        counts = {"new": len(new)}
+
+    run_id = doc.run.id
+    prefix = f"runs/{run_id}"
+    findings_uri = ctx.put(f"{prefix}/findings.json", doc.model_dump_json(indent=2))
+    formats = load_formats()
+    reports: dict[str, str] = {}
+    for name in ctx.settings.report_formats:
+        fmt = formats[name]
+        text = fmt.render(doc, RenderOptions(previous=previous))
+        content_type = "text/html; charset=utf-8" if name == "html" else "application/json"
+        if fmt.suffix.endswith(".xml"):
+            content_type = "application/xml"
+        reports[name] = ctx.put(f"{prefix}/report{fmt.suffix}", text, content_type)
+    result: dict[str, Any] = {
+        "run_id": run_id,
+        "findings": findings_uri,
+        "reports": reports,
+        "by_status": {k: v for k, v in doc.summary["by_status"].items() if v},
+        "cells": len(doc.run.targets),
+        "cells_with_errors": sum(1 for t in doc.run.targets if t.status == "error"),
+        "diff": counts,
+        "previous_run": previous.run.id if previous else None,
+        "new_finding_ids": [f.id for f in new],
+        "exit_code": exit_code(doc, ctx.config.severity_threshold),
+    }
+    if fixes is not None:
+        result["fixes"] = fixes
+    if ctx.settings.securityhub_import:
+        result["securityhub"] = _securityhub(doc, previous, ctx)
+    ctx.put(f"{prefix}/summary.json", json.dumps(result, indent=2))
+    result["notified"] = notify(doc, new, counts, previous, result, ctx)
+    # latest/ moves last: a run whose notification failed is diffed again next time, so nothing is lost
+    ctx.put("latest/findings.json", doc.model_dump_json(indent=2))
+    ctx.put("latest/run.json", json.dumps({"run_id": run_id, "findings": findings_uri, "reports": reports}))
+    log.info("run_finished", run_id=run_id, new=len(new), exit_code=result["exit_code"], notified=result["notified"])
+    return result
+
+
+def _securityhub(doc: Any, previous: Any, ctx: Context) -> dict[str, Any]:
+    from auditor.reports.asff import SecurityHubError, push_to_securityhub
+
+    try:
+        res = push_to_securityhub(doc, ctx.session, previous=previous, endpoint_url=ctx.settings.endpoint_url)
+    except SecurityHubError as exc:
+        log.error("securityhub_import_failed", error=str(exc))
+        return {"error": str(exc)}
+    return {"imported": getattr(res, "imported", None), "failed": len(getattr(res, "failed", []))}
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def notification(
+    doc: Any, new: Sequence[Any], counts: Mapping[str, int], previous: Any, result: Mapping[str, Any], limit: int
+) -> tuple[str, str]:
+    """(subject, message) of the run's SNS notification."""
+    accounts = len({t.account for t in doc.run.targets})
+    regions = len({t.region for t in doc.run.targets})
+    by_kind: dict[str, int] = {}
+    for f in new:
+        by_kind[f.status.value] = by_kind.get(f.status.value, 0) + 1
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))
+    if new:
+        subject = f"omics-ecr-audit: {len(new)} new finding{'s' if len(new) != 1 else ''} ({kinds})"
+    else:
+        subject = "omics-ecr-audit: no new findings"
+    subject = _ascii(f"{subject}, {accounts} account{'s' if accounts != 1 else ''}")[:SUBJECT_LIMIT]
+    s = doc.summary["by_status"]
+    lines = [
+        f"omics-ecr-audit run {doc.run.id}",
+        f"Cells: {len(doc.run.targets)} ({accounts} accounts x {regions} regions), "
+        f"{result['cells_with_errors']} could not be scanned",
+        f"Findings: {doc.summary['total']}  PASS {s.get('PASS', 0)}  FAIL {s.get('FAIL', 0)}  "
+        f"ERROR {s.get('ERROR', 0)}  MUTED {s.get('MUTED', 0)}  N/A {s.get('NOT_APPLICABLE', 0)}",
+    ]
+    if previous is not None:
+        lines.append(
+            f"Since run {previous.run.id}: {counts.get('new', 0)} new, {counts.get('resolved', 0)} resolved, "
+            f"{counts.get('persisting', 0)} persisting, {counts.get('unverified', 0)} not verified (cell not scanned)"
+        )
+    else:
+        lines.append("First run: every FAIL and ERROR counts as new.")
+    fixes = result.get("fixes")
+    if fixes:
+        lines.append(f"Fixes: {fixes['applied']} change(s) applied (budget {fixes['budget']})")
+    lines.append("")
+    if new:
+        shown = list(new)[:limit]
+        lines.append(f"New findings ({len(shown)} of {len(new)}):")
+        for f in shown:
+            lines.append(
+                f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
+            )
+            lines.append(f"        {f.message[:MESSAGE_FINDING_CHARS]}")
+        if len(new) > len(shown):
+            lines.append(f"... and {len(new) - len(shown)} more: see the report.")
+        lines.append("")
+    lines.append(f"Findings: {result['findings']}")
+    for name, uri in result["reports"].items():
+        lines.append(f"Report ({name}): {uri}")
+    return subject, "\n".join(lines)
+
+
+def notify(
+    doc: Any, new: Sequence[Any], counts: Mapping[str, int], previous: Any, result: Mapping[str, Any], ctx: Context
+) -> bool:
+    s = ctx.settings
+    if not s.topic_arn:
+        return False
+    if not new and not s.notify_always:
+        return False
+    subject, message = notification(doc, new, counts, previous, result, s.new_in_message)
+    ctx.client("sns").publish(TopicArn=s.topic_arn, Subject=subject, Message=message)
+    return True
+
+
+# --- the entry point ---------------------------------------------------------------------------------
+
+
+def _action_name(event: Any) -> str:
+    if not isinstance(event, Mapping):
+        raise HandlerError(f"the event must be a JSON object, not {type(event).__name__}")
+    name = event.get("action")
+    if name is None:
+        return "run"  # EventBridge Scheduler / a scheduled rule: the nightly run
+    if not isinstance(name, str):
+        raise HandlerError("action must be a string")
+    return name
+
+
+def handler(event: Any, context: Any = None, *, session: boto3.Session | None = None) -> dict[str, Any]:
+    """Lambda entry point; see the module docstring for the actions and what each returns."""
+    from auditor.config import ConfigError
+    from auditor.fix import FixRefused
+    from auditor.scan import UsageError
+
+    logs.configure(os.environ.get("LOG_LEVEL", "info"))
+    name = "?"
+    try:
+        name = _action_name(event)
+        fn = ACTIONS.get(name)
+        if fn is None:
+            raise HandlerError(f"unknown action {name!r}; known: {', '.join(sorted(ACTIONS))}")
+        ctx = Context(Settings.from_env(os.environ), session or boto3.Session())
+        ctx.validate()
+        result = fn(event, ctx)
+    except (HandlerError, ConfigError, UsageError, FixRefused) as exc:
+        # ConfigError covers targets.TargetError (no organisation access, nothing selected)
+        message = str(exc)
+        log.error("action_failed", action=name, error=message.splitlines()[0][:500])
+        return {"ok": False, "action": name, "error": message}
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"malformed data at {where}: {first['msg']}"
+        log.error("action_failed", action=name, error=message)
+        return {"ok": False, "action": name, "error": message}
+    return {"ok": True, "action": name, **result}
+
+
+__all__ = ["ACTIONS", "INLINE_CELLS_LIMIT", "Context", "HandlerError", "Settings", "action", "handler", "notification"]
