@@ -2,7 +2,7 @@
 
     .venv/bin/omics-ecr-audit demo --out demo-out --quiet; .venv/bin/python docs/screenshot.py demo-out/report.html
 
-Uses Debian's chromium through Playwright, with the flags that keep it off the network.
+Uses Debian's chromium through Playwright (auditor.reports.chromium), kept off the network.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ARGS += ["--disable-sync", "--no-first-run", "--disable-quic"]
+from auditor.reports.chromium import launch
 
 
 def main(report: str, out_dir: str = str(Path(__file__).parent)) -> None:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1500}, device_scale_factor=1)
         page.goto(Path(report).resolve().as_uri())
         page.screenshot(path=f"{out_dir}/report.png")

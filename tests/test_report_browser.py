@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from auditor.engine import Finding, Severity, Status
 from auditor.reports import RenderOptions
+from auditor.reports.chromium import CHROMIUM, launch
 from auditor.reports.diff import diff_documents
 from auditor.reports.html import cli_commands, render_html
 from auditor.scan import FindingsDocument
@@ -32,17 +33,6 @@ from tests.test_report_html import (
     varied_document,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Without these Chromium tries to reach the network (updates, sync, QUIC probes) on start.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 XSS_RESOURCE = "<script>window.__xss=1</script>"
 SHOWING = re.compile(r"Showing ([\d,]+)\u2013([\d,]+) of ([\d,]+) findings")  # an en dash between x and y
@@ -72,7 +62,7 @@ def browser() -> Iterator[Browser]:
             pytest.fail(reason)
         pytest.skip(reason)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
