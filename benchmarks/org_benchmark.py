@@ -49,7 +49,18 @@ from pathlib import Path
 from typing import Any
 
 # Run as a script, benchmarks/ is sys.path[0]: the shared seeding helpers and the server meter live there.
-from scan_benchmark import _FAKE_ENV, KINDS, NAMESPACE, PREFIXES, PULL, SECOND, UPSTREAMS, _push, repo_name
+from scan_benchmark import (
+    _FAKE_ENV,
+    KINDS,
+    NAMESPACE,
+    PREFIXES,
+    PULL,
+    SECOND,
+    UPSTREAMS,
+    _push,
+    repo_name,
+    seed_registry,
+)
 from server_meter import PhaseCounts, ServerMeter, install_meter
 
 HERE = Path(__file__).resolve().parent
@@ -256,7 +267,6 @@ def _seed_cell(
 ) -> None:
     """One (account, region): like scan_benchmark's seed_account, minus the active run (it needs a 1 s pause)."""
     from auditor.sandbox import images
-    from auditor.sandbox.documents import omics_statement, policy_document
     from auditor.sandbox.ecr import simulate_ptc_pull
     from auditor.sandbox.omics import add_run_task, set_run_state
 
@@ -272,26 +282,7 @@ def _seed_cell(
     direct = [i for i in range(n) if i % 10 == 7]
     for i in direct:
         ecr.create_repository(repositoryName=repo_name(i))
-    for prefix in PREFIXES:
-        kwargs = {"credentialArn": secret_arn} if prefix == "docker-hub" else {}
-        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl=UPSTREAMS[prefix], **kwargs)
-    ecr.put_registry_policy(
-        policyText=policy_document(
-            omics_statement(
-                ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
-                "AllowPTCinRegPermissions",
-                source_account=account,
-                Resource=[f"arn:aws:ecr:{region}:{account}:repository/{p}/*" for p in PREFIXES],
-            )
-        )
-    )
-    for prefix in PREFIXES:
-        ecr.create_repository_creation_template(
-            prefix=prefix,
-            appliedFor=["PULL_THROUGH_CACHE"],
-            description=f"{prefix} cache",
-            repositoryPolicy=policy_document(omics_statement(PULL, "PTCRepoCreationTemplate", source_account=account)),
-        )
+    seed_registry(ecr, account, region, secret_arn)
 
     images_started = time.perf_counter()
     writer: Any = DirectEcr(account, region) if image_seeding == "direct" else ecr

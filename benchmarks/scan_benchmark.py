@@ -142,6 +142,31 @@ def _push(images: Any, ecr: Any, repository: str, kind: str, tag: str) -> str:
     raise ValueError(kind)
 
 
+def seed_registry(ecr: Any, account: str, region: str, secret_arn: str) -> None:
+    """The registry-level setup of every seeded cell: three PTC rules (Docker Hub with its secret), a registry
+    policy letting omics create and import under the three prefixes, and a PULL_THROUGH_CACHE template each."""
+    for prefix in PREFIXES:
+        kwargs = {"credentialArn": secret_arn} if prefix == "docker-hub" else {}
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl=UPSTREAMS[prefix], **kwargs)
+    ecr.put_registry_policy(
+        policyText=policy_document(
+            omics_statement(
+                ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+                "AllowPTCinRegPermissions",
+                source_account=account,
+                Resource=[f"arn:aws:ecr:{region}:{account}:repository/{p}/*" for p in PREFIXES],
+            )
+        )
+    )
+    for prefix in PREFIXES:
+        ecr.create_repository_creation_template(
+            prefix=prefix,
+            appliedFor=["PULL_THROUGH_CACHE"],
+            description=f"{prefix} cache",
+            repositoryPolicy=policy_document(omics_statement(PULL, "PTCRepoCreationTemplate", source_account=account)),
+        )
+
+
 def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause: float = 1.05) -> SeedInfo:
     """Create the synthetic account with ``n`` repositories through the public APIs (plus the
     sandbox's ``simulate_ptc_pull`` and run-state helpers, which no public API offers).
@@ -169,26 +194,7 @@ def seed_account(clients: dict[str, Any], n: int, *, extra_tasks: int = 0, pause
         ecr.create_repository(repositoryName=repo_name(i))
     info.without_policy = len(direct)
 
-    for prefix in PREFIXES:
-        kwargs = {"credentialArn": secret_arn} if prefix == "docker-hub" else {}
-        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl=UPSTREAMS[prefix], **kwargs)
-    ecr.put_registry_policy(
-        policyText=policy_document(
-            omics_statement(
-                ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
-                "AllowPTCinRegPermissions",
-                source_account=ACCOUNT,
-                Resource=[f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{p}/*" for p in PREFIXES],
-            )
-        )
-    )
-    for prefix in PREFIXES:
-        ecr.create_repository_creation_template(
-            prefix=prefix,
-            appliedFor=["PULL_THROUGH_CACHE"],
-            description=f"{prefix} cache",
-            repositoryPolicy=policy_document(omics_statement(PULL, "PTCRepoCreationTemplate", source_account=ACCOUNT)),
-        )
+    seed_registry(ecr, ACCOUNT, REGION, secret_arn)
 
     digests: dict[int, str] = {}
     for i in range(n):
