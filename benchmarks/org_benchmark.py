@@ -120,8 +120,9 @@ class DirectEcr:
     """The five ECR calls ``auditor.sandbox.images`` makes to push an image, answered by moto's ECR backend in this
     process (the methods the server's HTTP handlers call, with the sandbox's patches) instead of over HTTP.
 
-    Pushing over HTTP costs ~9 calls per single-arch image and ~19 per index: about 45 ms per repository against the
-    server, 25 minutes for 30,000 repositories. This way it is ~0.3 ms. ``--seed-images api`` pushes over HTTP."""
+    Pushing over HTTP costs ~9 calls per single-arch image and ~19 per index: about 47 ms per repository (one image)
+    against the server, 25 minutes or more for 30,000 repositories. This way it is ~0.3 ms. ``--seed-images api``
+    pushes over HTTP."""
 
     def __init__(self, account: str, region: str) -> None:
         from moto.ecr.models import ecr_backends
