@@ -44,17 +44,16 @@ is selected, like any other.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import jmespath
 import jmespath.exceptions
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from auditor.engine import Severity
+from auditor.files import load_data
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -403,19 +402,8 @@ def parse_config(data: Any, source: str = "config") -> Config:
 def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        if isinstance(exc, json.JSONDecodeError):
-            where = f" (line {exc.lineno}, column {exc.colno})"
-        raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}{where}") from None
+    p = Path(path).expanduser()
+    data = load_data(p, "config file", error=ConfigError)
     config = parse_config(data, str(p))
     if config.suppressions is not None and not Path(config.suppressions).expanduser().is_absolute():
         config = config.model_copy(update={"suppressions": str(p.parent / config.suppressions)})

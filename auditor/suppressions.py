@@ -29,7 +29,6 @@ Semantics:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -37,11 +36,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.config import ConfigError
 from auditor.engine import Finding, Severity, Status, finding_id
+from auditor.files import BoundedSafeLoader, load_data
 
 EXPIRED_RULE_ID = "suppression-expired"
 EXPIRED_TITLE = "A suppression has expired"
@@ -131,8 +130,8 @@ class SuppressionFile(BaseModel):
 # --- loading ----------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that leaves timestamps as text, so a bad date is a field error rather than a crash."""
+class _Loader(BoundedSafeLoader):
+    """Safe YAML (alias bombs refused) that leaves timestamps as text: a bad date is a field error, not a crash."""
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
@@ -169,22 +168,7 @@ def parse_suppressions(data: Any, source: str = "suppressions") -> list[Suppress
 def load_suppressions(path: str | Path) -> list[Suppression]:
     """Read a suppressions file; every problem is a ConfigError naming the file, the field and what is wrong."""
     p = Path(path).expanduser()
-    is_json = p.suffix.lower() == ".json"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read suppressions file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: suppressions file is not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = json.loads(text) if is_json else yaml.load(text, Loader=_Loader)  # a SafeLoader
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None)
-        raise ConfigError(f"{p}: not valid YAML{where}{': ' + problem if problem else ''}") from None
+    data = load_data(p, "suppressions file", error=ConfigError, yaml_loader=_Loader)
     return parse_suppressions(data, str(p))
 
 

@@ -10,7 +10,6 @@ can never disagree.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from botocore.validate import ParamValidator
 
 from auditor import upstreams
 from auditor.engine import Finding, RuleContext, run_rule
+from auditor.files import load_data
 from auditor.models import Collected, ContainerRegistryMap, ImageMapping, RegistryMapping, Snapshot, Workflow
 from auditor.refs import ReferenceError as RefError
 from auditor.refs import parse_reference
@@ -108,14 +108,7 @@ def to_api(crm: ContainerRegistryMap) -> dict[str, Any]:
 
 def load_map(path: str | Path) -> ContainerRegistryMap:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MapError(f"{p}: cannot read registry map: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise MapError(f"{p}: not a registry map (not UTF-8 text)") from None
-    except json.JSONDecodeError as exc:
-        raise MapError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    data = load_data(p, "registry map", error=MapError, yaml_ok=False)
     problems = schema_problems(data)
     if problems:
         raise MapError(f"{p}: not a valid container registry map:\n  " + "\n  ".join(problems))
