@@ -39,6 +39,13 @@ Errors (an :class:`ExtractionError`, extraction continues)
     and ``.json`` files a parse error is reported only when the text mentions ``cwlVersion`` or a process class, so a
     broken CI config or Helm template does not fail the gate; a ``.cwl`` file is always reported.
 
+Hostile folders
+    Every file is read through :class:`~auditor.gate.workspace.Workspace` (inside the root after symlinks, a regular
+    file, size limits); a refused ``.cwl`` file or ``$import`` / ``$include`` / ``run:`` target is an error naming the
+    file and the reason, and its content is never read. Documents are composed with a
+    :class:`~auditor.files.BoundedSafeLoader` subclass (alias expansion bounded, recursive anchors refused) that also
+    refuses nesting deeper than ``MAX_DEPTH``; ``$import`` chains are followed ``max_include_depth`` files deep.
+
 Limits
     * No schema-salad processing beyond ``$import`` / ``$include``: ``$mixin``, ``$base``, vocabulary terms and
       ``$namespaces``-prefixed classes (other than a ``...#DockerRequirement`` full URI) are not expanded, and an
@@ -63,7 +70,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from auditor.files import MAX_DEPTH, BoundedSafeLoader
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
+from auditor.gate.workspace import Refused, Workspace
 
 SUFFIXES = frozenset({".cwl", ".yml", ".yaml", ".json"})
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
@@ -86,6 +95,42 @@ _NOT_PULLABLE = {
 }
 
 
+class _Loader(BoundedSafeLoader):
+    """The project's bounded safe loader (alias bombs, recursive anchors), plus a nesting bound.
+
+    The composed graph shares aliased nodes and has no cycles once the parent's check passed, so the
+    height is memoised per node: a bomb's billions of paths are never walked one by one.
+    """
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None and _height(node) > MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nests deeper than {MAX_DEPTH} levels", node.start_mark)
+        return node
+
+
+def _height(root: Node) -> int:
+    heights: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _node_children(node)
+        if done:
+            heights[id(node)] = 1 + max((heights[id(c)] for c in children), default=0)
+        elif id(node) not in heights:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in heights)
+    return heights[id(root)]
+
+
+def _node_children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
 class _LoadFailed(Exception):
     """A document could not be read or parsed; ``error`` says where and why."""
 
@@ -99,6 +144,7 @@ class _LoadFailed(Exception):
 class _State:
     root: Path
     params: dict[str, Any]
+    ws: Workspace
     containers: dict[tuple[str, int, str], ContainerRef] = field(default_factory=dict)
     errors: dict[tuple[str, int | None, str], ExtractionError] = field(default_factory=dict)
     docs: dict[Path, list[Node] | _LoadFailed] = field(default_factory=dict)
@@ -107,11 +153,11 @@ class _State:
     queue: list[Path] = field(default_factory=list)
 
 
-def extract(root: Path, params: dict[str, Any] | None = None) -> Extraction:
+def extract(root: Path, params: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> Extraction:
     """Every container the CWL documents under ``root`` name; never raises for a bad workflow file."""
     root_abs = Path(os.path.abspath(root))
-    state = _State(root=root_abs, params=dict(params or {}))
-    for path in _walk(root_abs):
+    state = _State(root=root_abs, params=dict(params or {}), ws=workspace or Workspace(root_abs))
+    for path in _walk(state.ws):
         _process_file(state, path, forced=False)
     while state.queue:  # run: targets the walk did not cover (other suffix, skipped folder)
         pending = sorted(set(state.queue))
@@ -126,12 +172,10 @@ def extract(root: Path, params: dict[str, Any] | None = None) -> Extraction:
 # ---------------------------------------------------------------------------------------------------------------- files
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            if Path(name).suffix.lower() in SUFFIXES:
-                yield Path(dirpath) / name
+def _walk(ws: Workspace) -> Iterator[Path]:
+    for path in ws.walk(SKIP_DIRS):
+        if path.suffix.lower() in SUFFIXES:
+            yield path
 
 
 def _rel(state: _State, path: Path) -> str:
@@ -152,9 +196,12 @@ def _read_text(state: _State, path: Path) -> str:
         return state.texts[path]
     rel = _rel(state, path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _LoadFailed(ExtractionError(file=rel, message=f"cannot read: {exc.strerror or exc}"), True) from exc
+        data = state.ws.read_bytes(path)
+    except Refused as refused:
+        # Reported unless it is only too large to be a tool (a data .json beside the workflow); a .cwl
+        # file or a referenced target is reported whatever the reason (see _process_file).
+        looks = not refused.reason.startswith("larger than")
+        raise _LoadFailed(ExtractionError(file=rel, message=refused.reason), looks) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -187,11 +234,15 @@ def _load(state: _State, path: Path) -> list[Node]:
 def _compose(state: _State, path: Path, text: str) -> list[Node]:
     try:
         return _compose_all(text)
+    except RecursionError:  # PyYAML composes recursively: thousands of nested flow brackets
+        raise _LoadFailed(
+            ExtractionError(file=_rel(state, path), message=f"nests deeper than {MAX_DEPTH} levels; not read"), True
+        ) from None
     except yaml.YAMLError as exc:
         if text.lstrip().startswith(("{", "[")) and "\t" in text:
             try:  # JSON indented with tabs: a raw tab cannot occur inside a JSON string, so spaces are equivalent
                 return _compose_all(text.replace("\t", " "))
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):
                 pass
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -199,14 +250,16 @@ def _compose(state: _State, path: Path, text: str) -> list[Node]:
             line = text.count("\n", 0, exc.position) + 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
-        message = f"YAML syntax error: {context + ': ' if context else ''}{problem}"
+        bounded = isinstance(exc, yaml.composer.ComposerError) and problem.startswith(("expands to", "nests deeper"))
+        label = "YAML refused" if bounded else "YAML syntax error"  # a bomb is well-formed, just hostile
+        message = f"{label}: {context + ': ' if context else ''}{problem}"
         raise _LoadFailed(
             ExtractionError(file=_rel(state, path), line=line, message=message), bool(_LOOKS_CWL.search(text))
         ) from exc
 
 
 def _compose_all(text: str) -> list[Node]:
-    return [doc for doc in yaml.compose_all(text, Loader=yaml.SafeLoader) if doc is not None]
+    return [doc for doc in yaml.compose_all(text, Loader=_Loader) if doc is not None]
 
 
 def _process_file(state: _State, path: Path, *, forced: bool) -> None:
@@ -283,8 +336,13 @@ def _target(state: _State, ref: str, base: Path, file: str, line: int, what: str
     if not _inside(state, path):
         _error(state, file, line, f"{what} {ref!r} is outside the workflow root; it is not read")
         return None
-    if not path.is_file():
+    if not os.path.lexists(path):
         _error(state, file, line, f"{what} {ref!r} not found ({_rel(state, path)})")
+        return None
+    try:
+        state.ws.check(path)  # before any open: a symlink out of the root, a FIFO, a device, a huge file
+    except Refused as refused:
+        _error(state, file, line, f"{what} {ref!r} ({refused.rel}): {refused.reason}")
         return None
     return path
 
@@ -316,6 +374,9 @@ def _resolve(state: _State, node: Node | None, at: _At) -> tuple[Node | None, _A
             return None, at
         if path == at.path or path in at.chain:
             _error(state, file, line, f"$import {ref!r} is circular")
+            return None, at
+        if len(at.chain) >= state.ws.limits.max_include_depth:
+            _error(state, file, line, f"$import {ref!r} nests deeper than {state.ws.limits.max_include_depth} files")
             return None, at
         try:
             docs = _load(state, path)

@@ -6,15 +6,23 @@ file, line, the reference as written and normalised, the ECR URI or the reason
 there is none. Account checks (cache rule, registry policy, template,
 repository policy, image) reuse the scan's policy evaluator and rule helpers on a
 snapshot of the target account and region, live or from an inventory file.
+
+The workflow folder is hostile input (it comes with the pull request): extractors read its files
+only through :class:`~auditor.gate.workspace.Workspace` (inside the folder, regular files, bounded
+sizes; a refusal is a ``gate-extraction`` finding), and a zip is checked from its central
+directory (entry count, total size, compression ratio) before anything is written, then written
+entry by entry, never more bytes than declared, never a symlink, never outside the temp folder.
 """
 
 from __future__ import annotations
 
 import io
 import shutil
+import stat
 import tempfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +35,7 @@ from auditor import upstreams
 from auditor.engine import Finding, RuleMeta, Severity, Status, finding_id
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
 from auditor.gate.resolve import Resolution, resolve
+from auditor.gate.workspace import MIB, GateLimits, Workspace, describe_size
 from auditor.grants import PTC_REGISTRY_ACTIONS, PULL_ACTIONS, TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.models import ContainerRegistryMap, Snapshot
 from auditor.scan import FindingsDocument, RunInfo, Target, UsageError, build_document
@@ -124,44 +133,117 @@ class GateDocument(FindingsDocument):
 # --- extraction -----------------------------------------------------------------------------------
 
 
-def _safe_extract(archive: zipfile.ZipFile, dest: Path) -> None:
-    for member in archive.infolist():
-        target = (dest / member.filename).resolve()
-        if not target.is_relative_to(dest.resolve()):
+_RATIO_CHECKED_ABOVE = MIB  # small entries compress arbitrarily well (a file of spaces) and cannot hurt
+# Symlink entries are not extracted; the refusals are reported by extract() for the folder they came with.
+_ZIP_NOTES: dict[Path, list[ExtractionError]] = {}
+
+
+def _check_archive(archive: zipfile.ZipFile, limits: GateLimits) -> None:
+    """Refuse a zip bomb from the central directory alone, before a byte is written."""
+    members = archive.infolist()
+    if len(members) > limits.max_zip_entries:
+        raise UsageError(f"the zip has {len(members)} entries (limit {limits.max_zip_entries}); refusing the archive")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_total_bytes:
+        raise UsageError(
+            f"the zip unpacks to {total} bytes (limit {describe_size(limits.max_total_bytes)}); refusing the archive"
+        )
+    for m in members:
+        if m.file_size > _RATIO_CHECKED_ABOVE and m.file_size > limits.max_zip_ratio * max(m.compress_size, 1):
+            raise UsageError(
+                f"zip member {m.filename!r} is compressed more than {limits.max_zip_ratio}:1 "
+                f"({m.compress_size} -> {m.file_size} bytes); refusing the archive"
+            )
+
+
+def _is_symlink(member: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(member.external_attr >> 16)
+
+
+def _safe_extract(archive: zipfile.ZipFile, dest: Path, limits: GateLimits | None = None) -> list[ExtractionError]:
+    """Unpack ``archive`` under ``dest``; the symlink entries skipped, as findings. UsageError for a hostile zip."""
+    limits = limits or GateLimits.from_env()
+    _check_archive(archive, limits)
+    base = dest.resolve()
+    members = archive.infolist()
+    for member in members:  # every name first: a refused archive leaves nothing half-written
+        target = (base / member.filename).resolve()
+        if not target.is_relative_to(base):
             raise UsageError(f"zip member {member.filename!r} would escape the folder; refusing the archive")
-    archive.extractall(dest)
+    notes: list[ExtractionError] = []
+    written = 0
+    for member in members:
+        target = (base / member.filename).resolve()
+        if _is_symlink(member):
+            message = "a symlink entry in the zip; not extracted (a workflow file must be a regular file)"
+            notes.append(ExtractionError(file=member.filename, message=message))
+            continue
+        try:
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written += _write_member(archive, member, target, limits.max_total_bytes - written)
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+            # a corrupt stream, a bad CRC (zipfile's own check of a lying header), an encrypted entry
+            message = f"zip member {member.filename!r} cannot be extracted ({exc}); refusing the archive"
+            raise UsageError(message) from None
+    return notes
+
+
+def _write_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int) -> int:
+    """Copy one entry, never more than its declared size (a lying header) nor the run's remaining budget."""
+    allowed = min(member.file_size, budget)
+    size = 0
+    with archive.open(member) as src, open(target, "wb") as out:
+        while chunk := src.read(min(MIB, allowed + 1 - size)):
+            size += len(chunk)
+            if size > allowed:
+                raise UsageError(
+                    f"zip member {member.filename!r} unpacks to more than its declared {member.file_size} bytes "
+                    "(or the archive's total limit); refusing the archive"
+                )
+            out.write(chunk)
+    return size
 
 
 @contextmanager
-def workflow_folder(path: Path) -> Iterator[Path]:
+def workflow_folder(path: Path, limits: GateLimits | None = None) -> Iterator[Path]:
     """The folder to read: PATH itself, or a zip (as HealthOmics takes definitions) unpacked to a temp folder."""
     if path.is_dir():
         yield path
         return
     if not path.is_file():
         raise UsageError(f"{path}: no such workflow folder or zip")
+    limits = limits or GateLimits.from_env()
+    from auditor.files import read_bytes
+
+    data = read_bytes(path, "workflow zip", max_bytes=limits.max_total_bytes, error=UsageError)
     try:
-        data = path.read_bytes()
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (zipfile.BadZipFile, ValueError) as exc:
         raise UsageError(f"{path}: not a workflow folder or zip ({exc})") from None
     tmp = Path(tempfile.mkdtemp(prefix="omics-gate-"))
     try:
-        _safe_extract(archive, tmp)
+        notes = _safe_extract(archive, tmp, limits)
         entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
-        yield entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+        prefix = root.relative_to(tmp).as_posix() + "/" if root != tmp else ""
+        _ZIP_NOTES[root] = [n.model_copy(update={"file": n.file.removeprefix(prefix)}) for n in notes]
+        try:
+            yield root
+        finally:
+            _ZIP_NOTES.pop(root, None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-_SKIP = {".git", "node_modules", "work", ".nextflow"}
+_SKIP = frozenset({".git", "node_modules", "work", ".nextflow"})
 
 
 def detect_languages(root: Path) -> list[str]:
     found: set[str] = set()
-    for p in root.rglob("*"):
-        if any(part in _SKIP for part in p.relative_to(root).parts):
-            continue
+    for p in Workspace(root).walk(_SKIP):  # names only, and never through a directory symlink
         if p.suffix == ".wdl":
             found.add("wdl")
         elif p.suffix == ".nf" or p.name == "nextflow.config":
@@ -171,14 +253,18 @@ def detect_languages(root: Path) -> list[str]:
     return sorted(found)
 
 
-def extract(root: Path, params: dict[str, Any] | None = None) -> list[Extraction]:
+def extract(root: Path, params: dict[str, Any] | None = None, limits: GateLimits | None = None) -> list[Extraction]:
+    """Every extraction of the workflow under ``root``; one :class:`Workspace` (one read budget) for all of them."""
     from auditor.gate import cwl, nextflow, wdl
 
     extractors = {"wdl": wdl.extract, "nextflow": nextflow.extract, "cwl": cwl.extract}
     languages = detect_languages(root)
     if not languages:
         raise UsageError(f"{root}: no WDL (.wdl), Nextflow (.nf, nextflow.config) or CWL (.cwl) files found")
-    return [extractors[lang](root, params) for lang in languages]
+    workspace = Workspace(root, limits or GateLimits.from_env())
+    out = [extractors[lang](root, params, workspace=workspace) for lang in languages]
+    out[0].errors.extend(_ZIP_NOTES.get(root, []))  # symlink entries of the zip this folder came from
+    return out
 
 
 # --- checks -----------------------------------------------------------------------------------------

@@ -60,10 +60,24 @@ naming what could not be resolved; nothing is guessed):
 * An undefined param used as a value (an undefined param on the left of ``?:``
   is null, as in Nextflow, so the right side is used).
 
+Hostile folders: every file is read through
+:class:`~auditor.gate.workspace.Workspace` (inside the root after symlinks, a
+regular file, size limits); a refused file is an :class:`ExtractionError` naming
+it and the reason, and is never read. ``includeConfig`` is followed
+``max_include_depth`` files deep (deeper is an error); a file is walked once per
+context (memoised), and an include of a file already on the include chain is not
+followed (a cycle hides nothing: its files are all walked). An include path is never globbed: a GString path with an
+interpolation that cannot be evaluated (``"/${a}/${b}/x.config"``) is reported as
+unresolved with its expression, and a path resolving outside the workflow folder
+is refused with an error. Deciding which ``conf/*.config`` files are mentioned
+(orphans, above) matches a GString path against the config files found under the
+root, never by listing directories.
+
 Also outside this extractor's reach: ``addParams``/``params`` passed to
 ``include``; settings inside functions (``def``) or loops; an ``includeConfig``
-whose path cannot be evaluated or that points outside the workflow folder (e.g.
-the nf-core ``custom_config_base`` URL) is skipped silently; in a branch whose
+that is a remote URL (e.g. the nf-core ``custom_config_base`` URL), or an
+unresolvable one with a ``"/dev/null"`` alternative (the nf-core idiom for an
+optional institutional config) is skipped silently; in a branch whose
 condition cannot be evaluated, containers are reported (except Singularity
 references, which belong to a Singularity-only branch) but params and
 ``docker.registry`` assignments are ignored; likewise a ``container`` directive
@@ -85,7 +99,6 @@ normaliser (:func:`auditor.refs.parse_reference`) applies it. A
 from __future__ import annotations
 
 import bisect
-import glob
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +107,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
+from auditor.gate.workspace import Refused, Workspace
 
 __all__ = ["SKIP_DIRS", "ScanError", "Tok", "extract", "tokenize"]
 
@@ -982,8 +996,11 @@ def _selector(segment: str) -> str | None:
 
 
 class _Run:
-    def __init__(self, root: Path, params: Mapping[str, Any] | None, profiles: Sequence[str]) -> None:
+    def __init__(
+        self, root: Path, params: Mapping[str, Any] | None, profiles: Sequence[str], ws: Workspace | None = None
+    ) -> None:
         self.root = root
+        self.ws = ws or Workspace(root)
         self.user: Mapping[str, Any] = dict(params or {})
         self.profiles = tuple(profiles)
         self.containers: list[ContainerRef] = []
@@ -996,13 +1013,15 @@ class _Run:
         self.config_seen: set[Path] = set()
         self.config_mentioned: set[Path] = set()
         self.failed: set[Path] = set()
+        self.config_walked: set[tuple[Path, _Ctx]] = set()  # each file once per context: no include blow-up
+        self.config_files: list[Path] = []  # every *.config under the root (names for GString includes)
         self.local_cache: dict[str, dict[str, Any]] = {}
         self.main_script = "main.nf"  # manifest.mainScript, relative to the root
 
     # --- files -------------------------------------------------------------
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        return self.ws.rel(path)
 
     def error(self, rel: str, line: int | None, message: str) -> None:
         err = ExtractionError(file=rel, line=line, message=message)
@@ -1019,9 +1038,9 @@ class _Run:
             finally:
                 self.errors = errors
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            self.error(rel, None, f"cannot read file: {exc.strerror or exc}")
+            data = self.ws.read_bytes(path)
+        except Refused as refused:
+            self.error(refused.rel, None, refused.reason)
             return None
         if b"\x00" in data:
             self.error(rel, None, "binary file (contains NUL bytes), not Nextflow source")
@@ -1044,14 +1063,19 @@ class _Run:
 
     def files(self) -> tuple[list[Path], list[Path]]:
         nf: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-            for name in filenames:
-                if name.endswith(".nf"):
-                    nf.append(Path(dirpath) / name)
+        for path in self.ws.walk(SKIP_DIRS):  # never through a directory symlink
+            if path.name.endswith(".nf"):
+                nf.append(path)
+            elif path.name.endswith(".config"):
+                self.config_files.append(path)
         conf_dir = self.root / "conf"
-        confs = sorted(conf_dir.glob("*.config")) if conf_dir.is_dir() else []
-        return sorted(nf, key=self.rel), [p for p in confs if p.is_file()]
+        confs: list[Path] = []
+        if conf_dir.is_symlink() and not self.ws.inside(conf_dir):
+            self.error("conf", None, "symlink leaves the workflow folder; its config files are not read")
+        elif conf_dir.is_dir():
+            # Not a directory: a FIFO or a symlink named *.config is loaded, so its refusal is reported.
+            confs = sorted(p for p in conf_dir.glob("*.config") if not p.is_dir())
+        return sorted(nf, key=self.rel), confs
 
     # --- containers ----------------------------------------------------------
 
@@ -1119,8 +1143,9 @@ class _Run:
 
     def config_file(self, path: Path, ctx: _Ctx) -> None:
         key = path.resolve()
-        if key in self.include_stack or key in self.failed:
-            return
+        if key in self.include_stack or key in self.failed or (key, ctx) in self.config_walked:
+            return  # a cycle (reported by include()), a broken file, or walked already in this context
+        self.config_walked.add((key, ctx))
         self.config_seen.add(key)
         source = self.load(path)
         if source is None:
@@ -1244,11 +1269,34 @@ class _Run:
             return _Val(specials[name]) if name in specials else None
 
         v = _Evaluator(source.src, self.config_lookup, bare).evaluate(toks[start:end])
-        if isinstance(v, _Unres) or not isinstance(v.value, str) or "://" in v.value:
-            return  # not followed (documented): cannot be evaluated, or a remote URL
+        line = toks[start].line
+        expression = _one_line(source.src[toks[start].start : toks[end - 1].end])
+        if isinstance(v, _Unres):
+            interpolated = any(t.kind == STR and any(not isinstance(p, str) for p in t.parts) for t in toks[start:end])
+            optional = any(_literal(t) == "/dev/null" for t in toks[start:end])
+            if interpolated and not optional:  # never globbed: the value is unknown, so is the file
+                self.error(
+                    source.rel, line, f"includeConfig {expression} cannot be resolved ({v.reason}); not followed"
+                )
+            return
+        if not isinstance(v.value, str) or "://" in v.value or v.value == "/dev/null":
+            return  # not followed (documented): a remote URL, or Nextflow's "include nothing"
+        candidate = Path(v.value) if os.path.isabs(v.value) else source.path.parent / v.value
+        if not self.ws.inside(candidate):
+            self.error(source.rel, line, f"includeConfig {expression} resolves outside the workflow folder; not read")
+            return
         target = self.resolve_under_root(source.path.parent, v.value)
-        if target is not None:
-            self.config_file(target, ctx)
+        if target is None:
+            return
+        if target in self.include_stack:
+            # Cut, not reported: every file of the cycle is walked already, so no container is hidden
+            # (an include cycle is documented as harmless, see test_include_config_cycles_...).
+            return
+        if len(self.include_stack) >= self.ws.limits.max_include_depth:
+            depth = self.ws.limits.max_include_depth
+            self.error(source.rel, line, f"includeConfig {expression} nests deeper than {depth} files; not followed")
+            return
+        self.config_file(target, ctx)
 
     def resolve_under_root(self, base: Path, value: str) -> Path | None:
         target = Path(value) if os.path.isabs(value) else base / value
@@ -1257,29 +1305,32 @@ class _Run:
             target.relative_to(self.root)
         except (OSError, ValueError):
             return None
-        return target if target.is_file() else None
+        return target if target.exists() and not target.is_dir() else None  # a FIFO: load() refuses and reports it
 
     def mention(self, source: _Source, start: int, end: int) -> None:
         """Remember config files an ``includeConfig`` names (taken or not), so they are not orphans.
 
-        A GString (``"conf/containers_${x}.config"``) names every file its literal parts match.
+        A GString (``"conf/containers_${x}.config"``) names every config file under the root its literal
+        parts match; the file system is never globbed (``"/${a}/${b}/${c}/x.config"`` would list it all).
         """
         for t in source.toks[start:end]:
             if t.kind != STR:
                 continue
-            pattern = "".join(glob.escape(p) if isinstance(p, str) else "*" for p in t.parts)
-            if not pattern.endswith(".config") or "://" in pattern:
+            literal = "".join(p if isinstance(p, str) else "\0" for p in t.parts)
+            if not literal.endswith(".config") or "://" in literal:
                 continue
-            if "*" not in pattern:
-                target = self.resolve_under_root(source.path.parent, pattern)
+            if "\0" not in literal:
+                target = self.resolve_under_root(source.path.parent, literal)
                 if target is not None:
                     self.config_mentioned.add(target)
                 continue
-            base = Path(pattern if os.path.isabs(pattern) else source.path.parent / pattern)
-            for match in sorted(glob.glob(str(base))):
-                target = self.resolve_under_root(source.path.parent, match)
-                if target is not None:
-                    self.config_mentioned.add(target)
+            full = os.path.normpath(literal if os.path.isabs(literal) else source.path.parent / literal)
+            pattern = re.compile("[^/]*".join(re.escape(piece) for piece in full.split("\0")))
+            for path in self.config_files:
+                if pattern.fullmatch(path.as_posix()):
+                    target = self.resolve_under_root(source.path.parent, str(path))
+                    if target is not None:
+                        self.config_mentioned.add(target)
 
     def mention_closure(self) -> None:
         """Files included only by files Nextflow does not load (inactive profiles) are not orphans either."""
@@ -1502,7 +1553,7 @@ class _Run:
         self.script_param_names = {p.keys for f in nf_files for p in f.params}  # only for messages
 
         main_config = self.root / "nextflow.config"
-        if main_config.is_file():
+        if os.path.lexists(main_config) and not main_config.is_dir():  # a FIFO or a symlink too: load() reports it
             self.config_file(main_config, _Ctx())
         self.mention_closure()
         for path in conf_paths:
@@ -1541,7 +1592,13 @@ class _Run:
         return v.value
 
 
-def extract(root: Path, params: dict[str, Any] | None = None, *, profiles: Sequence[str] = ()) -> Extraction:
+def extract(
+    root: Path,
+    params: dict[str, Any] | None = None,
+    *,
+    profiles: Sequence[str] = (),
+    workspace: Workspace | None = None,
+) -> Extraction:
     """Every container the Nextflow workflow under ``root`` names.
 
     ``params`` are the run's parameters (plain keys, as in a params file); they
@@ -1553,7 +1610,7 @@ def extract(root: Path, params: dict[str, Any] | None = None, *, profiles: Seque
     if not root.is_dir():
         extraction.errors.append(ExtractionError(file=".", message=f"workflow folder not found: {root}"))
         return extraction
-    run = _Run(root, params, profiles)
+    run = _Run(root, params, profiles, workspace)
     run.run()
     extraction.containers = run.containers
     extraction.errors = run.errors

@@ -15,6 +15,11 @@ Approach
   :class:`ExtractionError` on the import line, never a download. A file that fails to parse or
   typecheck is an :class:`ExtractionError` with the file and line of the miniwdl error; the other
   files are still extracted.
+* The folder is hostile input: every file (entry point or import) is read only through
+  :class:`~auditor.gate.workspace.Workspace`, and ``read_source`` checks the *real* path (symlinks
+  resolved) against the root before anything opens it. A ``.wdl`` symlink leaving the folder, a
+  FIFO, a device or a file over the size limit is an :class:`ExtractionError` naming the file and
+  the reason; it is never opened, not even by the cheap import scan that orders the loading.
 * Main workflows are the loaded workflows no other loaded workflow calls. Each is walked from its
   inputs (defaults, overridden by the ``params`` inputs JSON: ``"wf.x"``, or the bare ``"x"``
   HealthOmics also accepts for top-level inputs) through every call, scatter, conditional and
@@ -67,6 +72,7 @@ import WDL
 from WDL import Env, Expr, StdLib, Tree, Value, _parser
 
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
+from auditor.gate.workspace import Refused, Workspace
 
 _MAX_SCATTER = 32  # elements of a known scatter array walked one by one
 _MAX_CALL_DEPTH = 16  # sub-workflow nesting followed
@@ -166,8 +172,9 @@ class _NoIOStdLib(StdLib.Base):
 
 
 class _Loader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, workspace: Workspace | None = None) -> None:
         self.root = root
+        self.ws = workspace or Workspace(root)
         self.real_root = os.path.realpath(root)
         self.errors: list[ExtractionError] = []
         self.docs: dict[str, Tree.Document] = {}  # realpath -> loaded (typechecked) document
@@ -184,24 +191,37 @@ class _Loader:
             raise _RefusedImport(
                 f"import {uri!r} refused: only files under the workflow root are read (no network access)"
             )
-        abspath = await Tree.resolve_file_import(uri, path, importer)
+        abspath = await Tree.resolve_file_import(uri, path, importer)  # stats candidates, opens nothing
         real = os.path.realpath(abspath)
-        if self.rel(real) is None:
-            raise _RefusedImport(f"import {uri!r} refused: {real} is outside the workflow root")
-        with open(real, encoding="utf-8") as handle:
-            return Tree.ReadSourceResult(source_text=handle.read(), abspath=real)
+        if self.rel(real) is None:  # checked before any open (the workspace checks again)
+            rel = self.ws.rel(abspath)
+            if rel.startswith("/"):
+                raise _RefusedImport(f"import {uri!r} refused: it is outside the workflow root; not read")
+            raise _RefusedImport(f"import {uri!r} refused: {rel}: symlink leaves the workflow folder; not read")
+        try:
+            data = self.ws.read_bytes(real)
+        except Refused as refused:
+            raise _RefusedImport(f"import {uri!r} refused: {refused.rel}: {refused.reason}") from None
+        return Tree.ReadSourceResult(source_text=data.decode("utf-8"), abspath=real)
 
     def load_all(self) -> None:
-        files = _wdl_files(self.root)
+        files: list[Path] = []
+        for file in _wdl_files(self.ws):
+            try:  # an entry point is refused here, by its own name, before the import scan could open it
+                self.ws.check(file)
+            except Refused as refused:
+                self.errors.append(ExtractionError(file=refused.rel, message=refused.reason))
+                continue
+            files.append(file)
         imported: set[str] = set()
         for file in files:
-            imported.update(_imported_files(file, self.root))
+            imported.update(_imported_files(file, self.ws))
         # Entry points first, so that a library file is usually loaded as someone's import only once.
         for file in sorted(files, key=lambda f: (os.path.realpath(f) in imported, f.as_posix())):
             real = os.path.realpath(file)
             if real in self.docs:
                 continue
-            doc = self._load(real, file.relative_to(self.root).as_posix())
+            doc = self._load(real, self.ws.rel(file))
             if doc is not None:
                 self._register(doc)
 
@@ -306,27 +326,27 @@ def _depth_limited(exn: BaseException | None) -> bool:
     return False
 
 
-def _wdl_files(root: Path) -> list[Path]:
+def _wdl_files(ws: Workspace) -> list[Path]:
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(ws.root, followlinks=False):  # never through a directory symlink
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath) / name for name in sorted(filenames) if name.endswith(".wdl"))
     return found
 
 
-def _imported_files(file: Path, root: Path) -> set[str]:
+def _imported_files(file: Path, ws: Workspace) -> set[str]:
     """Real paths a file imports, by a cheap scan: only used to choose the loading order."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = ws.read_bytes(file).decode("utf-8")
+    except (Refused, UnicodeDecodeError):
         return set()
     out: set[str] = set()
     for uri in _IMPORT_RE.findall(text):
         if _URL_RE.match(uri):
             continue
-        for base in (file.parent, root):
+        for base in (file.parent, ws.root):
             candidate = os.path.realpath(base / uri)
-            if os.path.isfile(candidate):
+            if ws.real_inside(candidate) and os.path.isfile(candidate):
                 out.add(candidate)
                 break
     return out
@@ -725,10 +745,12 @@ def _strings(value: Value.Base) -> Iterator[tuple[str | None, str | None]]:
         yield None, f"evaluates to {value.type} {value}, not a string"
 
 
-def extract(root: Path, params: dict[str, Any] | None = None) -> Extraction:
+def extract(
+    root: Path, params: dict[str, Any] | None = None, *, workspace: Workspace | None = None
+) -> Extraction:
     """Every container the WDL workflows under ``root`` name; ``params`` is a Cromwell/miniwdl inputs JSON."""
     root = Path(root)
-    loader = _Loader(root)
+    loader = _Loader(root, workspace)
     loader.load_all()
     containers = _Collector(loader, dict(params or {})).run()
     errors = sorted(loader.errors, key=lambda e: (e.file, e.line or 0, e.message))
