@@ -3,7 +3,7 @@
 Remediation never replaces a policy: it reads the document, finds *its own*
 statement by Sid (updating it in place, at the same position) or appends it,
 and leaves every other statement and top-level key exactly as it was. ECR caps
-registry and repository policies at 10,240 characters (aws-semantics §3.1); a
+registry and repository policies at 10,240 characters (docs/aws-semantics.md §3.1); a
 merge that cannot fit is refused rather than truncated or split.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import json
 from typing import Any
+
+from auditor.terminal import printable
 
 ECR_POLICY_LIMIT = 10_240
 IAM_INLINE_POLICY_LIMIT = 10_240  # aggregate inline-policy size for a role (non-whitespace characters)
@@ -142,8 +144,9 @@ def unified_diff(before: Any, after: Any, name: str) -> str:
         difflib.unified_diff(
             lines(before),
             lines(after),
-            fromfile=f"{name} (before)" if before is not None else "/dev/null",
-            tofile=f"{name} (after)" if after is not None else "/dev/null",
+            # The name holds AWS- or file-derived ids: a newline in one must not add a line to the diff.
+            fromfile=f"{printable(name)} (before)" if before is not None else "/dev/null",
+            tofile=f"{printable(name)} (after)" if after is not None else "/dev/null",
         )
     )
 

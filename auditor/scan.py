@@ -44,10 +44,12 @@ from auditor.engine import (
     load_builtin_rules,
     run_rules,
 )
+from auditor.files import load_data
 from auditor.models import CallError, Snapshot
 from auditor.ratelimit import DeadlineExceeded, RateLimits
 from auditor.suppressions import EXPIRED_RULE_ID, Suppression, apply_suppressions
 from auditor.targets import Cell, account_session, caller_account, known_regions, partition_of, plan_cells
+from auditor.terminal import terminal_text
 
 log = structlog.get_logger("auditor.scan")
 # 1.1 added ``coverage``; 1.0 documents still load (their coverage is computed from their findings).
@@ -166,12 +168,7 @@ def save_inventory(snapshots: Iterable[Snapshot], path: str | Path) -> None:
 
 def load_inventory(path: str | Path) -> list[Snapshot]:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{p}: cannot read inventory: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    data = load_data(p, "inventory", error=UsageError, yaml_ok=False, small=False)
     if isinstance(data, dict) and "snapshots" in data:
         if data.get("schema_version") != INVENTORY_SCHEMA_VERSION:
             raise UsageError(
@@ -769,4 +766,5 @@ def render_summary(doc: FindingsDocument) -> str:
     calls = sum(doc.api_calls.values())
     lines.append("")
     lines.append(f"API calls: {calls} ({len(doc.api_calls)} operations)")
-    return "\n".join(lines)
+    # Resources, messages, accounts and suppression reasons come from AWS and files: one line each, escaped.
+    return terminal_text(lines)

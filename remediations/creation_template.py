@@ -40,6 +40,7 @@ from auditor.fix import (
 from auditor.fix import skipped as skip
 from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
+from auditor.terminal import command_line, shell_comment
 from remediations.repository_policy import pull_statement
 from rules.creation_template import PTC, covering_template
 
@@ -98,6 +99,11 @@ KIND = register_kind(
             # an existing template's customRoleArn is sent back unchanged on update
             "iam:PassRole",
         ),
+        writes=(
+            ("ecr", "CreateRepositoryCreationTemplate"),
+            ("ecr", "UpdateRepositoryCreationTemplate"),
+            ("ecr", "DeleteRepositoryCreationTemplate"),
+        ),
     )
 )
 
@@ -128,9 +134,16 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 why=f"Template {prefix!r} exists but applies only to {other.applied_for}; adding PULL_THROUGH_CACHE "
                 "would also give new cache repositories its other settings, which its owners should decide.",
                 commands=[
-                    f"aws ecr update-repository-creation-template --prefix {prefix} --applied-for "
-                    f"{' '.join([*other.applied_for, PTC])} --region {snap.region}",
-                    "then re-run `omics-ecr-audit fix` to merge the omics pull statement into its policy",
+                    command_line(
+                        [
+                            *("aws", "ecr", "update-repository-creation-template", "--prefix", prefix),
+                            *("--applied-for", *other.applied_for, PTC, "--region", snap.region),
+                        ]
+                    ),
+                    # A comment, not prose: every line of a plan's commands must be safe to paste.
+                    shell_comment(
+                        "then re-run `omics-ecr-audit fix` to merge the omics pull statement into its policy"
+                    ),
                 ],
             )
             continue

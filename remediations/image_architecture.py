@@ -10,8 +10,12 @@ from collections.abc import Iterable
 
 from auditor.engine import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
+from auditor.terminal import command_line, shell_comment
 
 RULE_ID = "image-not-arm-only"
+_REBUILD = command_line(
+    ["docker", "buildx", "build", "--platform", "linux/amd64,linux/arm64", "-t", "<image>", "--push", "."]
+)
 
 
 @fixer(rule_id=RULE_ID, automatic=False)
@@ -29,9 +33,8 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             why="HealthOmics runs tasks on x86_64 only; this image has no amd64 variant "
             f"({', '.join(f.evidence.get('platforms', [])) or 'platforms unknown'}).",
             commands=[
-                f"docker buildx imagetools inspect {uri}   # confirm the platforms",
-                "# use an upstream tag that is multi-arch or amd64, or rebuild: "
-                "docker buildx build --platform linux/amd64,linux/arm64 -t <image> --push .",
-                "# then point the workflow (or its image mapping) at the amd64-capable tag or digest",
+                command_line(["docker", "buildx", "imagetools", "inspect", uri], comment="confirm the platforms"),
+                shell_comment(f"use an upstream tag that is multi-arch or amd64, or rebuild: {_REBUILD}"),
+                shell_comment("then point the workflow (or its image mapping) at the amd64-capable tag or digest"),
             ],
         )

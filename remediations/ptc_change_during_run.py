@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from auditor.engine import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
+from auditor.terminal import command_line
 
 RULE_ID = "ptc-rule-unchanged-during-run"
 
@@ -18,7 +19,7 @@ RULE_ID = "ptc-rule-unchanged-during-run"
 def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     for f in findings:
         runs = sorted({o["run"] for o in f.evidence.get("overlaps", [])})
-        r = f"--region {f.region}"
+        r = ("--region", f.region)
         yield ManualStep(
             rule_id=RULE_ID,
             finding_ids=[f.id],
@@ -29,7 +30,16 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             why="A cache rule changed while these runs were active; they may have failed or used unexpected images. "
             "Change cache rules only when no run is active (omics-ecr-audit fix enforces this).",
             commands=[
-                f"aws omics get-run --id {run} {r}   # check status and task images; re-run if in doubt" for run in runs
+                command_line(
+                    ["aws", "omics", "get-run", "--id", run, *r],
+                    comment="check status and task images; re-run if in doubt",
+                )
+                for run in runs
             ]
-            + [f"aws omics list-runs --status RUNNING {r}   # before any future cache-rule change"],
+            + [
+                command_line(
+                    ["aws", "omics", "list-runs", "--status", "RUNNING", *r],
+                    comment="before any future cache-rule change",
+                )
+            ],
         )

@@ -35,6 +35,7 @@ from auditor.fix import (
     register_kind,
 )
 from auditor.models import Snapshot
+from auditor.terminal import command_line, shell_comment
 
 RULE_ID = "ptc-rule-coverage"
 _STATE = ("ecrRepositoryPrefix", "upstreamRegistryUrl", "credentialArn", "customRoleArn", "upstreamRepositoryPrefix")
@@ -84,6 +85,11 @@ KIND = register_kind(
             "omics:ListRuns",  # the active-run interlock
         ),
         touches_ptc_rules=True,
+        writes=(
+            ("ecr", "CreatePullThroughCacheRule"),
+            ("ecr", "UpdatePullThroughCacheRule"),
+            ("ecr", "DeletePullThroughCacheRule"),
+        ),
     )
 )
 
@@ -117,16 +123,36 @@ def _manual(snap: Snapshot, findings: list[Finding], title: str, why: str, comma
     )
 
 
+_NEW_ARN = "<ARN printed by create-secret>"
+
+
+def _rule_cmd(verb: str, prefix: str, *rest: str) -> str:
+    """``aws ecr <verb> --ecr-repository-prefix <prefix> ...`` as a quoted shell line."""
+    return command_line(["aws", "ecr", verb, "--ecr-repository-prefix", prefix, *rest])
+
+
+def _secret_cmd(verb: str, name_flag: str, secret: str, region: str) -> str:
+    """``aws secretsmanager <verb>`` storing creds.json (the token never goes on the command line)."""
+    return command_line(
+        ["aws", "secretsmanager", verb, name_flag, secret, "--secret-string", "file://creds.json", "--region", region]
+    )
+
+
 def _authenticated_steps(snap: Snapshot, prefix: str, url: str) -> list[str]:
-    r = f"--region {snap.region}"
+    # Prefix and URL come from workflow registry maps, which HealthOmics accepts unvalidated: argument lists only.
+    r = ("--region", snap.region)
     return [
-        "# put the upstream user name and access token in creds.json (never on the command line):",
-        '#   {"username": "<USERNAME>", "accessToken": "<ACCESS_TOKEN>"}',
-        f"aws secretsmanager create-secret --name ecr-pullthroughcache/{prefix} --secret-string file://creds.json {r}",
-        f"aws ecr create-pull-through-cache-rule --ecr-repository-prefix {prefix} --upstream-registry-url {url} "
-        f"--credential-arn <ARN printed by create-secret> {r}",
-        f"aws ecr validate-pull-through-cache-rule --ecr-repository-prefix {prefix} {r}",
-        "omics-ecr-audit fix   # then plan the registry-policy, template and role grants for the new prefix",
+        shell_comment("put the upstream user name and access token in creds.json (never on the command line):"),
+        shell_comment('  {"username": "<USERNAME>", "accessToken": "<ACCESS_TOKEN>"}'),
+        _secret_cmd("create-secret", "--name", f"ecr-pullthroughcache/{prefix}", snap.region),
+        _rule_cmd(
+            "create-pull-through-cache-rule", prefix, "--upstream-registry-url", url, "--credential-arn", _NEW_ARN, *r
+        ),
+        _rule_cmd("validate-pull-through-cache-rule", prefix, *r),
+        command_line(
+            ["omics-ecr-audit", "fix"],
+            comment="then plan the registry-policy, template and role grants for the new prefix",
+        ),
     ]
 
 
@@ -135,33 +161,36 @@ def _repair_steps(snap: Snapshot, f: Finding) -> ManualStep:
     prefix = rule.get("ecr_repository_prefix", f.resource.split("/", 1)[-1])
     url = rule.get("upstream_registry_url", "")
     problems = f.evidence.get("problems", [])
-    r = f"--region {snap.region}"
+    r = ("--region", snap.region)
     commands: list[str] = []
     up = upstreams.upstream_for_ptc_url(url)
     if up is not None and up.ptc_url and url != up.ptc_url:
+        credential = ("--credential-arn", rule["credential_arn"]) if rule.get("credential_arn") else ()
         commands += [
-            "# only while no HealthOmics run is active in this region (aws omics list-runs --status RUNNING):",
-            f"aws ecr delete-pull-through-cache-rule --ecr-repository-prefix {prefix} {r}",
-            f"aws ecr create-pull-through-cache-rule --ecr-repository-prefix {prefix} --upstream-registry-url "
-            f"{up.ptc_url}"
-            + (f" --credential-arn {rule['credential_arn']}" if rule.get("credential_arn") else "")
-            + f" {r}",
+            shell_comment(
+                "only while no HealthOmics run is active in this region (aws omics list-runs --status RUNNING):"
+            ),
+            _rule_cmd("delete-pull-through-cache-rule", prefix, *r),
+            _rule_cmd("create-pull-through-cache-rule", prefix, "--upstream-registry-url", up.ptc_url, *credential, *r),
         ]
     if any("credential" in p or "secret" in p.lower() or "invalid" in p for p in problems):
         secret = rule.get("credential_arn") or f"ecr-pullthroughcache/{prefix}"
         commands += [
-            '# store {"username": "<USERNAME>", "accessToken": "<ACCESS_TOKEN>"} in creds.json, then:',
-            f"aws secretsmanager put-secret-value --secret-id {secret} --secret-string file://creds.json {r}"
+            shell_comment('store {"username": "<USERNAME>", "accessToken": "<ACCESS_TOKEN>"} in creds.json, then:'),
+            _secret_cmd("put-secret-value", "--secret-id", secret, snap.region)
             if rule.get("credential_arn")
-            else f"aws secretsmanager create-secret --name {secret} --secret-string file://creds.json {r}",
-            f"aws ecr update-pull-through-cache-rule --ecr-repository-prefix {prefix} --credential-arn "
-            f"{rule.get('credential_arn') or '<ARN printed by create-secret>'} {r}",
-            f"aws ecr validate-pull-through-cache-rule --ecr-repository-prefix {prefix} {r}",
+            else _secret_cmd("create-secret", "--name", secret, snap.region),
+            _rule_cmd(
+                "update-pull-through-cache-rule", prefix, "--credential-arn", rule.get("credential_arn") or _NEW_ARN, *r
+            ),
+            _rule_cmd("validate-pull-through-cache-rule", prefix, *r),
         ]
     if up is not None and not up.healthomics_ptc_supported:
         commands.append(
-            "# HealthOmics cannot use this cache: stage the images in a private repository or use a registry "
-            "mapping with a credentialArn"
+            shell_comment(
+                "HealthOmics cannot use this cache: stage the images in a private repository or use a registry "
+                "mapping with a credentialArn"
+            )
         )
     return _manual(
         snap,
@@ -193,8 +222,14 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 f"Choose a prefix for {url}",
                 f"the usual prefixes for {up.display_name} are taken by other rules",
                 [
-                    f"aws ecr create-pull-through-cache-rule --ecr-repository-prefix <prefix> --upstream-registry-url "
-                    f"{url} --region {snap.region}"
+                    _rule_cmd(
+                        "create-pull-through-cache-rule",
+                        "<prefix>",
+                        "--upstream-registry-url",
+                        url,
+                        "--region",
+                        snap.region,
+                    )
                 ],
             )
             continue

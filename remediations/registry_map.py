@@ -20,6 +20,7 @@ from auditor.gate.regmap import to_api
 from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snapshot
 from auditor.policy_merge import unified_diff
 from auditor.refs import ImageReference, try_parse_reference
+from auditor.terminal import command_line
 from rules.ptc_rule_coverage import rules_for_upstream
 
 RULE_ID = "registry-map-consistent"
@@ -101,7 +102,8 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(after, indent=2) + "\n", encoding="utf-8")
             artifact = str(path)
-        r = f"--region {snap.region}"
+        r = ("--region", snap.region)
+        map_file = artifact or f"registry-maps/{wf.id}.json"
         yield ManualStep(
             rule_id=RULE_ID,
             finding_ids=[f.id],
@@ -112,10 +114,17 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             why="HealthOmics cannot change an existing workflow's registry map; publish the corrected map as a new "
             "workflow version." + (" Still needs a person: " + "; ".join(left) if left else ""),
             commands=[
-                f"aws omics get-workflow --id {wf.id} --export DEFINITION {r}   # the definition, to publish again",
-                f"aws omics create-workflow-version --workflow-id {wf.id} --version-name <new version> "
-                f"--definition-uri <s3 URI of the definition> --request-id <unique id> "
-                f"--container-registry-map file://{artifact or f'registry-maps/{wf.id}.json'} {r}",
+                command_line(
+                    ["aws", "omics", "get-workflow", "--id", wf.id, "--export", "DEFINITION", *r],
+                    comment="the definition, to publish again",
+                ),
+                command_line(
+                    [
+                        *("aws", "omics", "create-workflow-version", "--workflow-id", wf.id),
+                        *("--version-name", "<new version>", "--definition-uri", "<s3 URI of the definition>"),
+                        *("--request-id", "<unique id>", "--container-registry-map", f"file://{map_file}", *r),
+                    ]
+                ),
             ]
             if after != before
             else [],

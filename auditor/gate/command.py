@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
 from auditor.collect import ApiCallCounter, CollectOptions, Collector, make_client
 from auditor.config import Config
+from auditor.files import load_data
 from auditor.gate.containers import Extraction
 from auditor.gate.gate import GATE_RULES, GateDocument, evaluate, extract, gate_image_refs, workflow_folder
 from auditor.gate.regmap import MapError, check_against, from_api, generate, load_map, schema_problems, to_api
@@ -19,6 +19,7 @@ from auditor.gate.resolve import resolve
 from auditor.models import ContainerRegistryMap, Snapshot
 from auditor.sarif import to_sarif
 from auditor.scan import UsageError, load_inventory
+from auditor.terminal import printable, terminal_text
 
 GATE_FACETS = {"ptc_rules", "registry_policy", "templates", "repositories", "repository_policies", "images"}
 
@@ -27,13 +28,7 @@ def load_params(path: str | None) -> dict[str, Any] | None:
     if not path:
         return None
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except OSError as exc:
-        raise UsageError(f"{p}: cannot read parameters file: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UsageError(f"{p}: not a JSON/YAML parameters file ({type(exc).__name__})") from None
+    data = load_data(p, "parameters file", error=UsageError)
     if not isinstance(data, dict):
         raise UsageError(f"{p}: a parameters file is a mapping of names to values")
     return data
@@ -128,7 +123,8 @@ def render_gate(doc: GateDocument) -> str:
             lines.append("     " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
     s = doc.summary["by_status"]
     lines.append(f"findings: FAIL {s['FAIL']}  ERROR {s['ERROR']}  PASS {s['PASS']}")
-    return "\n".join(lines)
+    # Container strings, paths and reasons come from workflow files: one line each, escaped.
+    return terminal_text(lines)
 
 
 def write_output(payload: dict[str, Any] | str, out: str | None) -> None:
@@ -171,14 +167,11 @@ def run_resolve(args: Any) -> int:
 def run_map(args: Any, config: Config) -> int:
     if args.map_command == "validate":
         p = Path(args.file)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{p}: cannot read a JSON registry map ({type(exc).__name__})") from None
+        data = load_data(p, "registry map", error=UsageError, yaml_ok=False)
         problems = schema_problems(data)
         if problems:
             for problem in problems:
-                print(f"schema: {problem}")
+                print(printable(f"schema: {problem}"))  # problems quote the file's values
             return 1
         print(
             f"{p}: schema OK ({len(data.get('registryMappings') or [])} registry, "
@@ -190,7 +183,7 @@ def run_map(args: Any, config: Config) -> int:
         findings = check_against(from_api(data), snap)
         bad = [f for f in findings if f.status.value in ("FAIL", "ERROR")]
         for f in findings:
-            print(f"{f.status.value}: {f.message}")
+            print(printable(f"{f.status.value}: {f.message}"))
         return 1 if bad else 0
     path = Path(args.path)
     with workflow_folder(path) as root:
@@ -202,7 +195,7 @@ def run_map(args: Any, config: Config) -> int:
     crm, notes = generate(refs, snap)
     write_output(to_api(crm), args.out)
     for note in notes:
-        print(f"not covered: {note}", file=sys.stderr)
+        print(printable(f"not covered: {note}"), file=sys.stderr)
     return 1 if notes else 0
 
 

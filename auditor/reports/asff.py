@@ -90,6 +90,7 @@ from auditor.engine import Finding, Severity, Status, load_builtin_rules
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import diff_documents
 from auditor.scan import UsageError
+from auditor.terminal import command_line
 
 # push_to_securityhub checks the hub is enabled, then imports the caller's findings (plus sts:GetCallerIdentity).
 SECURITYHUB_PERMISSIONS: tuple[str, ...] = ("securityhub:DescribeHub", "securityhub:BatchImportFindings")
@@ -551,7 +552,8 @@ def _caller_account(session: boto3.Session, region: str, endpoint_url: str | Non
 def _not_enabled(account: str, region: str) -> SecurityHubNotEnabled:
     return SecurityHubNotEnabled(
         f"Security Hub is not enabled in account {account}, region {region}: enable it "
-        f"(aws securityhub enable-security-hub --region {region}) or import into a region where it is"
+        f"({command_line(['aws', 'securityhub', 'enable-security-hub', '--region', region])}) "
+        "or import into a region where it is"
     )
 
 

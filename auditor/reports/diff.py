@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, computed_field
 
 from auditor.engine import Finding, Status
+from auditor.terminal import terminal_text
 
 if TYPE_CHECKING:
     from auditor.scan import FindingsDocument
@@ -124,4 +125,5 @@ def render_diff(d: FindingsDiff) -> str:
     block("Muted since last run", [(f"~ {c.previous_status.value}→MUTED", c.finding) for c in d.muted])
     block("Unverified (cell not scanned this run)", [(f"? {f.status.value}", f) for f in d.unverified])
     block("Persisting", [(f"= {c.finding.status.value}", c.finding) for c in d.persisting])
-    return "\n".join(lines)
+    # Run ids, resources and messages come from findings files: one line each, escaped.
+    return terminal_text(lines)

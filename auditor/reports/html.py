@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import shlex
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from auditor.engine import Finding, Severity, Status
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import FindingsDiff, diff_documents
 from auditor.scan import FindingsDocument, Target, summarize
+from auditor.terminal import command_line
 
 TEMPLATE = "report.html.j2"
 CLI = "omics-ecr-audit"
@@ -210,12 +210,12 @@ def cli_commands(finding: Finding, run_rules: Sequence[str]) -> list[dict[str, s
         scope += ["--rules", finding.rule_id]
     if finding.fixable and finding.status == Status.FAIL:
         return [
-            {"label": "Plan the fix (read-only, shows the diff)", "command": shlex.join([CLI, "fix", *scope])},
-            {"label": "Apply it (backed up, reversible)", "command": shlex.join([CLI, "fix", *scope, "--apply"])},
+            {"label": "Plan the fix (read-only, shows the diff)", "command": command_line([CLI, "fix", *scope])},
+            {"label": "Apply it (backed up, reversible)", "command": command_line([CLI, "fix", *scope, "--apply"])},
         ]
-    recheck = {"label": "Re-check after acting", "command": shlex.join([CLI, "scan", *scope])}
+    recheck = {"label": "Re-check after acting", "command": command_line([CLI, "scan", *scope])}
     if _has_manual_steps(finding, run_rules):
-        plan = {"label": "Show the exact manual steps (read-only)", "command": shlex.join([CLI, "fix", *scope])}
+        plan = {"label": "Show the exact manual steps (read-only)", "command": command_line([CLI, "fix", *scope])}
         return [plan, recheck]
     return [recheck]
 
