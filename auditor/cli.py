@@ -3,8 +3,11 @@
 Exit codes of scan and demo: 0 clean, 1 findings at or above the severity
 threshold, 2 usage or configuration error, 3 audit incomplete (some finding is
 ERROR). fix: 0 nothing left to do, 1 changes pending (plan only, blocked, or not
-verified), 2 usage error or refused (stale plan, --max-changes), 4 apply stopped
-part-way (the backup restores it). rollback: 0 restored, 1 something was not.
+verified), 2 usage error or refused (stale plan, --max-changes, a saved plan whose
+writes the fixers would not make now), 3 incomplete (some cell or resource could
+not be read: its ERROR is named), 4 apply stopped part-way (the backup restores
+it). rollback: 0 restored, 1 something was not, 2 refused (nothing written: a
+backup whose digest does not match the recorded one, another account...).
 report: 0 written (2 on bad input, 4 when a Security Hub import failed).
 diff: 0, or 1 with --fail-on-new when there are new problems.
 """
@@ -24,6 +27,7 @@ from pydantic import ValidationError
 from auditor import __version__, logs
 from auditor.config import Config, ConfigError, load_config
 from auditor.engine import Severity
+from auditor.files import InputError
 from auditor.fix import FixRefused, fix_permissions, load_fixers
 from auditor.scan import (
     FindingsDocument,
@@ -39,6 +43,7 @@ from auditor.scan import (
     write_findings,
 )
 from auditor.suppressions import Suppression, load_suppressions
+from auditor.terminal import printable, safe_for_terminal, terminal_text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
@@ -142,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aws_options(rollback)
     rollback.add_argument("--region", help="region of an s3:// backup's bucket (default: the session's)")
     rollback.add_argument("--force", action="store_true", help="also restore documents changed again since the fix")
+    rollback.add_argument(
+        "--sha256",
+        help="the backup's digest, as in the `undo with:` line fix printed (default: the digest fix-report.json "
+        "beside the backups folder records for it, or an s3:// backup's x-amz-meta-sha256)",
+    )
+    rollback.add_argument(
+        "--unverified",
+        action="store_true",
+        help="restore a backup whose digest was not recorded or does not match (read the backup first)",
+    )
 
     gate = sub.add_parser("gate", help="CI gate: extract a workflow's containers, resolve them, check the account")
     gate.add_argument("path", help="workflow folder or zip (WDL, Nextflow, CWL)")
@@ -219,6 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--json", action="store_true", help="machine-readable output")
     rules.add_argument("--config", help="configuration file (to include its custom rules)")
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="serve the embedded sandbox (no AWS account needed) on 127.0.0.1 until Ctrl-C",
+        description="Serve the embedded sandbox (moto + HealthOmics, ECR pull-through cache, CloudTrail) on "
+        "127.0.0.1 until Ctrl-C or SIGTERM (exit 0), printing the endpoint and the environment to export. "
+        "Exit 2: port in use, or the 'sandbox' extra is not installed. "
+        "POST /_sandbox/reseed[?seed=demo|empty] resets and reseeds it while it runs.",
+    )
+    sandbox.add_argument("--port", type=_positive, default=5000, help="port to serve on, 0 for a free one (5000)")
+    sandbox.add_argument("--seed", choices=["demo", "empty"], default="demo", help="initial state (default: demo)")
     return parser
 
 
@@ -252,10 +278,11 @@ def _print_rules(config: Config, as_json: bool) -> None:
         return
     for row in rows:
         fix = "fixable" if row["fixable"] else "manual"
-        print(f"{row['id']:<34} {row['severity']:<8} {fix:<8} {row['title']}")
-        print(f"{'':<34} permissions: {', '.join(row['permissions'])}")
+        # Custom rules (ids, titles, permissions) are read from files: each line escaped on its own.
+        print(printable(f"{row['id']:<34} {row['severity']:<8} {fix:<8} {row['title']}"))
+        print(printable(f"{'':<34} permissions: {', '.join(row['permissions'])}"))
         if row["fix_permissions"]:
-            print(f"{'':<34} fix needs: {', '.join(row['fix_permissions'])}")
+            print(printable(f"{'':<34} fix needs: {', '.join(row['fix_permissions'])}"))
 
 
 def _with_targets(config: Config, args: argparse.Namespace) -> Config:
@@ -312,7 +339,7 @@ def _targets_command(args: argparse.Namespace, config: Config) -> int:
     by_account = cells_by_account(cells)
     lines = [f"{len(cells)} cell(s): {len(by_account)} account(s)"]
     lines += [f"  {account}  {', '.join(c.region for c in cs)}" for account, cs in by_account.items()]
-    _print("\n".join(lines))
+    _print(terminal_text(lines))
     return EXIT_OK
 
 
@@ -335,8 +362,13 @@ def _suppressions(args: argparse.Namespace, config: Config) -> list[Suppression]
 
 
 def _print(text: str) -> None:
+    """Print to stdout, never a raw control character but the newlines between lines.
+
+    The renderers escape each value before joining lines (auditor.terminal); this is the net under
+    them. Its escapes are JSON's, so JSON printed here still decodes to the same values.
+    """
     try:
-        print(text)
+        print(safe_for_terminal(text))
     except BrokenPipeError:
         # `omics-ecr-audit scan | head`: the reader left; files are written, the exit code stands.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -381,7 +413,7 @@ def _securityhub(doc: FindingsDocument, args: argparse.Namespace, session: boto3
         endpoint_url=args.endpoint_url,
         previous=_previous(args),  # problems gone since then are archived, not left open
     )
-    print(result.describe(), file=sys.stderr)  # stdout may be carrying a report (`--out -`)
+    print(safe_for_terminal(result.describe()), file=sys.stderr)  # stdout may be carrying a report (`--out -`)
     return not result.failed
 
 
@@ -423,6 +455,10 @@ def _run(args: argparse.Namespace) -> int:
         from auditor.gate.command import run_resolve
 
         return run_resolve(args)
+    if args.command == "sandbox":
+        from auditor.sandbox.command import run_sandbox
+
+        return run_sandbox(args)
     config = load_config(getattr(args, "config", None))
     if args.command == "map":
         from auditor.gate.command import run_map
@@ -479,14 +515,17 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
     from pathlib import Path
 
     from auditor.fix import Clients, load_plan, render_plan, suppressed_changes, write_plan
-    from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report
+    from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report, replan, unread
 
     session = boto3.Session(profile_name=args.profile or config.profile)
     clients = Clients(session, args.endpoint_url)
     out = Path(args.out)
+    reference = None
     if args.plan_file:
         if args.findings:
             raise UsageError("--plan applies a saved plan; it cannot be combined with --findings")
+        if not args.apply:
+            raise UsageError("--plan applies a saved plan; it needs --apply")
         plan = load_plan(args.plan_file)
         hits = suppressed_changes(plan, suppressions)
         if hits:
@@ -494,8 +533,12 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
             raise FixRefused(
                 "the plan would fix suppressed findings; re-run `fix` to plan again:\n  " + "\n  ".join(hits)
             )
+        # A plan file is data: every write in it must be one the fixers plan now for its findings.
+        reference, doc = replan(
+            plan, config, session=session, clients=clients, endpoint_url=args.endpoint_url, suppressions=suppressions
+        )
     else:
-        plan, _ = plan_live(
+        plan, doc = plan_live(
             config,
             rules,
             session=session,
@@ -509,10 +552,17 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
         path = write_plan(plan, args.plan_out or out / "plan.json")
         if not args.quiet:
             _print(render_plan(plan) + f"\n\nplan written to {path}")
+    if doc is not None and suppressions:
+        doc = suppress(doc, suppressions)  # an accepted ERROR does not make the run incomplete
+    missing = unread(doc)
+    if missing and args.plan_file:
+        _incomplete(missing, "the scan re-deriving the plan")
+    elif missing:
+        _incomplete(missing, "the plan covers only what could be read; it is not a statement that nothing is left")
     if not args.apply:
         if plan.changes and not args.quiet:
             _print("nothing was changed; re-run with --apply to make these changes")
-        return fix_exit_code(plan, None)
+        return fix_exit_code(plan, None, doc)
     report, after = apply_and_verify(
         plan,
         config,
@@ -521,14 +571,24 @@ def _fix(args: argparse.Namespace, config: Config, rules: list, suppressions: li
         backup_to=args.backup or str(out / "backups"),
         max_changes=args.max_changes,
         endpoint_url=args.endpoint_url,
+        reference=reference,
+        profile=args.profile or config.profile,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "fix-report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     if after is not None:
-        write_findings(suppress(after, suppressions) if suppressions else after, out, "findings-after.json")
+        after = suppress(after, suppressions) if suppressions else after
+        write_findings(after, out, "findings-after.json")
+        _incomplete(unread(after), "the verifying re-scan")
     if not args.quiet:
         _print(render_report(report) + f"\n\nreport written to {out / 'fix-report.json'}")
-    return fix_exit_code(plan, report)
+    return fix_exit_code(plan, report, doc, after)
+
+
+def _incomplete(lines: list[str], what: str) -> None:
+    """Say on stderr (even with --quiet) which cells could not be read: exit code 3, never "nothing to do"."""
+    if lines:
+        print(f"omics-ecr-audit: INCOMPLETE ({what}):\n  " + "\n  ".join(lines), file=sys.stderr)
 
 
 def _gate(args: argparse.Namespace, config: Config) -> int:
@@ -553,10 +613,18 @@ def _rollback(args: argparse.Namespace) -> int:
 
     session = boto3.Session(profile_name=args.profile)
     clients = Clients(session, args.endpoint_url)
-    backup = load_backup(args.backup, clients, args.region or session.region_name or "us-east-1")
+    backup = load_backup(
+        args.backup,
+        clients,
+        args.region or session.region_name or "us-east-1",
+        sha256=args.sha256,
+        unverified=args.unverified,
+    )
+    if args.unverified and not args.sha256:
+        print(f"omics-ecr-audit: restoring {args.backup} without checking its digest (--unverified)", file=sys.stderr)
     outcomes = rollback(backup, clients, force=args.force)
     for o in outcomes:
-        _print(f"{o.outcome:<17} {o.target}" + (f"  ({o.detail})" if o.detail else ""))
+        _print(printable(f"{o.outcome:<17} {o.target}" + (f"  ({o.detail})" if o.detail else "")))
     return EXIT_OK if all(o.outcome in ("restored", "already-restored") for o in outcomes) else EXIT_FINDINGS
 
 
@@ -586,19 +654,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level)
     try:
         return _run(args)
-    except (ConfigError, UsageError, FixRefused) as exc:
-        print(f"omics-ecr-audit: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (ConfigError, UsageError, FixRefused, InputError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except botocore.exceptions.ProfileNotFound as exc:
-        print(f"omics-ecr-audit: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(exc), EXIT_USAGE)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         # Scans turn AWS errors into ERROR findings; this is the last net for fix/rollback bookkeeping calls.
-        print(f"omics-ecr-audit: AWS call failed: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"AWS call failed: {exc}", EXIT_USAGE)
     except KeyboardInterrupt:
-        print("omics-ecr-audit: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+
+
+def _fail(message: str, code: int) -> int:
+    """One message on stderr; it may quote file names and AWS values, so no raw control character reaches it."""
+    print(safe_for_terminal(f"omics-ecr-audit: {message}"), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ The fixers in ``remediations/`` turn FAIL findings into a :class:`Plan`: for eac
 document they would change, the exact API calls and the document before and
 after. Nothing here writes unless ``apply_plan`` is called, and ``apply_plan``
 
+* refuses a change whose calls its target kind never makes (``StateKind.writes``), or whose account or
+  region disagrees with its target's;
+* given the plan the fixers make now (``reference``; ``fix --apply --plan`` re-plans live), refuses
+  a saved plan with any change still to write that is not in it, identical in rule, target, calls and
+  "after" document: a plan file is data, never a program;
 * re-reads every target and refuses the whole plan if any no longer matches the
   plan's "before" (a stale plan), skipping targets that already match "after"
   (so a second apply makes no write call at all);
@@ -14,15 +19,20 @@ after. Nothing here writes unless ``apply_plan`` is called, and ``apply_plan``
 * stops at the first failed write and says what was and was not applied.
 
 ``rollback`` restores a backup exactly (documents compared after JSON
-normalisation) and leaves alone anything changed again since the fix.
+normalisation) and leaves alone anything changed again since the fix. It
+restores only registered kinds, only the targets the backup lists, only in the
+credentials' account, with calls the kind's ``restore`` builds; and only a
+backup whose SHA-256 matches the digest recorded when it was written (the
+``--sha256`` of the printed undo line, ``backup_sha256`` in ``fix-report.json``,
+or an S3 backup's ``x-amz-meta-sha256``; see ``load_backup``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,10 +48,11 @@ from pydantic import BaseModel, Field
 from auditor import __version__
 from auditor.collect import ACTIVE_RUN_STATUSES, ApiCallCounter, CollectOptions, call_error, make_client
 from auditor.engine import REGISTRY, Finding, RuleContext, Status, load_builtin_rules, run_rule
-from auditor.files import load_model, model_from_text
+from auditor.files import load_model, max_input_bytes, model_from_text, parse_json, read_bytes, read_text
 from auditor.models import Snapshot
 from auditor.policy_merge import as_json, normalized, unified_diff
 from auditor.suppressions import Suppression, is_suppressed
+from auditor.terminal import command_line, terminal_text
 
 log = structlog.get_logger("auditor.fix")
 PLAN_SCHEMA_VERSION = "1.0"
@@ -68,23 +79,18 @@ class ApiCall(BaseModel):
         return self.operation.startswith(WRITE_VERBS)
 
     def cli(self) -> str:
-        """The same call as an AWS CLI command (JSON arguments quoted for a POSIX shell)."""
-        parts = [f"aws {self.service} {xform_name(self.operation, '-')}"]
+        """The same call as an AWS CLI command, every value one quoted shell word (see auditor.terminal)."""
+        args = ["aws", self.service, xform_name(self.operation, "-")]
         for name, value in self.params.items():
-            flag = "--" + xform_name(name, "-")
+            args.append("--" + xform_name(name, "-"))
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                parts.append(f"{flag} {' '.join(_shell_quote(v) for v in value)}")
+                args.extend(value)  # the CLI's list syntax: one word per item
             elif isinstance(value, str):
-                parts.append(f"{flag} {_shell_quote(value)}")
+                args.append(value)
             else:
-                parts.append(f"{flag} {_shell_quote(json.dumps(value, separators=(',', ':')))}")
-        return " ".join(parts)
-
-
-def _shell_quote(value: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./:@=+-]+", value):
-        return value
-    return "'" + value.replace("'", "'\"'\"'") + "'"
+                # Structures travel as one JSON word, which the AWS CLI parses itself.
+                args.append(json.dumps(value, separators=(",", ":")))
+        return command_line(args)
 
 
 class Target(BaseModel):
@@ -203,13 +209,21 @@ class Clients:
 
 @dataclass(frozen=True)
 class StateKind:
-    """How to read a target's current state and which calls put a saved state back."""
+    """How to read a target's current state and which calls put a saved state back.
+
+    ``writes`` is every (service, operation) a change or a restore of this kind may call: a plan or
+    backup whose calls fall outside it is refused before anything is read or written.
+    """
 
     name: str
     read: Callable[[Clients, Target], Any]  # None when the document/resource does not exist
     restore: Callable[[Target, Any, Any], list[ApiCall]]  # (target, saved state, current state)
     permissions: tuple[str, ...]
     touches_ptc_rules: bool = False
+    writes: tuple[tuple[str, str], ...] = ()  # (boto3 service, API operation) pairs
+
+    def may_call(self, call: ApiCall) -> bool:
+        return (call.service, call.operation) in self.writes
 
 
 KINDS: dict[str, StateKind] = {}
@@ -218,6 +232,17 @@ KINDS: dict[str, StateKind] = {}
 def register_kind(kind: StateKind) -> StateKind:
     KINDS[kind.name] = kind
     return kind
+
+
+def load_kinds() -> dict[str, StateKind]:
+    """Every registered target kind; importing ``remediations`` registers them (as it does the fixers).
+
+    Whatever reads ``KINDS`` to judge a plan or a backup calls this first: in a fresh process (``rollback``,
+    ``fix --apply --plan``) nothing else may have imported the fixer modules yet.
+    """
+    import remediations  # noqa: F401
+
+    return dict(KINDS)
 
 
 PlanItem = Change | ManualStep | Skipped
@@ -452,7 +477,7 @@ def _collect(plan: Plan, items: Iterable[PlanItem], findings: Sequence[Finding] 
 
 
 def load_plan(path: str | Path) -> Plan:
-    return load_model(path, Plan, "plan", FixRefused)
+    return load_model(path, Plan, "plan", FixRefused, small=True)
 
 
 def write_plan(plan: Plan, path: str | Path) -> Path:
@@ -475,7 +500,10 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"  {c.summary}")
         for call in c.api_calls:
             lines.append(f"  call: {call.service}:{call.operation}")
-        lines.extend("  " + line for line in c.diff.rstrip("\n").splitlines())
+        # split("\n"), not splitlines(): only the diff's own line ends start a line (a \r or \x1c in a
+        # value is escaped on its line instead of making one).
+        diff = c.diff.rstrip("\n")
+        lines.extend("  " + line for line in diff.split("\n") if diff)
     for m in plan.manual:
         lines.append("")
         lines.append(f"! manual  {m.rule_id}  {m.account}/{m.region}  {m.resource}")
@@ -485,7 +513,8 @@ def render_plan(plan: Plan) -> str:
         lines.extend(f"  $ {cmd}" for cmd in m.commands)
     for s in [*plan.refused, *plan.skipped]:
         lines.append(f"- {s.rule_id}  {s.resource}: {s.reason}")
-    return "\n".join(lines)
+    # Resources, summaries, diffs and commands carry AWS- and file-derived text: one line each, escaped.
+    return terminal_text(lines)
 
 
 # --- apply ---------------------------------------------------------------------------------
@@ -506,6 +535,7 @@ class ApplyReport(BaseModel):
     started: datetime
     finished: datetime | None = None
     backup: str | None = None
+    backup_sha256: str | None = None  # SHA-256 of the backup's bytes as written: `rollback --sha256` checks it
     outcomes: list[ChangeOutcome] = Field(default_factory=list)
     write_calls: int = 0
     error: str | None = None  # the failure that stopped the apply half-way, if any
@@ -542,10 +572,15 @@ def apply_plan(
     *,
     backup_to: str,
     max_changes: int | None = None,
+    reference: Plan | None = None,
 ) -> ApplyReport:
-    """Apply ``plan`` exactly; see the module docstring for every refusal."""
+    """Apply ``plan`` exactly; see the module docstring for every refusal.
+
+    ``reference`` is the plan the fixers make now (a fresh scan): given for a plan read from a file, every
+    change still to be written must be in it (see :func:`rederive`).
+    """
     report = ApplyReport(plan_id=plan.id, started=datetime.now(UTC))
-    check_kinds(c.target for c in plan.changes)
+    check_calls(plan)
     check_account(clients, [c.target for c in plan.changes], "plan")
     current: dict[str, Any] = {}
     stale: list[str] = []
@@ -564,6 +599,13 @@ def apply_plan(
     if stale:
         raise FixRefused("the plan is stale, nothing was changed; re-run `fix` to plan again.\n" + "\n".join(stale))
     pending = [c for c in plan.changes if normalized(current[c.id]) != normalized(c.after)]
+    if reference is not None:
+        problems = rederive(plan, reference, pending)
+        if problems:
+            raise FixRefused(
+                "the plan asks for writes the fixers would not make now, so nothing was changed; "
+                "re-run `fix` to plan again:\n  " + "\n  ".join(problems)
+            )
     for c in plan.changes:
         if c not in pending:
             report.outcomes.append(_outcome(c, "already-applied", "the live state already matches the plan"))
@@ -592,7 +634,9 @@ def apply_plan(
         )
     if to_write:
         try:
-            report.backup = write_backup(plan, [(c, current[c.id]) for c in to_write], backup_to, clients)
+            report.backup, report.backup_sha256 = write_backup(
+                plan, [(c, current[c.id]) for c in to_write], backup_to, clients
+            )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
             raise FixRefused(f"cannot write the backup to {backup_to}, so nothing was changed: {exc}") from None
     for index, change in enumerate(to_write):
@@ -656,9 +700,86 @@ def suppressed_changes(plan: Plan, suppressions: Sequence[Suppression], today: d
 
 
 def check_kinds(targets: Iterable[Target]) -> None:
-    unknown = sorted({t.kind for t in targets} - set(KINDS))
+    unknown = sorted({t.kind for t in targets} - set(load_kinds()))
     if unknown:
         raise FixRefused(f"unknown target kind(s) {', '.join(unknown)}; was this written by another version?")
+
+
+def check_calls(plan: Plan) -> None:
+    """Refuse a plan any of whose changes calls what its target kind never writes, or contradicts itself.
+
+    A saved plan is data: each change may only make the calls its kind declares (``StateKind.writes``),
+    in the account and region its target names. Every offending change is named; nothing is read or written.
+    """
+    kinds = load_kinds()
+    check_kinds(c.target for c in plan.changes)
+    problems = []
+    seen: dict[tuple[str, ...], str] = {}
+    ids = Counter(c.id for c in plan.changes)
+    for c in plan.changes:
+        label = f"change {c.id} ({c.rule_id}, {c.target.label()} in {c.target.account}/{c.target.region})"
+        kind = kinds[c.target.kind]
+        if (c.account, c.region) != (c.target.account, c.target.region):
+            problems.append(f"{label}: says {c.account}/{c.region} but its target is in another account or region")
+        if not c.api_calls:
+            problems.append(f"{label}: makes no call")
+        for call in c.api_calls:
+            if not kind.may_call(call):
+                problems.append(f"{label}: calls {call.service}:{call.operation}, which no {kind.name} change makes")
+        key = _target_key(c.target)
+        if key in seen:
+            problems.append(f"{label}: the same target as change {seen[key]}")
+        seen.setdefault(key, c.id)
+        if ids[c.id] > 1:
+            problems.append(f"{label}: its id is not unique")
+    if problems:
+        raise FixRefused("the plan is not one the fixers make, so nothing was changed:\n  " + "\n  ".join(problems))
+
+
+def _target_key(target: Target) -> tuple[str, ...]:
+    return (target.kind, target.account, target.region, json.dumps(target.key, sort_keys=True))
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON value with every JSON document held in a string parsed, for comparing what calls would write."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        parsed = as_json(value)
+        return _canonical(parsed) if not isinstance(parsed, str) else value
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(_canonical(a), sort_keys=True) == json.dumps(_canonical(b), sort_keys=True)
+
+
+def rederive(plan: Plan, fresh: Plan, pending: Sequence[Change]) -> list[str]:
+    """Why each pending change of a saved ``plan`` is not what the fixers plan now (``fresh``); [] when all are.
+
+    A change is accepted only if ``fresh`` has one for the same rule and target with the same calls
+    (operations and parameters) and the same "after" document, both compared after JSON normalisation.
+    """
+    by_target = {_target_key(c.target): c for c in fresh.changes}
+    problems = []
+    for c in pending:
+        label = f"change {c.id} ({c.rule_id}, {c.target.label()} in {c.target.account}/{c.target.region})"
+        now = by_target.get(_target_key(c.target))
+        if now is None or now.rule_id != c.rule_id:
+            problems.append(f"{label}: the fixers plan no such change for this account now")
+            continue
+        differs = []
+        calls = [[a.service, a.operation, a.params] for a in c.api_calls]
+        if not _same(calls, [[a.service, a.operation, a.params] for a in now.api_calls]):
+            ops = ", ".join(f"{a.service}:{a.operation}" for a in c.api_calls)
+            differs.append(f"its calls ({ops}) differ from what {c.rule_id} plans now")
+        if not _same(c.after, now.after):
+            differs.append(f"its document differs from what {c.rule_id} plans now")
+        if differs:
+            problems.append(f"{label}: " + "; ".join(differs))
+    return problems
 
 
 def check_account(clients: Clients, targets: Sequence[Target], what: str) -> None:
@@ -666,7 +787,12 @@ def check_account(clients: Clients, targets: Sequence[Target], what: str) -> Non
     for account, region in sorted({(t.account, t.region) for t in targets}):
         actual = clients.account_id(region)
         if actual != account:
-            raise FixRefused(f"the {what} is for account {account} but the credentials are for account {actual}")
+            named = sorted({t.label() for t in targets if (t.account, t.region) == (account, region)})
+            more = f" and {len(named) - 10} more" if len(named) > 10 else ""
+            raise FixRefused(
+                f"the {what} is for account {account} but the credentials are for account {actual} "
+                f"({region}: {', '.join(named[:10])}{more}); nothing was changed"
+            )
 
 
 def _outcome(change: Change, outcome: Outcome, detail: str = "") -> ChangeOutcome:
@@ -694,46 +820,118 @@ class Backup(BaseModel):
     entries: list[BackupEntry]
 
 
-def write_backup(plan: Plan, items: Sequence[tuple[Change, Any]], dest: str, clients: Clients) -> str:
+# S3 user metadata (``x-amz-meta-sha256``) holding the SHA-256 of a backup object's body.
+BACKUP_DIGEST_METADATA = "sha256"
+
+
+def write_backup(plan: Plan, items: Sequence[tuple[Change, Any]], dest: str, clients: Clients) -> tuple[str, str]:
+    """Write the backup; return where, and the SHA-256 of its bytes (the record ``rollback`` checks)."""
     backup = Backup(
         id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{plan.id[:8]}",
         plan_id=plan.id,
         created=datetime.now(UTC),
         entries=[BackupEntry(change_id=c.id, target=c.target, before=state, after=c.after) for c, state in items],
     )
-    body = backup.model_dump_json(indent=2)
+    body = backup.model_dump_json(indent=2).encode("utf-8")
+    digest = hashlib.sha256(body).hexdigest()
     if dest.startswith("s3://"):
         bucket, _, prefix = dest[5:].partition("/")
         key = "/".join(p for p in (prefix.strip("/"), backup.id, "backup.json") if p)
         region = plan.changes[0].region if plan.changes else "us-east-1"
         clients.get("s3", region).put_object(
-            Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json", ServerSideEncryption="AES256"
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ServerSideEncryption="AES256",
+            Metadata={BACKUP_DIGEST_METADATA: digest},
         )
-        return f"s3://{bucket}/{key}"
+        return f"s3://{bucket}/{key}", digest
     folder = Path(dest) / backup.id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "backup.json"
-    path.write_text(body, encoding="utf-8")
-    return str(path)
+    path.write_bytes(body)
+    return str(path), digest
 
 
-def load_backup(location: str, clients: Clients, region: str) -> Backup:
+def _digest_in_fix_report(path: Path) -> tuple[str | None, Path]:
+    """The digest ``fix`` recorded for the local backup ``path`` (``<out>/backups/<id>/backup.json``) in
+    ``<out>/fix-report.json``, if that report is about this backup; else None."""
+    path = path.resolve()
+    report = path.parent.parent.parent / "fix-report.json"
+    try:
+        data = parse_json(read_text(report, "fix report", error=FixRefused), str(report), "fix report", FixRefused)
+    except FixRefused:
+        return None, report
+    applied = data.get("applied") if isinstance(data, dict) else None
+    if not isinstance(applied, dict) or not isinstance(applied.get("backup"), str):
+        return None, report
+    recorded = Path(applied["backup"])
+    if applied["backup"].startswith("s3://") or (recorded.parent.name, recorded.name) != (path.parent.name, path.name):
+        return None, report
+    digest = applied.get("backup_sha256")
+    return (digest if isinstance(digest, str) else None), report
+
+
+def load_backup(
+    location: str, clients: Clients, region: str, *, sha256: str | None = None, unverified: bool = False
+) -> Backup:
+    """Read a backup and check it is, byte for byte, the one ``fix`` wrote.
+
+    The digest it must match: ``sha256`` when given (the ``--sha256`` of the printed "undo with:" line);
+    else, for an s3:// backup, the object's ``x-amz-meta-sha256``; else, for a local one, the
+    ``applied.backup_sha256`` of ``fix-report.json`` in the output folder the backup was written under
+    (``<out>/backups/<id>/backup.json`` -> ``<out>/fix-report.json``) when that report is about this backup.
+    No digest to compare with is a refusal, unless ``unverified`` (then no recorded digest is checked).
+    """
+    if sha256 is not None and not (len(sha256) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in sha256)):
+        raise FixRefused(f"--sha256 {sha256!r} is not a SHA-256 digest (64 hexadecimal digits)")
+    recorded: str | None
     try:
         if location.startswith("s3://"):
             bucket, _, key = location[5:].partition("/")
             if not key.endswith(".json"):
                 key = key.rstrip("/") + "/backup.json"
-            body = clients.get("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            resp = clients.get("s3", region).get_object(Bucket=bucket, Key=key)
+            limit = max_input_bytes()
+            data = resp["Body"].read(limit + 1)
+            if len(data) > limit:
+                raise FixRefused(f"{location}: backup is larger than {limit} bytes; not read")
+            recorded = (resp.get("Metadata") or {}).get(BACKUP_DIGEST_METADATA)
+            record = f"the object's x-amz-meta-{BACKUP_DIGEST_METADATA}"
         else:
             p = Path(location)
-            body = (p / "backup.json" if p.is_dir() else p).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FixRefused(f"{location}: cannot read backup: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise FixRefused(f"{location}: not a backup (not UTF-8 text)") from None
+            path = p / "backup.json" if p.is_dir() else p
+            data = read_bytes(path, "backup", error=FixRefused)
+            recorded, report = _digest_in_fix_report(path)
+            record = str(report)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise FixRefused(f"{location}: cannot read backup: {_describe(exc, 's3:GetObject', location)}") from None
-    return model_from_text(body, Backup, location, "backup", FixRefused)
+    try:
+        body = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FixRefused(f"{location}: not a backup (not UTF-8 text)") from None
+    backup = model_from_text(body, Backup, location, "backup", FixRefused)
+    actual = hashlib.sha256(data).hexdigest()
+    if sha256 is not None:
+        if actual != sha256.lower():
+            raise FixRefused(
+                f"{location}: the backup's SHA-256 is {actual}, not the {sha256.lower()} given with --sha256: "
+                "it is not the backup fix wrote (changed since?); nothing was restored"
+            )
+    elif not unverified:
+        if recorded is None:
+            raise FixRefused(
+                f"{location}: no digest recorded for this backup ({record} has none for it); give the --sha256 "
+                "of the `undo with:` line fix printed, or --unverified once you have read the backup; "
+                "nothing was restored"
+            )
+        if actual != recorded.lower():
+            raise FixRefused(
+                f"{location}: the backup's SHA-256 is {actual}, but {record} records {recorded} for it: "
+                "it was changed after fix wrote it; nothing was restored"
+            )
+    return backup
 
 
 class RestoreOutcome(BaseModel):
@@ -743,7 +941,11 @@ class RestoreOutcome(BaseModel):
 
 
 def rollback(backup: Backup, clients: Clients, *, force: bool = False) -> list[RestoreOutcome]:
-    """Put every backed-up target back as it was, newest change first."""
+    """Put every backed-up target back as it was, newest change first.
+
+    Only registered kinds, only the targets the backup lists, only in the credentials' account; every call
+    is built by the kind's ``restore`` from the saved state (``load_backup`` checked that state's digest).
+    """
     check_kinds(e.target for e in backup.entries)
     check_account(clients, [e.target for e in backup.entries], "backup")
     outcomes: list[RestoreOutcome] = []
@@ -772,7 +974,14 @@ def rollback(backup: Backup, clients: Clients, *, force: bool = False) -> list[R
                         RestoreOutcome(target=label, outcome="blocked", detail=f"active run(s): {', '.join(runs)}")
                     )
                     continue
-            for call in kind.restore(entry.target, entry.before, now):
+            calls = kind.restore(entry.target, entry.before, now)
+            foreign = [f"{c.service}:{c.operation}" for c in calls if not kind.may_call(c)]
+            if foreign:  # never expected: a kind's restore builds only calls its kind declares
+                outcomes.append(
+                    RestoreOutcome(target=label, outcome="failed", detail=f"refused: would call {', '.join(foreign)}")
+                )
+                continue
+            for call in calls:
                 clients.call(region, call)
             after = kind.read(clients, entry.target)
             if normalized(after) != normalized(entry.before):

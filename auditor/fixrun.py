@@ -1,4 +1,10 @@
-"""``omics-ecr-audit fix``: scan (or read a findings file), plan, and on request apply, verify and report."""
+"""``omics-ecr-audit fix``: scan (or read a findings file), plan, and on request apply, verify and report.
+
+A saved plan (``fix --apply --plan``) is re-derived before anything is written: :func:`replan` scans the
+plan's regions and plans its findings again, and ``apply_plan`` refuses any change still to write that
+the fixers do not plan now. A scan with any ERROR (a cell or a resource that could not be read) makes
+the exit code 3, whatever else happened: nothing can be vouched for about what was not read.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +27,17 @@ from auditor.fix import (
     Verification,
     apply_plan,
     build_plan,
+    check_account,
+    check_calls,
     load_fixers,
     verify,
 )
 from auditor.models import Snapshot
 from auditor.scan import FindingsDocument, UsageError, rule_context, scan_live, select_rules
 from auditor.suppressions import Suppression
+from auditor.terminal import command_line, terminal_text
 
-EXIT_DONE, EXIT_PENDING, EXIT_REFUSED, EXIT_PARTIAL = 0, 1, 2, 4
+EXIT_DONE, EXIT_PENDING, EXIT_REFUSED, EXIT_INCOMPLETE, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
 
 class FixReport(BaseModel):
@@ -63,9 +72,10 @@ def plan_live(
     suppressions: Sequence[Suppression] = (),
     out_dir: Path | None = None,
     mode: str = "live",
+    only_finding_ids: set[str] | None = None,
 ) -> tuple[Plan, FindingsDocument]:
-    """Scan the cells (read-only), then plan fixes for their FAIL findings."""
-    only: set[str] | None = None
+    """Scan the cells (read-only), then plan fixes for their FAIL findings (only these, when given)."""
+    only: set[str] | None = only_finding_ids
     muted: dict[str, dict] = {}
     source = "live scan"
     if findings_file:
@@ -90,7 +100,7 @@ def plan_live(
         mode=mode,
         keep_snapshots=snapshots,
     )
-    if only is not None:
+    if findings_file:
         accounts = {f.account for f in doc.findings}
         wanted = {f.account for f in given.findings} - {"*", "unknown"}
         if wanted and not wanted & accounts:
@@ -114,6 +124,46 @@ def plan_live(
     return plan, doc
 
 
+def replan(
+    saved: Plan,
+    config: Config,
+    *,
+    session: boto3.Session,
+    clients: Clients,
+    endpoint_url: str | None = None,
+    account_id: str | None = None,
+    suppressions: Sequence[Suppression] = (),
+    mode: str = "live",
+) -> tuple[Plan, FindingsDocument | None]:
+    """What the fixers plan now for the findings a saved plan names, in its regions (read-only).
+
+    ``apply_plan(..., reference=...)`` accepts a saved change only if this plan holds the same one.
+    """
+    if not saved.changes:
+        return Plan(id=saved.id, created=saved.created, source="nothing to re-derive"), None
+    # Cheap, and before any scan: calls no kind makes, or another account's plan, are refused outright.
+    check_calls(saved)
+    check_account(clients, [c.target for c in saved.changes], "plan")
+    fixers = load_fixers()
+    rule_ids = sorted({c.rule_id for c in saved.changes})
+    unknown = [r for r in rule_ids if r not in fixers or not fixers[r].automatic]
+    if unknown:
+        raise FixRefused(f"the plan names rule(s) without an automatic fixer: {', '.join(unknown)}; nothing changed")
+    rules = [r for r in fixable_rules(select_rules(Config())) if r.meta.id in rule_ids]
+    return plan_live(
+        config,
+        rules,
+        session=session,
+        clients=clients,
+        regions=sorted({c.region for c in saved.changes}),
+        endpoint_url=endpoint_url,
+        account_id=account_id,
+        suppressions=suppressions,
+        mode=mode,
+        only_finding_ids={fid for c in saved.changes for fid in c.finding_ids},
+    )
+
+
 def apply_and_verify(
     plan: Plan,
     config: Config,
@@ -125,12 +175,18 @@ def apply_and_verify(
     endpoint_url: str | None = None,
     account_id: str | None = None,
     mode: str = "live",
+    reference: Plan | None = None,
+    profile: str | None = None,
 ) -> tuple[FixReport, FindingsDocument | None]:
-    """Apply the plan, then re-scan the cells it touched with every rule that has a fixer."""
+    """Apply the plan, then re-scan the cells it touched with every rule that has a fixer.
+
+    ``reference``: for a saved plan, the plan :func:`replan` made now (see ``apply_plan``).
+    ``profile``: named in the printed undo command, so that it reaches the same account as the fix.
+    """
     report = FixReport(plan_id=plan.id)
-    report.applied = apply_plan(plan, clients, backup_to=backup_to, max_changes=max_changes)
+    report.applied = apply_plan(plan, clients, backup_to=backup_to, max_changes=max_changes, reference=reference)
     if report.applied.backup:
-        report.rollback = f"omics-ecr-audit rollback {report.applied.backup}"
+        report.rollback = undo_command(report.applied, plan, profile=profile, endpoint_url=endpoint_url)
     regions = sorted({c.region for c in plan.changes})
     if not regions:
         return report, None
@@ -142,11 +198,52 @@ def apply_and_verify(
     return report, after
 
 
-def fix_exit_code(plan: Plan, report: FixReport | None) -> int:
-    """0 nothing left to do; 1 something remains (changes pending or blocked, a fix refused or not verified,
-    steps for a person); 4 apply stopped part-way (the backup restores it)."""
+def unread(doc: FindingsDocument | None) -> list[str]:
+    """One line per cell that could not be read, or read only in part (its ERROR rules and why)."""
+    if doc is None:
+        return []
+    lines = []
+    failed = set()
+    for t in doc.run.targets:
+        if t.status == "error":
+            failed.add((t.account, t.region))
+            why = t.error.describe() if t.error is not None else "unknown error"
+            lines.append(f"{t.account}/{t.region}: could not be read: {why}")
+    errors: dict[tuple[str, str], dict[str, str]] = {}
+    for f in doc.findings:
+        if f.status == Status.ERROR and (f.account, f.region) not in failed:
+            errors.setdefault((f.account, f.region), {}).setdefault(f.rule_id, f.message)
+    for (account, region), rules in sorted(errors.items()):
+        detail = "; ".join(f"{rule}: {message}" for rule, message in sorted(rules.items()))
+        lines.append(f"{account}/{region}: read only in part, rule(s) with ERROR: {detail}")
+    return lines
+
+
+def undo_command(
+    applied: ApplyReport, plan: Plan, *, profile: str | None = None, endpoint_url: str | None = None
+) -> str:
+    """The exact command that undoes ``applied``: pasted as printed, it must reach the same account and backup."""
+    args = ["omics-ecr-audit", "rollback", applied.backup or ""]
+    if applied.backup_sha256:
+        args += ["--sha256", applied.backup_sha256]
+    if profile:
+        args += ["--profile", profile]
+    if endpoint_url:
+        args += ["--endpoint-url", endpoint_url]
+    if (applied.backup or "").startswith("s3://") and plan.changes:
+        args += ["--region", plan.changes[0].region]  # the backup's bucket client was made in this region
+    return command_line(args)
+
+
+def fix_exit_code(plan: Plan, report: FixReport | None, *scans: FindingsDocument | None) -> int:
+    """4 apply stopped part-way (the backup restores it); 3 incomplete: one of ``scans`` (the scan planned
+    from, the verifying re-scan) has an ERROR, so some cell or resource was not read and nothing can be said
+    about it; 1 something remains (changes pending or blocked, a fix refused or not verified, steps for a
+    person); 0 nothing left to do."""
     if report is not None and report.applied is not None and report.applied.error:
         return EXIT_PARTIAL
+    if any(unread(doc) for doc in scans):
+        return EXIT_INCOMPLETE
     if plan.refused or plan.manual:
         return EXIT_PENDING
     if report is None:
@@ -174,11 +271,13 @@ def render_report(report: FixReport) -> str:
             lines.append(f"  {v.before} -> {v.after:<5} {v.rule_id}  {v.resource}")
     if report.rollback:
         lines.append(f"undo with: {report.rollback}")
-    return "\n".join(lines)
+    # Targets, details and resources carry AWS-derived text: one line each, escaped.
+    return terminal_text(lines)
 
 
 __all__ = [
     "EXIT_DONE",
+    "EXIT_INCOMPLETE",
     "EXIT_PARTIAL",
     "EXIT_PENDING",
     "EXIT_REFUSED",
@@ -189,4 +288,6 @@ __all__ = [
     "load_findings",
     "plan_live",
     "render_report",
+    "replan",
+    "unread",
 ]

@@ -53,6 +53,7 @@ KIND = register_kind(
         read=_read,
         restore=_restore,
         permissions=("ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy", "ecr:DeleteRegistryPolicy"),
+        writes=(("ecr", "PutRegistryPolicy"), ("ecr", "DeleteRegistryPolicy")),
     )
 )
 

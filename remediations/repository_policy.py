@@ -61,6 +61,7 @@ KIND = register_kind(
         read=_read,
         restore=_restore,
         permissions=("ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy"),
+        writes=(("ecr", "SetRepositoryPolicy"), ("ecr", "DeleteRepositoryPolicy")),
     )
 )
 

@@ -61,6 +61,7 @@ KIND = register_kind(
         read=_read,
         restore=_restore,
         permissions=("iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"),
+        writes=(("iam", "PutRolePolicy"), ("iam", "DeleteRolePolicy")),
     )
 )
 

@@ -9,6 +9,7 @@ test can count write calls exactly, and inject a failure into a chosen write.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -622,7 +623,10 @@ def test_failure_on_the_second_write_stops_reports_and_rolls_back_exactly(
 
     # the backup exists, and was written before the first write
     assert report.applied.backup and Path(report.applied.backup).is_file()
-    assert report.rollback == f"omics-ecr-audit rollback {report.applied.backup}"
+    # the undo line carries the backup's digest (`rollback` refuses a backup changed since)
+    digest = report.applied.backup_sha256
+    assert digest and hashlib.sha256(Path(report.applied.backup).read_bytes()).hexdigest() == digest
+    assert report.rollback == f"omics-ecr-audit rollback {report.applied.backup} --sha256 {digest}"
     backup = Backup.model_validate_json(Path(report.applied.backup).read_text())
     assert [e.target.label() for e in backup.entries] == ALL_TARGETS
 
@@ -778,7 +782,11 @@ def test_backup_to_s3_and_rollback_from_it(
     assert not (out / "backups").exists()  # nothing local
     # the backup went out before the first change
     assert spy.writes.index("s3:PutObject") < spy.writes.index("ecr:PutRegistryPolicy")
-    assert report.rollback == f"omics-ecr-audit rollback {location}"
+    assert report.rollback == (
+            f"omics-ecr-audit rollback {location} --sha256 {report.applied.backup_sha256} --region {REGION}"
+        )
+    head = acct.s3.head_object(Bucket="audit-backups", Key=keys[0])
+    assert head["Metadata"] == {"sha256": report.applied.backup_sha256}
 
     undone = cli(capsys, "rollback", location)
     assert undone.rc == 0, undone
@@ -895,10 +903,10 @@ def _one_line(result: Result) -> None:
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        ("this is not JSON {", "not a valid plan"),
+        ("this is not JSON {", "plan is not valid JSON"),  # auditor.files names the syntax error
         ('{"hello": "world"}', "not a valid plan"),
         ("[1, 2, 3]", "not a valid plan"),
-        ("", "not a valid plan"),
+        ("", "plan is not valid JSON"),
         (None, "cannot read plan"),  # no such file
     ],
     ids=["not-json", "json-not-a-plan", "json-list", "empty", "missing"],
