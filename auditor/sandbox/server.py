@@ -23,10 +23,12 @@ the SigV4 credential scope (``omics``) and routes to the omics backend.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -41,6 +43,9 @@ S3_ENDPOINT_ENV = "OMICS_AUDIT_SANDBOX_S3_ENDPOINT"
 # botocore's config variable "disable_host_prefix_injection" (see module docstring).
 HOST_PREFIX_ENV = "AWS_DISABLE_HOST_PREFIX_INJECTION"
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+# A WSGI application, and a function that wraps moto's in another (e.g. to add routes).
+WSGIApp = Callable[..., Any]
+AppWrapper = Callable[[WSGIApp], WSGIApp]
 
 
 def _url_for(host: str, port: int) -> str:
@@ -88,10 +93,30 @@ class _ReportingMotoServer(ThreadedMotoServer):
             self._server_ready_event.set()
 
     def start(self) -> None:
+        _check_bindable(self._ip_address, self._port)
         super().start()
         if self.error is not None:
             # werkzeug reports a bind failure as SystemExit(1) after printing the OSError.
             raise OSError(f"cannot serve on {self._ip_address}:{self._port}") from self.error
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Raise OSError (errno EADDRINUSE, ...) if ``host:port`` cannot be bound, before werkzeug tries.
+
+    werkzeug prints a bind failure to stderr over several lines and exits, losing the errno;
+    binding once here first (with the same SO_REUSEADDR werkzeug uses) gives callers a
+    plain OSError they can report in one line. Port 0 always binds.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host or "0.0.0.0", port))
+        except OSError as exc:
+            reason = "port in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise OSError(exc.errno, f"cannot serve on {host}:{port}: {reason}") from exc
 
 
 class SandboxServer:
@@ -134,11 +159,19 @@ class SandboxServer:
         self.stop()
 
 
-def start_server(host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
-    """Install the sandbox extensions and serve them on ``host:port`` (0 picks a free port)."""
+def start_server(host: str = "127.0.0.1", port: int = 0, *, wrap_app: AppWrapper | None = None) -> SandboxServer:
+    """Install the sandbox extensions and serve them on ``host:port`` (0 picks a free port).
+
+    ``wrap_app`` wraps moto's WSGI application (e.g. to serve extra routes in front of it).
+    Raises OSError when the address cannot be bound (errno EADDRINUSE: port in use).
+    """
     sandbox.install()  # looked up at call time: the package may be patched in tests
     server = _ReportingMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
+    if wrap_app is not None:
+        # werkzeug's request handler looks the application up on the server for each request.
+        assert server._server is not None
+        server._server.app = wrap_app(server._server.app)
     _, bound_port = server.get_host_and_port()
     return SandboxServer(server, _url_for(host, bound_port))._started()
 
