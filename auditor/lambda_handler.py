@@ -29,6 +29,12 @@ like the CLI's; without either, the whole organisation (``targets: {organization
 variables are set by the template (:class:`Settings`). A configuration or event problem returns
 ``{"ok": false, "error": "..."}`` and logs one line (structlog JSON), never a traceback; credentials,
 external ids and secret values are never logged or returned.
+
+Every event is validated by its action's pydantic model (:class:`RunEvent`, :class:`PlanEvent`,
+:class:`ScanCellEvent`, :class:`MergeEvent`) before the settings are read or any AWS client exists:
+ids are matched whole (no trailing newline), sizes are bounded, unknown fields are refused. The error
+is one line of at most :data:`ERROR_LIMIT` characters that never quotes the offending value whole. A
+``cells_key`` object is read with a size bound (:data:`CELLS_OBJECT_LIMIT`) and validated the same way.
 """
 
 from __future__ import annotations
@@ -43,14 +49,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import boto3
 import botocore.exceptions
 import structlog
 import yaml
 from botocore.config import Config as BotoConfig
-from pydantic import ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from auditor import logs
 
@@ -70,9 +76,22 @@ RUN_PERMISSIONS: tuple[str, ...] = (
 INLINE_CELLS_LIMIT = 64 * 1024
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters
 MESSAGE_FINDING_CHARS = 300
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# Backups of the multi-account fix loop: backups/<account id>/<run id>/<backup id>/backup.json. The account
+# comes first so that each member fix role can be limited to its own prefix (deploy/generate.py).
+BACKUP_PREFIX = "backups"
+
+# Event limits. Every pattern is applied with re.fullmatch and ASCII classes only: Python's "$" also
+# matches before a trailing newline and "\d" matches any Unicode digit, both of which let a value through
+# that AWS later rejects, after a full scan.
+ERROR_LIMIT = 300  # characters of an ok:false error; never the whole of a hostile value
+SHOWN_VALUE_LIMIT = 40  # characters of a field name or value quoted in an error
+MAX_INLINE_CELLS = 10_000  # "merge" with cells in the event (the state machine always uses cells_key)
+MAX_CELLS = 200_000  # a cells.json plan: 5,000 accounts x 40 regions
+CELLS_OBJECT_LIMIT = 16 * 1024 * 1024  # bytes of runs/<run id>/cells.json read back (~50 bytes a cell)
+EVENT_DETAIL_LIMIT = 4096  # bytes of an EventBridge event's "detail" (a scheduled event's is {})
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_REGION = re.compile(r"[a-z]{2,4}(-[a-z]+){1,3}-[0-9]{1,2}")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class HandlerError(Exception):
@@ -132,7 +151,7 @@ class Settings:
         if not bucket:
             raise HandlerError("AUDIT_BUCKET is not set: the function needs the bucket it writes runs to")
         regions = _csv(env.get("AUDIT_REGIONS"))
-        bad = [r for r in regions if not _REGION.match(r)]
+        bad = [r for r in regions if not _REGION.fullmatch(r)]
         if bad:
             raise HandlerError(f"AUDIT_REGIONS has names that are not AWS regions: {', '.join(bad)}")
         return cls(
@@ -209,6 +228,32 @@ class Context:
                 return None
             raise
         return resp["Body"].read().decode("utf-8")
+
+    def get_bounded(self, key: str, limit: int) -> str | None:
+        """The object's text if it is at most ``limit`` bytes of UTF-8, None when it does not exist.
+
+        Larger objects are refused from their Content-Length, and at most ``limit + 1`` bytes are ever
+        read, so a planted 2 GB object cannot exhaust the function's memory.
+        """
+        try:
+            resp = self.client("s3").get_object(Bucket=self.settings.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        body = resp["Body"]
+        try:
+            if int(resp.get("ContentLength") or 0) > limit:
+                raise EventError(f"{_one_line(self.uri(key), 200)} is larger than {limit} bytes")
+            data = body.read(limit + 1)
+        finally:
+            body.close()
+        if len(data) > limit:
+            raise EventError(f"{_one_line(self.uri(key), 200)} is larger than {limit} bytes")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EventError(f"{_one_line(self.uri(key), 200)} is not UTF-8 text") from None
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -315,20 +360,222 @@ def _split_s3(uri: str, what: str) -> tuple[str, str]:
     return bucket, key
 
 
+# --- events ---------------------------------------------------------------------------------------
+#
+# Every event is validated by one of the models below BEFORE the settings are read or any AWS client is
+# made: a malformed event costs nothing and says what is wrong in one bounded line (ok:false), instead of
+# failing with a ClientError after a full scan. Extra fields are refused (a typo such as "cell_key" would
+# otherwise be silently ignored), types are strict (no 123456789012 -> "123456789012" coercion) and every
+# string and list has a size limit checked before any pattern runs.
+
+
+class EventError(Exception):
+    """A malformed event: its message is one line of at most :data:`ERROR_LIMIT` characters."""
+
+    def __init__(self, message: str, action: str = "?") -> None:
+        super().__init__(_one_line(message))
+        self.action = action  # a known action's name, or "?" (an unknown one is never echoed whole)
+
+
+def _show(value: object, limit: int = SHOWN_VALUE_LIMIT) -> str:
+    """A value as it may appear in an error: escaped to one line, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text[: limit + 1].encode("unicode_escape").decode("ascii")  # cut first: the value may be 10 MB
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(message: str, limit: int = ERROR_LIMIT) -> str:
+    flat = " ".join(message[: limit * 2].split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _full(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+AccountId = Annotated[
+    str, StringConstraints(min_length=12, max_length=12), AfterValidator(_full(_ACCOUNT, "a 12-digit account id"))
+]
+Region = Annotated[str, StringConstraints(max_length=32), AfterValidator(_full(_REGION, "an AWS region name"))]
+RunId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(_full(_RUN_ID, "a run_id of letters, digits and _.:- (at most 128)")),
+]
+# runs/<run id>/<file>: what "plan" returns; checked against the event's run_id by MergeEvent
+CellsKey = Annotated[
+    str,
+    StringConstraints(max_length=512),
+    AfterValidator(
+        _full(
+            re.compile(r"runs/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}/[A-Za-z0-9_.-]{1,200}\.json"),
+            "runs/<run id>/<name>.json",
+        )
+    ),
+]
+# Step Functions execution names: 1-80 characters, no whitespace, brackets, wildcards or these specials
+ExecutionName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=80),
+    AfterValidator(
+        _full(re.compile(r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}"), "a Step Functions execution name")
+    ),
+]
+# EventBridge envelope fields: printable ASCII, bounded
+Text = Annotated[
+    str, StringConstraints(max_length=256), AfterValidator(_full(re.compile(r"[\x20-\x7e]*"), "printable ASCII"))
+]
+Arn = Annotated[
+    str, StringConstraints(max_length=2048), AfterValidator(_full(re.compile(r"arn:[\x21-\x7e]{1,2044}"), "an ARN"))
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+
+class CellEvent(_Event):
+    """One (account, region): an item of ``cells`` or of ``runs/<run id>/cells.json``."""
+
+    account: AccountId
+    region: Region
+
+    def cell(self) -> Any:
+        from auditor.targets import Cell
+
+        return Cell(account=self.account, region=self.region)
+
+
+class RunEvent(_Event):
+    """``{"action": "run"}`` (EventBridge Scheduler's input) or an EventBridge scheduled-rule event.
+
+    A scheduled rule sends its envelope without an action: those fields are accepted (bounded) so that the
+    old way of scheduling keeps working, and only ``source``/``detail-type`` are used (in the log line).
+    """
+
+    action: Literal["run"] | None = None
+    version: Text | None = None
+    id: Text | None = None
+    detail_type: Text | None = Field(default=None, alias="detail-type")
+    source: Text | None = None
+    account: AccountId | None = None
+    time: Text | None = None
+    region: Region | None = None
+    resources: list[Arn] = Field(default_factory=list, max_length=20)
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _small_detail(self) -> RunEvent:
+        try:
+            size = len(json.dumps(self.detail))
+        except (TypeError, ValueError, RecursionError):
+            raise ValueError("detail must be a small JSON object") from None
+        if size > EVENT_DETAIL_LIMIT:
+            raise ValueError(f"detail must be at most {EVENT_DETAIL_LIMIT} bytes of JSON")
+        return self
+
+
+class PlanEvent(_Event):
+    """The state machine's first step: ``{"action": "plan", "execution": <execution name>}``."""
+
+    action: Literal["plan"]
+    run_id: RunId | None = None
+    execution: ExecutionName | None = None
+
+
+class ScanCellEvent(_Event):
+    """One distributed-Map item: ``{"action": "scan_cell", "run_id", "account", "region"}``."""
+
+    action: Literal["scan_cell"]
+    run_id: RunId
+    account: AccountId
+    region: Region
+
+
+class MergeEvent(_Event):
+    """``{"action": "merge", "run_id", "cells_key"}`` (the state machine) or with the ``cells`` inline."""
+
+    action: Literal["merge"]
+    run_id: RunId
+    cells_key: CellsKey | None = None
+    cells: list[CellEvent] | None = Field(default=None, min_length=1, max_length=MAX_INLINE_CELLS)
+
+    @model_validator(mode="after")
+    def _key_of_this_run(self) -> MergeEvent:
+        if self.cells is not None and self.cells_key is not None:
+            raise ValueError("give cells or cells_key, not both")
+        if self.cells_key is not None and not self.cells_key.startswith(f"runs/{self.run_id}/"):
+            raise ValueError("cells_key must be under runs/<run_id>/ of the same run_id")
+        return self
+
+
+class PlannedCells(BaseModel):
+    """The body of ``runs/<run id>/cells.json`` as "plan" writes it: a non-empty list of cells."""
+
+    model_config = ConfigDict(strict=True, hide_input_in_errors=True)
+
+    cells: list[CellEvent] = Field(min_length=1, max_length=MAX_CELLS)
+
+
+def _validation_message(prefix: str, exc: ValidationError) -> str:
+    """The first problems of ``exc`` in one line; the offending values themselves are never quoted."""
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)
+    parts = []
+    for err in errors[:3]:
+        where = ".".join(_show(p) for p in err["loc"]) or "event"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {_show(msg, 120)}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return _one_line(f"{prefix}: {'; '.join(parts)}{more}")
+
+
 # --- actions ----------------------------------------------------------------------------------------
 
-Action = Callable[[Mapping[str, Any], Context], dict[str, Any]]
-ACTIONS: dict[str, Action] = {}
+
+@dataclass(frozen=True)
+class Registered:
+    model: type[_Event]
+    run: Callable[[Any, Context], dict[str, Any]]
 
 
-def action(name: str) -> Callable[[Action], Action]:
-    def register(fn: Action) -> Action:
+ACTIONS: dict[str, Registered] = {}
+
+
+def action(name: str, model: type[_Event]) -> Callable[[Callable[[Any, Context], dict[str, Any]]], Any]:
+    def register(fn: Callable[[Any, Context], dict[str, Any]]) -> Callable[[Any, Context], dict[str, Any]]:
         if name in ACTIONS:
             raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = fn
+        ACTIONS[name] = Registered(model, fn)
         return fn
 
     return register
+
+
+def parse_event(event: Any) -> tuple[str, Registered, _Event]:
+    """(action name, its registration, the validated event); :class:`EventError` for anything malformed.
+
+    Pure: no settings, no AWS call. An event without ``action`` is the nightly ``run``.
+    """
+    if not isinstance(event, Mapping):
+        raise EventError(f"the event must be a JSON object, not {type(event).__name__}")
+    name = event.get("action")
+    if name is None:
+        name = "run"  # EventBridge Scheduler / a scheduled rule: the nightly run
+    elif not isinstance(name, str):
+        raise EventError("action must be a string")
+    elif name not in ACTIONS:
+        raise EventError(_one_line(f"unknown action '{_show(name)}'; known: {', '.join(sorted(ACTIONS))}"))
+    registered = ACTIONS[name]
+    try:
+        request = registered.model.model_validate(dict(event))
+    except ValidationError as exc:
+        raise EventError(_validation_message(f"malformed {name} event", exc), name) from None
+    return name, registered, request
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -336,37 +583,15 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def _run_id(event: Mapping[str, Any], *, required: bool = True) -> str:
-    run_id = event.get("run_id")
-    if run_id is None and not required:
-        return new_run_id()
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise HandlerError(f"the event needs a run_id of letters, digits and _.:- (got {run_id!r})")
-    return run_id
-
-
-def _cell(value: Any) -> Any:
-    from auditor.targets import Cell
-
-    if not isinstance(value, Mapping):
-        raise HandlerError(f"a cell is an object with account and region, not {value!r}")
-    account, region = value.get("account"), value.get("region")
-    if not isinstance(account, str) or not _ACCOUNT.match(account):
-        raise HandlerError(f"cell account must be a 12-digit account id, not {account!r}")
-    if not isinstance(region, str) or not _REGION.match(region):
-        raise HandlerError(f"cell region must be an AWS region name, not {region!r}")
-    return Cell(account=account, region=region)
-
-
 def _part_key(run_id: str, account: str, region: str) -> str:
     return f"runs/{run_id}/parts/{account}-{region}.json"
 
 
-@action("plan")
-def plan(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+@action("plan", PlanEvent)
+def plan(event: PlanEvent, ctx: Context) -> dict[str, Any]:
     from auditor.targets import plan_cells
 
-    run_id = _run_id(event, required=False)
+    run_id = event.run_id or new_run_id()
     cells = plan_cells(ctx.config, ctx.session, endpoint_url=ctx.settings.endpoint_url)
     items = [c.model_dump() for c in cells]
     body = json.dumps(items)
@@ -389,12 +614,12 @@ def plan(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
     return out
 
 
-@action("scan_cell")
-def scan_cell(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+@action("scan_cell", ScanCellEvent)
+def scan_cell(event: ScanCellEvent, ctx: Context) -> dict[str, Any]:
     from auditor.scan import scan_org
 
-    run_id = _run_id(event)
-    cell = _cell(event)
+    run_id = event.run_id
+    cell = CellEvent(account=event.account, region=event.region).cell()
     doc = scan_org(
         ctx.config, ctx.rules, session=ctx.session, cells=[cell], run_id=run_id, endpoint_url=ctx.settings.endpoint_url
     )
@@ -405,13 +630,13 @@ def scan_cell(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
     return {"run_id": run_id, "account": cell.account, "region": cell.region, "part": key, "by_status": statuses}
 
 
-@action("merge")
-def merge(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+@action("merge", MergeEvent)
+def merge(event: MergeEvent, ctx: Context) -> dict[str, Any]:
     from auditor.models import CallError
     from auditor.scan import FindingsDocument, RunInfo, Target, build_document, merge_documents
 
-    run_id = _run_id(event)
-    cells = _planned_cells(event, ctx, run_id)
+    run_id = event.run_id
+    cells = _planned_cells(event, ctx)
     rules = ctx.rules
 
     def read(cell: Any) -> tuple[Any, FindingsDocument | None]:
@@ -451,28 +676,34 @@ def merge(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
     return result
 
 
-def _planned_cells(event: Mapping[str, Any], ctx: Context, run_id: str) -> list[Any]:
-    raw = event.get("cells")
-    if raw is None:
-        key = event.get("cells_key") or f"runs/{run_id}/cells.json"
-        if not isinstance(key, str) or not key.startswith(f"runs/{run_id}/"):
-            raise HandlerError(f"cells_key must be under runs/{run_id}/, not {key!r}")
-        text = ctx.get(key)
-        if text is None:
-            raise HandlerError(f"{ctx.uri(key)} does not exist: was run {run_id} planned?")
+def _planned_cells(event: MergeEvent, ctx: Context) -> list[Any]:
+    """The event's cells, or those of its cells_key object (read with a size bound, validated like an event)."""
+    if event.cells is not None:
+        return list(dict.fromkeys(c.cell() for c in event.cells))
+    key = event.cells_key or f"runs/{event.run_id}/cells.json"
+    text = ctx.get_bounded(key, CELLS_OBJECT_LIMIT)
+    if text is None:
+        raise EventError(f"{_one_line(ctx.uri(key), 200)} does not exist: was run {event.run_id} planned?")
+    try:
         raw = json.loads(text)
-    if not isinstance(raw, list) or not raw:
-        raise HandlerError("merge needs the planned cells (a non-empty list, or cells_key)")
-    return list(dict.fromkeys(_cell(c) for c in raw))
+    except (ValueError, RecursionError):
+        raise EventError(f"{_one_line(ctx.uri(key), 200)} is not JSON: not a cell list written by plan") from None
+    try:
+        planned = PlannedCells.model_validate({"cells": raw})
+    except ValidationError as exc:
+        raise EventError(
+            _validation_message(f"{_one_line(ctx.uri(key), 150)} is not a plan's cell list", exc)
+        ) from None
+    return list(dict.fromkeys(c.cell() for c in planned.cells))
 
 
-@action("run")
-def run(event: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+@action("run", RunEvent)
+def run(event: RunEvent, ctx: Context) -> dict[str, Any]:
     from auditor.scan import scan_org
 
     run_id = new_run_id()
     config, rules = ctx.config, ctx.rules
-    log.info("run_start", run_id=run_id, source=str(event.get("source") or event.get("detail-type") or "direct"))
+    log.info("run_start", run_id=run_id, source=event.source or event.detail_type or "direct")
     doc = scan_org(config, rules, session=ctx.session, run_id=run_id, endpoint_url=ctx.settings.endpoint_url)
     fixes = apply_fixes(doc, ctx) if ctx.settings.fix_enabled else None
     return finish(doc, ctx, fixes=fixes)
@@ -486,12 +717,13 @@ def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
 
     Scans and verifications use the scan credentials; every fix read and write goes through the member
     fix role, reached from the audit account's fix role (``FIX_ROLE_ARN``), never from the scan role.
-    Backups go to ``s3://<bucket>/backups/<run id>/<account>`` before the first write.
+    Backups go to :func:`backup_location` (``s3://<bucket>/backups/<account>/<run id>``) before the first
+    write: under the account's own prefix, the only one its member fix role may write (deploy/).
     """
     from auditor.config import RoleSettings
     from auditor.engine import Status
     from auditor.fix import Clients, FixRefused, load_fixers
-    from auditor.fixrun import apply_and_verify, plan_live
+    from auditor.fixrun import apply_and_verify, plan_live, unread
     from auditor.targets import account_session, caller_account
 
     s = ctx.settings
@@ -535,7 +767,7 @@ def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
             member_fix_arn = f"arn:{partition}:iam::{account}:role/{s.member_fix_role_name}"
             fix_session = _role_session(ctx, fix_base, member_fix_arn, s.external_id or None)
             with tempfile.TemporaryDirectory() as tmp:
-                plan_obj, _ = plan_live(
+                plan_obj, planned_from = plan_live(
                     config,
                     ctx.rules,
                     session=scan_session,
@@ -550,15 +782,19 @@ def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
             entry["plan"] = ctx.put(f"{prefix}/plan.json", plan_obj.model_dump_json(indent=2))
             entry["changes"] = len(plan_obj.changes)
             entry["manual_steps"] = len(plan_obj.manual)
+            gaps = unread(planned_from)
+            if gaps:
+                entry["unread"] = [_one_line(g) for g in gaps]
             if not plan_obj.changes:
-                entry["outcome"] = "nothing to apply"
+                # An account the scan could not read is never "done": say what was not read.
+                entry["outcome"] = "incomplete: could not read all of it" if gaps else "nothing to apply"
                 continue
             report, _after = apply_and_verify(
                 plan_obj,
                 config,
                 session=scan_session,
                 clients=Clients(fix_session, s.endpoint_url),
-                backup_to=f"s3://{s.bucket}/backups/{doc.run.id}/{account}",
+                backup_to=backup_location(s.bucket, account, doc.run.id),
                 max_changes=remaining,
                 endpoint_url=s.endpoint_url,
                 account_id=account,
@@ -581,6 +817,13 @@ def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
         entry["outcome"] = f"stopped: {applied.error}" if applied.error else "applied"
         log.info("fix_applied", account=account, applied=done, backup=applied.backup)
     return out
+
+
+def backup_location(bucket: str, account: str, run_id: str) -> str:
+    """``s3://<bucket>/backups/<account>/<run id>``: account first, so a member fix role gets only its own prefix."""
+    if not _ACCOUNT.fullmatch(account) or not _RUN_ID.fullmatch(run_id):
+        raise HandlerError("a backup location needs a 12-digit account id and a run id")
+    return f"s3://{bucket}/{BACKUP_PREFIX}/{account}/{run_id}"
 
 
 def _role_session(ctx: Context, base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
@@ -757,17 +1000,6 @@ def notify(
 # --- the entry point ---------------------------------------------------------------------------------
 
 
-def _action_name(event: Any) -> str:
-    if not isinstance(event, Mapping):
-        raise HandlerError(f"the event must be a JSON object, not {type(event).__name__}")
-    name = event.get("action")
-    if name is None:
-        return "run"  # EventBridge Scheduler / a scheduled rule: the nightly run
-    if not isinstance(name, str):
-        raise HandlerError("action must be a string")
-    return name
-
-
 def handler(event: Any, context: Any = None, *, session: boto3.Session | None = None) -> dict[str, Any]:
     """Lambda entry point; see the module docstring for the actions and what each returns."""
     from auditor.config import ConfigError
@@ -777,25 +1009,39 @@ def handler(event: Any, context: Any = None, *, session: boto3.Session | None = 
     logs.configure(os.environ.get("LOG_LEVEL", "info"))
     name = "?"
     try:
-        name = _action_name(event)
-        fn = ACTIONS.get(name)
-        if fn is None:
-            raise HandlerError(f"unknown action {name!r}; known: {', '.join(sorted(ACTIONS))}")
+        # the event first: a malformed one is refused before the settings are read or any client is made
+        name, registered, request = parse_event(event)
         ctx = Context(Settings.from_env(os.environ), session or boto3.Session())
         ctx.validate()
-        result = fn(event, ctx)
+        result = registered.run(request, ctx)
+    except EventError as exc:
+        name = exc.action if name == "?" else name
+        message = _one_line(str(exc))
+        log.error("event_rejected", action=name, error=message)
+        return {"ok": False, "action": name, "error": message}
     except (HandlerError, ConfigError, UsageError, FixRefused) as exc:
         # ConfigError covers targets.TargetError (no organisation access, nothing selected)
         message = str(exc)
         log.error("action_failed", action=name, error=message.splitlines()[0][:500])
         return {"ok": False, "action": name, "error": message}
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = f"malformed data at {where}: {first['msg']}"
+        message = _validation_message("malformed data", exc)
         log.error("action_failed", action=name, error=message)
         return {"ok": False, "action": name, "error": message}
     return {"ok": True, "action": name, **result}
 
 
-__all__ = ["ACTIONS", "INLINE_CELLS_LIMIT", "Context", "HandlerError", "Settings", "action", "handler", "notification"]
+__all__ = [
+    "ACTIONS",
+    "BACKUP_PREFIX",
+    "INLINE_CELLS_LIMIT",
+    "Context",
+    "EventError",
+    "HandlerError",
+    "Settings",
+    "action",
+    "backup_location",
+    "handler",
+    "notification",
+    "parse_event",
+]

@@ -56,6 +56,45 @@ HUB_SECURITYHUB_PERMISSIONS = SECURITYHUB_PERMISSIONS
 DEFAULT_MEMBER_ROLE = DEFAULT_ROLE_NAME  # the role a multi-account scan assumes (config targets.role.name)
 DEFAULT_MEMBER_FIX_ROLE = "OmicsEcrAuditFix"
 
+# --- what the fix role may change in IAM ------------------------------------------------------------
+
+# The fixers only ever write one inline policy on HealthOmics service roles (remediations/service_role.py).
+# With ``service_roles`` the fix role may do that only on roles whose path and name match these patterns
+# (the part of the role ARN after ``:role``); deploy/member-roles.yaml makes them StackSet parameters.
+# Default: a name starting with "OmicsWorkflow" at the root path or under /service-role/ (where the IAM
+# console puts the service roles it creates). It matches none of this project's roles (OmicsEcrAudit*)
+# nor any AWS administration role, and is the convention the documentation recommends for naming them.
+DEFAULT_SERVICE_ROLE_PATH = "/service-role/"
+DEFAULT_SERVICE_ROLE_NAME_PREFIX = "OmicsWorkflow"
+DEFAULT_SERVICE_ROLES: tuple[str, ...] = (
+    f"/{DEFAULT_SERVICE_ROLE_NAME_PREFIX}*",
+    f"{DEFAULT_SERVICE_ROLE_PATH}{DEFAULT_SERVICE_ROLE_NAME_PREFIX}*",
+)
+# Roles no fix role may ever change, at any path, whatever the service-role pattern says (belt and braces:
+# a too-wide pattern must not let the fix role make itself or an organisation admin role an administrator).
+PROTECTED_ROLE_NAMES: tuple[str, ...] = (
+    "OrganizationAccountAccessRole",  # created by Organizations in every member account: full admin
+    "AWSControlTowerExecution",  # Control Tower's admin role in enrolled accounts
+    "AWSCloudFormationStackSetExecutionRole",  # self-managed StackSets' admin role
+    "stacksets-exec-*",  # service-managed StackSets' execution roles (they deploy these very roles)
+    "AWSReservedSSO_*",  # IAM Identity Center permission-set roles
+)
+# Every IAM action that changes what a role may do or who may assume it: denied on the protected roles.
+ROLE_CHANGE_ACTIONS: tuple[str, ...] = (
+    "iam:AttachRolePolicy",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PassRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+)
+
 # --- resource scoping ---------------------------------------------------------------------------
 
 # ARN templates per resource type; {partition} {region} {account} are filled in (default "*"; the
@@ -262,16 +301,38 @@ def scanner_policy(config: Any = None, *, scope: Scope | None = None) -> dict[st
     return policy_document(scan_actions(config), scope)
 
 
+def role_policy_actions() -> set[str]:
+    """The fix actions that read or write a role's inline policy (the service-role fixer's), not PassRole."""
+    return {a for a in fix_actions() if RESOURCE_TYPES.get(a) == "iam:role" and a not in CONDITIONS}
+
+
+def _role_arns(scope: Scope, path_patterns: Iterable[str]) -> tuple[str, ...]:
+    return tuple(f"arn:{scope.partition}:iam::{scope.account}:role{p}" for p in path_patterns)
+
+
+def protected_role_arns(scope: Scope, names: Iterable[str]) -> tuple[str, ...]:
+    """Each role name at the root path and at any other path (role names are unique whatever the path)."""
+    return _role_arns(scope, [f"{prefix}{name}" for name in names for prefix in ("/", "/*/")])
+
+
 def fixer_policy(
     *,
     backup_bucket: str | None = None,
     backup_prefix: str = "backups",
     scope: Scope | None = None,
+    service_roles: Iterable[str] | None = None,
+    protected_roles: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The fix role's policy: every fixer's actions, the apply bookkeeping and S3 backups.
 
     With ``backup_bucket`` the backup objects are narrowed to ``<bucket>/<prefix>/*``; without it the
     S3 actions get ``*`` (``fix --backup s3://any-bucket``) — pass a bucket in production.
+
+    ``service_roles`` (path-and-name patterns such as :data:`DEFAULT_SERVICE_ROLES`) narrows the
+    inline-policy actions to those roles; without it they may act on any role of the account (the
+    CLI's ``permissions --fix``, for a person who knows their role names). Whatever the patterns, one
+    Deny statement forbids every :data:`ROLE_CHANGE_ACTIONS` on ``protected_roles`` (default: the
+    :data:`PROTECTED_ROLE_NAMES`, this project's fix and audit roles).
     """
     scope = scope or Scope()
     overrides = dict(scope.overrides)
@@ -280,7 +341,23 @@ def fixer_policy(
 
         objects = f"arn:{scope.partition}:s3:::{backup_bucket}/{backup_prefix.strip('/')}/*"
         overrides.update(dict.fromkeys(S3_BACKUP_PERMISSIONS, (objects,)))
-    return policy_document(fix_actions(), Scope(scope.partition, scope.account, scope.region, overrides))
+    if service_roles is not None:
+        roles = _role_arns(scope, service_roles)
+        if not roles:
+            raise ValueError("service_roles must name at least one role pattern (or be None for any role)")
+        overrides.update(dict.fromkeys(role_policy_actions(), roles))
+    doc = policy_document(fix_actions(), Scope(scope.partition, scope.account, scope.region, overrides))
+    if protected_roles is None:
+        protected_roles = (*PROTECTED_ROLE_NAMES, DEFAULT_MEMBER_FIX_ROLE, DEFAULT_MEMBER_ROLE)
+    deny = {
+        "Sid": "IamDenyProtectedRoles",
+        "Effect": "Deny",
+        "Action": sorted(ROLE_CHANGE_ACTIONS),
+        "Resource": list(protected_role_arns(scope, protected_roles)),
+    }
+    # beside the other IAM statements: the documents stay grouped by service (sorted is stable)
+    doc["Statement"] = sorted([*doc["Statement"], deny], key=lambda st: st["Action"][0].split(":", 1)[0])
+    return doc
 
 
 def hub_policy(
@@ -373,11 +450,16 @@ def uncovered(policy: Mapping[str, Any], actions: Iterable[str]) -> list[str]:
 __all__ = [
     "DEFAULT_MEMBER_FIX_ROLE",
     "DEFAULT_MEMBER_ROLE",
+    "DEFAULT_SERVICE_ROLES",
+    "DEFAULT_SERVICE_ROLE_NAME_PREFIX",
+    "DEFAULT_SERVICE_ROLE_PATH",
     "HUB_ASSUME_PERMISSIONS",
     "HUB_DISCOVERY_PERMISSIONS",
     "HUB_RUN_PERMISSIONS",
     "HUB_SECURITYHUB_PERMISSIONS",
     "KINDS",
+    "PROTECTED_ROLE_NAMES",
+    "ROLE_CHANGE_ACTIONS",
     "Scope",
     "covers",
     "declared_actions",
@@ -386,7 +468,9 @@ __all__ = [
     "hub_policy",
     "iam_action",
     "policy_document",
+    "protected_role_arns",
     "render_permissions",
+    "role_policy_actions",
     "scanner_policy",
     "uncovered",
 ]

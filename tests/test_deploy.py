@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 AUDIT_ACCOUNT = "111111111111"
 MEMBER_ACCOUNT = "222222222222"
+OTHER_MEMBER = "333333333333"
+EXTERNAL_ID = "audit-ext-0123456789abcdef"
 ORG_ID = "o-abcdefghij"
 NO_VALUE = object()
 DENIED = (Decision.IMPLICIT_DENY, Decision.EXPLICIT_DENY)  # decided, not UNKNOWN
@@ -122,7 +124,8 @@ class Stack:
             if key == "Fn::GetAtt":
                 return self.get_att(*arg)
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), arg)
+                # "${!name}" is CloudFormation's escape for a literal "${name}" (an IAM policy variable)
+                return re.sub(r"\$\{(!?)([^}]+)\}", lambda m: self._sub(m.group(2), literal=bool(m.group(1))), arg)
             if key == "Fn::If":
                 cond, then, otherwise = arg
                 return self.resolve(then if self.condition(cond) else otherwise)
@@ -139,7 +142,9 @@ class Stack:
         out = {k: self.resolve(v) for k, v in node.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
 
-    def _sub(self, name: str) -> str:
+    def _sub(self, name: str, *, literal: bool = False) -> str:
+        if literal:
+            return "${" + name + "}"
         if "." in name:
             return self.get_att(*name.split(".", 1))
         return str(self.ref(name))
@@ -152,6 +157,17 @@ def assume(trust: Mapping[str, Any], role_arn: str, caller: str, external_id: st
     context: dict[str, Any] = {"sts:ExternalId": [external_id] if external_id else None}
     request = Request(action="sts:AssumeRole", resource=role_arn, principal_arn=caller, context=context)
     return evaluate_resource_policy(trust, request).decision
+
+
+def _fix_params(**extra: str) -> dict[str, str]:
+    """StackSet parameters with fixing enabled (the defaults for the rest)."""
+    return {
+        "AuditAccountId": AUDIT_ACCOUNT,
+        "EnableFix": "true",
+        "AuditBucketName": "audit-bucket",
+        "ExternalId": EXTERNAL_ID,
+        **extra,
+    }
 
 
 def service_assume(trust: Mapping[str, Any], role_arn: str, service: str, source_account: str | None) -> Decision:
@@ -188,7 +204,13 @@ def test_templates_embed_the_generated_policies(sam: dict[str, Any], member: dic
     res = member["Resources"]
     assert _policy(res["AuditRole"], "omics-ecr-audit-scan") == generate.sub(scanner_policy(scope=cfn))
     assert _policy(res["FixRole"], "omics-ecr-audit-fix") == generate.sub(
-        fixer_policy(backup_bucket="${AuditBucketName}", backup_prefix="backups", scope=cfn)
+        fixer_policy(
+            backup_bucket="${AuditBucketName}",
+            backup_prefix="backups/${AWS::AccountId}",
+            scope=cfn,
+            service_roles=("/${OmicsServiceRoleNamePrefix}*", "${OmicsServiceRolePath}${OmicsServiceRoleNamePrefix}*"),
+            protected_roles=generate.CFN_PROTECTED_ROLES,
+        )
     )
     fn_role = sam["Resources"]["AuditFunctionRole"]
     assert _policy(fn_role, "scanner") == generate.sub(scanner_policy(scope=cfn))
@@ -390,15 +412,18 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(sam: dict[str, Any])
 
     member_fix = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/OmicsEcrAuditFix"
     function_role = f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-scan"
+    own = f"backups/{MEMBER_ACCOUNT}/run-1/b/backup.json"
     # any request without TLS is denied, whoever makes it
     assert decide("s3:GetObject", "runs/x/findings.json", function_role, tls=False) == Decision.EXPLICIT_DENY
-    assert decide("s3:PutObject", "backups/b.json", member_fix, tls=False) == Decision.EXPLICIT_DENY
-    # member fix roles of this organisation may back up under backups/ only
-    assert decide("s3:PutObject", "backups/b.json", member_fix, tls=True) == Decision.ALLOWED
+    assert decide("s3:PutObject", own, member_fix, tls=False) == Decision.EXPLICIT_DENY
+    # member fix roles of this organisation may back up under backups/<their own account>/ only
+    assert decide("s3:PutObject", own, member_fix, tls=True) == Decision.ALLOWED
+    assert decide("s3:PutObject", f"backups/{OTHER_MEMBER}/run-1/b/backup.json", member_fix, tls=True) in DENIED
+    assert decide("s3:PutObject", "backups/b.json", member_fix, tls=True) in DENIED
     assert decide("s3:PutObject", "runs/x/findings.json", member_fix, tls=True) in DENIED
-    assert decide("s3:PutObject", "backups/b.json", member_fix, tls=True, org="o-otherorgxyz") in DENIED
+    assert decide("s3:PutObject", own, member_fix, tls=True, org="o-otherorgxyz") in DENIED
     other = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/SomethingElse"
-    assert decide("s3:PutObject", "backups/b.json", other, tls=True) in DENIED
+    assert decide("s3:PutObject", own, other, tls=True) in DENIED
     # without EnableFix the bucket policy grants nobody anything
     plain = Stack(sam, {"EnableFix": "false"}, AUDIT_ACCOUNT)
     statements = plain.resolve(sam["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"])["Statement"]
@@ -442,39 +467,37 @@ def test_topic_is_encrypted_and_schedule_is_parameterised(sam: dict[str, Any]) -
 def test_member_audit_role_trusts_only_the_scan_role(member: dict[str, Any]) -> None:
     role_arn = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/OmicsEcrAuditReadOnly"
     scan = f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-scan"
-    stack = Stack(member, {"AuditAccountId": AUDIT_ACCOUNT, "ExternalId": "audit-ext-1"}, MEMBER_ACCOUNT)
+    stack = Stack(member, {"AuditAccountId": AUDIT_ACCOUNT, "ExternalId": EXTERNAL_ID}, MEMBER_ACCOUNT)
     trust = stack.role("AuditRole")["AssumeRolePolicyDocument"]
-    assert assume(trust, role_arn, scan, "audit-ext-1") == Decision.ALLOWED
-    assert assume(trust, role_arn, scan, None) in DENIED
+    assert assume(trust, role_arn, scan, EXTERNAL_ID) == Decision.ALLOWED
+    assert assume(trust, role_arn, scan, None) in DENIED  # the external id is always required
     assert assume(trust, role_arn, scan, "wrong") in DENIED
-    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/Admin", "audit-ext-1") in DENIED
-    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-fix", "audit-ext-1") in DENIED
-    assert assume(trust, role_arn, "arn:aws:iam::333333333333:role/omics-ecr-audit-scan", "audit-ext-1") in DENIED
-    # without an external id configured, the scan role alone is enough
-    open_stack = Stack(member, {"AuditAccountId": AUDIT_ACCOUNT}, MEMBER_ACCOUNT)
-    open_trust = open_stack.role("AuditRole")["AssumeRolePolicyDocument"]
-    assert assume(open_trust, role_arn, scan, None) == Decision.ALLOWED
-    assert assume(open_trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/Admin", None) in DENIED
+    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/Admin", EXTERNAL_ID) in DENIED
+    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-fix", EXTERNAL_ID) in DENIED
+    assert assume(trust, role_arn, "arn:aws:iam::333333333333:role/omics-ecr-audit-scan", EXTERNAL_ID) in DENIED
     # no fix role unless asked for
-    assert not open_stack.condition("FixEnabled")
+    assert not stack.condition("FixEnabled")
 
 
 def test_member_fix_role_trusts_only_the_hub_fix_role(member: dict[str, Any]) -> None:
     role_arn = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/OmicsEcrAuditFix"
-    params = {"AuditAccountId": AUDIT_ACCOUNT, "EnableFix": "true", "AuditBucketName": "audit-bucket"}
-    stack = Stack(member, params, MEMBER_ACCOUNT)
+    stack = Stack(member, _fix_params(), MEMBER_ACCOUNT)
     assert member["Resources"]["FixRole"]["Condition"] == "FixEnabled" and stack.condition("FixEnabled")
     role = stack.role("FixRole")
     trust = role["AssumeRolePolicyDocument"]
-    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-fix") == Decision.ALLOWED
-    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-scan") in DENIED
-    # its policy writes backups to the audit bucket's backups/ prefix only
+    hub_fix = f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-fix"
+    assert assume(trust, role_arn, hub_fix, EXTERNAL_ID) == Decision.ALLOWED
+    assert assume(trust, role_arn, hub_fix, None) in DENIED
+    assert assume(trust, role_arn, f"arn:aws:iam::{AUDIT_ACCOUNT}:role/omics-ecr-audit-scan", EXTERNAL_ID) in DENIED
+    # its policy writes backups to the audit bucket's backups/<this account>/ prefix only
     doc = role["Policies"][0]["PolicyDocument"]
 
     def can(action: str, resource: str) -> Decision:
         return evaluate_identity_policies([doc], Request(action=action, resource=resource)).decision
 
-    assert can("s3:PutObject", "arn:aws:s3:::audit-bucket/backups/2026/backup.json") == Decision.ALLOWED
+    assert can("s3:PutObject", f"arn:aws:s3:::audit-bucket/backups/{MEMBER_ACCOUNT}/r/b/backup.json") == (
+        Decision.ALLOWED
+    )
     assert can("s3:PutObject", "arn:aws:s3:::audit-bucket/runs/x") in DENIED
     assert can("ecr:PutRegistryPolicy", "*") == Decision.ALLOWED
     assert can("ecr:SetRepositoryPolicy", f"arn:aws:ecr:us-east-1:{MEMBER_ACCOUNT}:repository/quay/x") == (
@@ -539,11 +562,15 @@ def _statements(template: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", ["template.yaml", "member-roles.yaml"])
 def test_no_role_grants_wildcard_actions(name: str) -> None:
+    effects = set()
     for st in _statements(load(name)):
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-        assert st["Effect"] == "Allow"
+        effects.add(st["Effect"])
+        assert "NotAction" not in st and "NotResource" not in st, st
         for action in actions:
-            assert "*" not in action, (name, st)
+            assert "*" not in action, (name, st)  # Deny statements list their actions too: reviewable
+    # the only Deny is the fix role's belt and braces (member-roles.yaml)
+    assert effects == ({"Allow", "Deny"} if name == "member-roles.yaml" else {"Allow"})
 
 
 def test_member_audit_role_is_read_only(member: dict[str, Any]) -> None:
@@ -552,3 +579,147 @@ def test_member_audit_role_is_read_only(member: dict[str, Any]) -> None:
         for action in st["Action"]:
             verb = action.split(":", 1)[1]
             assert verb.startswith(("Describe", "Get", "List", "BatchGet", "Lookup", "Validate")), action
+
+
+# --- the member fix role: least privilege, proven with the project's own evaluator --------------------------
+
+
+def _fix_policy(member: Mapping[str, Any], account: str = MEMBER_ACCOUNT, **params: str) -> dict[str, Any]:
+    return Stack(member, _fix_params(**params), account).role("FixRole")["Policies"][0]["PolicyDocument"]
+
+
+def _decide(doc: Mapping[str, Any], action: str, resource: str, account: str = MEMBER_ACCOUNT) -> Decision:
+    principal = f"arn:aws:iam::{account}:role/OmicsEcrAuditFix"
+    request = Request(action=action, resource=resource, principal_arn=principal)
+    return evaluate_identity_policies([doc], request).decision
+
+
+PROTECTED = [
+    "OmicsEcrAuditFix",  # itself
+    "OmicsEcrAuditReadOnly",  # the audit role
+    "omics-ecr-audit-scan",  # the audit account's function role (it lives beside the member roles there)
+    "omics-ecr-audit-fix",
+    "OrganizationAccountAccessRole",
+    "some/path/OrganizationAccountAccessRole",
+    "AWSControlTowerExecution",
+    "AWSCloudFormationStackSetExecutionRole",
+    "stacksets-exec-0123456789abcdef0123456789abcdef",
+    "aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef",
+]
+
+
+@pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:DeleteRolePolicy"])
+def test_member_fix_role_writes_inline_policies_only_on_healthomics_service_roles(
+    member: dict[str, Any], action: str
+) -> None:
+    doc = _fix_policy(member)
+    role = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/"
+    # the default pattern: OmicsWorkflow* at / or under /service-role/
+    assert _decide(doc, action, role + "OmicsWorkflowRole") == Decision.ALLOWED
+    assert _decide(doc, action, role + "service-role/OmicsWorkflow-20261121T020000") == Decision.ALLOWED
+    # (not "every role OmicsWorkflow* names": that includes role/OmicsWorkflowX/OrganizationAccountAccessRole,
+    # which the Deny rightly keeps out)
+    # anything else: implicitly denied ...
+    for other in ("Admin", "OmicsLegacyRole", "service-role/AWSLambdaBasicRole", "team/OmicsWorkflowRole"):
+        assert _decide(doc, action, role + other) in DENIED, other
+    assert _decide(doc, action, f"arn:aws:iam::{OTHER_MEMBER}:role/OmicsWorkflowRole") in DENIED
+    # ... and the fix role itself, the audit roles and the organisation's admin roles explicitly
+    for name in PROTECTED:
+        assert _decide(doc, action, role + name) == Decision.EXPLICIT_DENY, name
+
+
+def test_a_too_wide_service_role_pattern_still_cannot_reach_the_protected_roles(member: dict[str, Any]) -> None:
+    """The Deny is belt and braces: even a prefix that matches the fix role cannot make it an administrator."""
+    doc = _fix_policy(member, OmicsServiceRoleNamePrefix="Omics", OmicsServiceRolePath="/")
+    role = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/"
+    assert _decide(doc, "iam:PutRolePolicy", role + "OmicsAnything") == Decision.ALLOWED
+    assert _decide(doc, "iam:PutRolePolicy", role + "OmicsEcrAuditFix") == Decision.EXPLICIT_DENY
+    assert _decide(doc, "iam:PutRolePolicy", role + "OmicsEcrAuditReadOnly") == Decision.EXPLICIT_DENY
+    for name in PROTECTED:
+        for action in ("iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PassRole"):
+            assert _decide(doc, action, role + name) == Decision.EXPLICIT_DENY, (action, name)
+    # the parameters cannot be widened to a wildcard in the first place
+    params = member["Parameters"]
+    assert not re.fullmatch(params["OmicsServiceRoleNamePrefix"]["AllowedPattern"], "*")
+    assert not re.fullmatch(params["OmicsServiceRoleNamePrefix"]["AllowedPattern"], "O*")
+    assert not re.fullmatch(params["OmicsServiceRolePath"]["AllowedPattern"], "/*/")
+    assert re.fullmatch(params["OmicsServiceRolePath"]["AllowedPattern"], params["OmicsServiceRolePath"]["Default"])
+
+
+def test_member_fix_role_has_no_other_iam_write(member: dict[str, Any]) -> None:
+    doc = _fix_policy(member)
+    any_role = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/OmicsWorkflowRole"
+    for action in ("iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:CreateRole", "iam:CreatePolicyVersion"):
+        assert _decide(doc, action, any_role) in DENIED, action
+    allows = {a for st in doc["Statement"] if st["Effect"] == "Allow" for a in st["Action"] if a.startswith("iam:")}
+    assert allows == {"iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PassRole"}
+
+
+def test_each_account_backs_up_under_its_own_prefix_only(member: dict[str, Any], sam: dict[str, Any]) -> None:
+    """Account A's fix role may write backups/A/ and never backups/B/: by its own policy and by the bucket's."""
+    import auditor.lambda_handler as lh
+
+    bucket = "audit-bucket"
+    key_of = {a: lh.backup_location(bucket, a, "20261121T020000Z-1a2b3c4d") for a in (MEMBER_ACCOUNT, OTHER_MEMBER)}
+    objects = {
+        a: f"arn:aws:s3:::{uri.removeprefix('s3://')}/20261121T020000Z-0a1b2c3d/backup.json"
+        for a, uri in key_of.items()
+    }
+    assert key_of[MEMBER_ACCOUNT] == f"s3://{bucket}/backups/{MEMBER_ACCOUNT}/20261121T020000Z-1a2b3c4d"
+
+    # the member fix role's own policy, resolved in each account
+    for me, them in ((MEMBER_ACCOUNT, OTHER_MEMBER), (OTHER_MEMBER, MEMBER_ACCOUNT)):
+        doc = _fix_policy(member, account=me)
+        for action in ("s3:PutObject", "s3:GetObject"):
+            assert _decide(doc, action, objects[me], account=me) == Decision.ALLOWED
+            assert _decide(doc, action, objects[them], account=me) in DENIED
+            assert _decide(doc, action, f"arn:aws:s3:::{bucket}/backups/x.json", account=me) in DENIED
+
+    # the audit bucket's policy, for a caller from each account
+    stack = Stack(sam, {"EnableFix": "true", "OrganizationId": ORG_ID, "ExternalId": EXTERNAL_ID}, AUDIT_ACCOUNT)
+    policy = stack.resolve(sam["Resources"]["AuditBucketPolicy"]["Properties"]["PolicyDocument"])
+    bucket_arn = "arn:aws:s3:::omics-ecr-audit-bucket"
+    for me, them in ((MEMBER_ACCOUNT, OTHER_MEMBER), (OTHER_MEMBER, MEMBER_ACCOUNT)):
+        principal = f"arn:aws:iam::{me}:role/OmicsEcrAuditFix"
+        ctx = {"aws:SecureTransport": ["true"], "aws:PrincipalOrgID": [ORG_ID]}
+
+        def decide(key: str, principal: str = principal, ctx: dict[str, Any] = ctx) -> Decision:
+            request = Request(
+                action="s3:PutObject", resource=f"{bucket_arn}/{key}", principal_arn=principal, context=ctx
+            )
+            return evaluate_resource_policy(policy, request).decision
+
+        assert decide(f"backups/{me}/r/b/backup.json") == Decision.ALLOWED
+        assert decide(f"backups/{them}/r/b/backup.json") in DENIED
+        assert decide(f"backups/{them}/{me}/backup.json") in DENIED
+
+
+def test_the_external_id_is_required_by_both_templates(sam: dict[str, Any], member: dict[str, Any]) -> None:
+    for template in (sam, member):
+        param = template["Parameters"]["ExternalId"]
+        assert "Default" not in param  # no empty default: a deployment without one fails
+        assert param["MinLength"] >= 16 and param["NoEcho"] is True
+        assert not re.fullmatch(param["AllowedPattern"], "")
+        assert not re.fullmatch(param["AllowedPattern"], "x" * 15)
+        assert re.fullmatch(param["AllowedPattern"], "Zq3_-w9X" * 5)
+    assert "HasExternalId" not in member.get("Conditions", {})
+    # every member trust policy requires it (no condition that drops it)
+    for logical in ("AuditRole", "FixRole"):
+        trust = member["Resources"][logical]["Properties"]["AssumeRolePolicyDocument"]
+        (statement,) = trust["Statement"]
+        assert statement["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
+
+
+def test_the_makefile_generates_and_stores_an_external_id() -> None:
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(
+        [make, "-n", "-C", str(DEPLOY), "external-id"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "secrets.token_urlsafe(32)" in out
+    assert "ssm put-parameter" in out and "SecureString" in out
+    assert "--overwrite" not in out  # an existing id is kept: the StackSet already uses it

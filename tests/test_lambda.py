@@ -285,6 +285,37 @@ def test_plan_keeps_large_cell_lists_in_s3_only(hub: Hub, org: list[str], monkey
 # --- fixing (single-function runs) ----------------------------------------------------------------------
 
 
+def test_fix_never_calls_an_account_it_could_not_read_done(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nightly fix loop: a planning scan with an unread cell is "incomplete", never "nothing to apply"."""
+    from auditor import fixrun
+    from auditor.models import CallError
+    from auditor.scan import Target
+
+    seed_demo_account(hub.session, pause=0)
+    monkeypatch.setenv("FIX_ENABLED", "true")
+    monkeypatch.setenv("FIX_ROLE_ARN", f"arn:aws:iam::{ACCOUNT}:role/omics-ecr-audit-fix")
+    monkeypatch.setenv("MEMBER_FIX_ROLE_NAME", "OmicsEcrAuditFix")
+    real = fixrun.plan_live
+
+    def planning_scan_lost_the_cell(*args: Any, **kwargs: Any) -> Any:
+        plan, doc = real(*args, **kwargs)
+        lost = Target(
+            account=ACCOUNT,
+            region=REGION,
+            status="error",
+            error=CallError(operation="ecr:DescribeRepositories", code="AccessDenied", message="denied"),
+        )
+        run = doc.run.model_copy(update={"targets": [lost]})
+        return plan.model_copy(update={"changes": []}), doc.model_copy(update={"run": run})
+
+    monkeypatch.setattr(fixrun, "plan_live", planning_scan_lost_the_cell)
+    out = handler({"action": "run"})
+    assert out["ok"], out
+    (entry,) = out["fixes"]["accounts"]
+    assert entry["outcome"].startswith("incomplete"), entry
+    assert any("could not be read" in line and "AccessDenied" in line for line in entry["unread"]), entry
+
+
 def test_run_with_fix_enabled_applies_within_the_budget(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_demo_account(hub.session, pause=0)
     monkeypatch.setenv("FIX_ENABLED", "true")
@@ -301,7 +332,8 @@ def test_run_with_fix_enabled_applies_within_the_budget(hub: Hub, monkeypatch: p
     big = handler({"action": "run"})
     (entry,) = big["fixes"]["accounts"]
     assert entry["outcome"] == "applied" and big["fixes"]["applied"] == entry["applied"] > 0
-    assert entry["backup"].startswith(f"s3://{BUCKET}/backups/{big['run_id']}/{ACCOUNT}/")
+    # under the account's own prefix: the only one its member fix role may write (deploy/)
+    assert entry["backup"].startswith(f"s3://{BUCKET}/backups/{ACCOUNT}/{big['run_id']}/")
     assert entry["report"] == f"s3://{BUCKET}/runs/{big['run_id']}/fix/{ACCOUNT}/fix-report.json"
     report = json.loads(hub.s3_text(f"runs/{big['run_id']}/fix/{ACCOUNT}/fix-report.json"))
     assert report["applied"]["backup"] == entry["backup"]
@@ -349,12 +381,15 @@ def test_bad_configuration_is_a_clear_error_result(
     ("event", "needle"),
     [
         ({"action": "launch"}, "unknown action 'launch'; known: merge, plan, run, scan_cell"),
-        ({"action": "scan_cell", "run_id": "r1", "region": "us-east-1"}, "12-digit account id"),
+        ({"action": "scan_cell", "run_id": "r1", "region": "us-east-1"}, "account: Field required"),
+        ({"action": "scan_cell", "run_id": "r1", "account": "12345", "region": "us-east-1"}, "at least 12 characters"),
+        ({"action": "scan_cell", "run_id": "r1", "account": "12345678901x", "region": "us-east-1"}, "12-digit account"),
         ({"action": "scan_cell", "run_id": "r1", "account": "123456789012", "region": "mars"}, "AWS region name"),
-        ({"action": "scan_cell", "account": "123456789012", "region": "us-east-1"}, "needs a run_id"),
+        ({"action": "scan_cell", "account": "123456789012", "region": "us-east-1"}, "run_id: Field required"),
         ({"action": "merge", "run_id": "never-planned"}, "was run never-planned planned?"),
-        ({"action": "merge", "run_id": "r1", "cells_key": "latest/findings.json"}, "cells_key must be under runs/r1/"),
-        ({"action": "merge", "run_id": "r1", "cells": []}, "non-empty list"),
+        ({"action": "merge", "run_id": "r1", "cells_key": "latest/findings.json"}, "cells_key: must be runs/<run id>/"),
+        ({"action": "merge", "run_id": "r1", "cells_key": "runs/r2/cells.json"}, "cells_key must be under runs/"),
+        ({"action": "merge", "run_id": "r1", "cells": []}, "cells: List should have at least 1 item"),
         ({"action": 7}, "action must be a string"),
     ],
 )

@@ -168,7 +168,7 @@ def test_fixer_policy_is_fix_permissions_plus_apply_and_backups() -> None:
             "Resource": "arn:aws:s3:::audit-bucket/backups/*",
         }
     ]
-    pass_role = [st for st in doc["Statement"] if "iam:PassRole" in st["Action"]]
+    pass_role = [st for st in doc["Statement"] if "iam:PassRole" in st["Action"] and st["Effect"] == "Allow"]
     assert pass_role == [
         {
             "Sid": "IamPassRole",
@@ -413,3 +413,45 @@ def test_lambda_runs_call_only_declared_actions(hub: Any, org: list[str], monkey
     writes = {a for a in hub_calls if a.split(":")[1].startswith(("Put", "Set", "Create", "Delete", "Update"))}
     assert writes == {"s3:PutObject"}
     assert {"ecr:PutRegistryPolicy", "s3:PutObject"} <= rec.actions("fix")
+
+
+# --- the fix role's IAM writes: service roles only, never the protected roles ----------------------------------
+
+
+def test_fixer_policy_limits_inline_policy_writes_to_service_roles_and_denies_protected_roles() -> None:
+    from auditor.permissions import (
+        DEFAULT_SERVICE_ROLES,
+        PROTECTED_ROLE_NAMES,
+        ROLE_CHANGE_ACTIONS,
+        role_policy_actions,
+    )
+    from auditor.policy import Decision, Request, evaluate_identity_policies
+
+    # derived from the code: exactly what the service-role fixer's state kind declares
+    from remediations.service_role import KIND
+
+    assert role_policy_actions() == set(KIND.permissions)
+    assert set(KIND.permissions) - {"iam:GetRolePolicy"} <= set(ROLE_CHANGE_ACTIONS)
+
+    acct = "123456789012"
+    scoped = fixer_policy(service_roles=DEFAULT_SERVICE_ROLES, scope=Scope(account=acct))
+    default = fixer_policy()
+
+    def decide(doc: dict[str, Any], action: str, role: str) -> Decision:
+        request = Request(action=action, resource=f"arn:aws:iam::{acct}:role/{role}")
+        return evaluate_identity_policies([doc], request).decision
+
+    assert decide(scoped, "iam:PutRolePolicy", "OmicsWorkflowRole") == Decision.ALLOWED
+    assert decide(scoped, "iam:PutRolePolicy", "service-role/OmicsWorkflow-1") == Decision.ALLOWED
+    assert decide(scoped, "iam:PutRolePolicy", "OmicsLegacyRole") == Decision.IMPLICIT_DENY
+    assert decide(default, "iam:PutRolePolicy", "OmicsLegacyRole") == Decision.ALLOWED  # the CLI's: any role
+    for doc in (scoped, default):
+        for name in (*PROTECTED_ROLE_NAMES, "OmicsEcrAuditFix", "OmicsEcrAuditReadOnly"):
+            role = name.replace("*", "x")
+            assert decide(doc, "iam:PutRolePolicy", role) == Decision.EXPLICIT_DENY, name
+            assert decide(doc, "iam:PutRolePolicy", f"a/b/{role}") == Decision.EXPLICIT_DENY, name
+        # the Deny is the only one, beside the IAM statements, and names its actions (no wildcard)
+        (deny,) = [st for st in doc["Statement"] if st["Effect"] == "Deny"]
+        assert deny["Action"] == sorted(ROLE_CHANGE_ACTIONS)
+    with pytest.raises(ValueError, match="at least one role pattern"):
+        fixer_policy(service_roles=())
