@@ -64,7 +64,7 @@ def omics_contexts(snap: Snapshot) -> list[dict[str, list[str] | None]]:
     """Request contexts for the HealthOmics service principal acting for this account.
 
     HealthOmics sends aws:SourceAccount (the workflow owner) and aws:SourceArn
-    (the workflow ARN, per the HealthOmics docs; aws-semantics §3.4). The grant
+    (the workflow ARN, per the HealthOmics docs; docs/aws-semantics.md §3.4). The grant
     must hold for every private workflow of the account; with no workflow
     known, aws:SourceArn is left unknown so a statement conditioned on it is
     reported as undecidable rather than assumed to match.

@@ -1,4 +1,4 @@
-"""Platforms of an image from ECR ``BatchGetImage`` results (aws-semantics.md §4).
+"""Platforms of an image from ECR ``BatchGetImage`` results (docs/aws-semantics.md §4).
 
 Feeds the rule "no image is ARM-only": HealthOmics runs x86_64 containers only
 (§4.4). A manifest list / OCI index names its platforms directly; a single

@@ -4,7 +4,7 @@ Every rule of the auditor asks this question of some policy document: the ECR re
 repository policies, repository-creation-template policies, and the run role's identity policies
 with its permissions boundary and the run's session policy.  Public tools get it wrong by ignoring
 ``Deny``, conditions, action wildcards (``ecr:Batch*``), ``NotAction`` and ``Resource`` scoping
-(see /work/shared/research/anchors-healthomics.md §1.1), so this module implements the documented
+(docs/healthomics-pitfalls.md §1.1), so this module implements the documented
 IAM evaluation logic and returns a three-valued answer with an explanation.
 
 Pure functions, no AWS calls.  Sources (AWS IAM User Guide, cited by page name):

@@ -3,14 +3,14 @@
 Every workflow image, registry-map entry and image-mapping ``sourceImage`` goes
 through :func:`parse_reference` so that ``ubuntu``, ``docker.io/ubuntu`` and
 ``index.docker.io/library/ubuntu:latest`` compare equal. The public tools we
-replace each got this wrong in a different way (anchors-healthomics.md §2), so
+replace each got this wrong in a different way (docs/healthomics-pitfalls.md §2), so
 the grammar follows docker/distribution ``reference.go``/``regexp.go``/
-``normalize.go`` (aws-semantics.md §7.1) with three documented deviations:
+``normalize.go`` (docs/aws-semantics.md §7.1) with three documented deviations:
 
 * ``registry-1.docker.io`` is treated as a Docker Hub alias like
   ``index.docker.io``. normalize.go leaves it as an ordinary host (and so adds
   no ``library/``), but it *is* Docker Hub's real registry host (normalize.go's
-  own comment) and the URL ECR pull-through cache requires (aws-semantics.md
+  own comment) and the URL ECR pull-through cache requires (docs/aws-semantics.md
   §1.3), so references written that way must land on the same ECR repository.
   GUESS: that ``registry-1.docker.io/ubuntu`` means ``library/ubuntu``.
 * A reference that has both a tag and a digest keeps both (``repo:tag@digest``),

@@ -4,8 +4,8 @@ One table (:data:`UPSTREAMS`) answers, for a registry host found in a workflow
 or a URL found in a PTC rule / HealthOmics registry mapping: which upstream is
 it, can ECR cache it, does HealthOmics accept that cache, does it need a
 secret, and is the URL spelled the way the API documents it. The anchors keep
-this table as hand-edited JSON that misses hosts (anchors-healthomics.md §2.2);
-here every row cites aws-semantics.md.
+this table as hand-edited JSON that misses hosts (docs/healthomics-pitfalls.md §2.2);
+here every row cites docs/aws-semantics.md.
 
 Prefix helpers implement ECR's "assumed trailing /" and ROOT rules (§1.5).
 """
@@ -254,7 +254,7 @@ UPSTREAMS: tuple[Upstream, ...] = (
         host_pattern=r"[a-z][a-z0-9-]*-docker\.pkg\.dev",
         requires_credentials=True,
         credential_kind="omics-secret",
-        default_prefix="gar",  # the ECRH README's namespace (anchors §2.2)
+        default_prefix="gar",  # the ECRH README's namespace (docs/healthomics-pitfalls.md §2.2)
         healthomics_ptc_supported=False,
         omics_copy_supported=True,
     ),
@@ -378,7 +378,7 @@ def longest_prefix(prefixes: Iterable[str], repository_name: str) -> str | None:
     """The most specific matching prefix, as given; ROOT only when nothing else matches.
 
     Ties ("a" and "a/" both present) go to the first in iteration order. GUESS:
-    ECR picks the longest matching prefix for templates (aws-semantics.md §10.1).
+    ECR picks the longest matching prefix for templates (docs/aws-semantics.md §10.1).
     """
     best: str | None = None
     best_len = -1

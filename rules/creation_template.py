@@ -17,7 +17,7 @@ def covering_template(templates: list[CreationTemplate], ptc_prefix: str) -> Cre
     """The template ECR applies to a repository created under ``ptc_prefix``.
 
     Longest matching prefix among templates applied for PULL_THROUGH_CACHE, ROOT as the
-    fallback (aws-semantics §2; longest-match precedence is documented there as an assumption).
+    fallback (docs/aws-semantics.md §2; longest-match precedence is documented there as an assumption).
     A probe name under the prefix stands for "any repository the rule will create".
     """
     probe = f"{ptc_prefix.rstrip('/')}/x" if ptc_prefix != "ROOT" else "x"

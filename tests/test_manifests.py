@@ -1,4 +1,4 @@
-"""Manifest/platform extraction for the "no ARM-only image" rule (aws-semantics.md §4)."""
+"""Manifest/platform extraction for the "no ARM-only image" rule (docs/aws-semantics.md §4)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ D3 = "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"
 D4 = "sha256:" + "4" * 64
 D5 = "sha256:" + "5" * 64
 
-# --- realistic shapes (aws-semantics.md §4.3, from the Docker and OCI specs) ---
+# --- realistic shapes (docs/aws-semantics.md §4.3, from the Docker and OCI specs) ---
 
 DOCKER_LIST = {
     "schemaVersion": 2,

@@ -753,7 +753,7 @@ def test_evaluation_derives_facts_from_decision() -> None:
     assert Evaluation(decision=ALLOW).allowed and not Evaluation(decision=IMPLICIT).allowed
 
 
-# --- anchor bugs (anchors-healthomics.md §1.1) -----------------------------------------------
+# --- anchor bugs (docs/healthomics-pitfalls.md §1.1) -----------------------------------------------
 
 HEALTHOMICS_REPO_POLICY = doc(
     {

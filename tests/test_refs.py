@@ -1,4 +1,4 @@
-"""Reference normaliser: anchor cases (anchors-healthomics.md §2), grammar edges, properties."""
+"""Reference normaliser: anchor cases (docs/healthomics-pitfalls.md §2), grammar edges, properties."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ D64 = "sha256:" + "0123456789abcdef" * 4
 ACCT = "123456789012"
 ECR = f"{ACCT}.dkr.ecr.us-east-1.amazonaws.com"
 
-# (input, normalized) — every row from anchors-healthomics.md §2 plus grammar edges.
+# (input, normalized) — every row from docs/healthomics-pitfalls.md §2 plus grammar edges.
 VALID = [
     # Docker Hub familiar names and every alias (MCP, ECRH bugs)
     ("ubuntu", "docker.io/library/ubuntu:latest"),

@@ -1,4 +1,4 @@
-"""Upstream registry table and ECR prefix semantics (aws-semantics.md §1.3, §1.5, §7.2)."""
+"""Upstream registry table and ECR prefix semantics (docs/aws-semantics.md §1.3, §1.5, §7.2)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Resolve an image reference to the ECR URI HealthOmics would pull, the way HealthOmics does it.
 
-Order (aws-semantics §7.2): an exact image mapping first, then a registry mapping
+Order (docs/aws-semantics.md §7.2): an exact image mapping first, then a registry mapping
 for the reference's registry, else the reference must already be a private ECR
 URI in the workflow's region. Both sides of every comparison go through the one
 normaliser (:mod:`auditor.refs`), so ``ubuntu``, ``docker.io/library/ubuntu:latest``
 and ``registry-1.docker.io/library/ubuntu`` are the same image. Where AWS does
 not document the behaviour (precedence, normalisation of ``sourceImage``), the
-choice is the one ``aws-semantics.md`` records as the likely one and is named in
+choice is the one ``docs/aws-semantics.md`` records as the likely one and is named in
 the README.
 """
 

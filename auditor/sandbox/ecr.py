@@ -609,7 +609,7 @@ class _BackendExtension(ECRBackend):
     def _validate_registry_policy_action(self, policy_text: str) -> None:
         # moto accepts only ecr:CreateRepository and ecr:ReplicateImage, which rejects the very
         # statement HealthOmics documents (ecr:BatchImportUpstreamImage). Registry policy scope V2,
-        # the default for new registries, accepts every ECR action (aws-semantics §3.2); anything
+        # the default for new registries, accepts every ECR action (docs/aws-semantics.md §3.2); anything
         # outside the ecr: namespace stays invalid.
         policy = json.loads(policy_text)
         statements = policy.get("Statement", [])
