@@ -159,7 +159,7 @@ def rule(
 
 
 def load_builtin_rules() -> dict[str, Rule]:
-    import rules  # importing the package registers every rule module
+    from auditor import rules  # importing the package registers every rule module
 
     rank = {rule_id: i for i, rule_id in enumerate(rules.ORDER)}
     return dict(sorted(REGISTRY.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))

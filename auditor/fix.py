@@ -240,7 +240,7 @@ def load_kinds() -> dict[str, StateKind]:
     Whatever reads ``KINDS`` to judge a plan or a backup calls this first: in a fresh process (``rollback``,
     ``fix --apply --plan``) nothing else may have imported the fixer modules yet.
     """
-    import remediations  # noqa: F401
+    import auditor.remediations  # noqa: F401
 
     return dict(KINDS)
 
@@ -292,7 +292,7 @@ def fixer(*, rule_id: str, permissions: Sequence[str] = (), automatic: bool = Tr
 
 
 def load_fixers() -> dict[str, Fixer]:
-    import remediations  # noqa: F401  (importing the package registers every fixer module)
+    import auditor.remediations  # noqa: F401  (importing the package registers every fixer module)
 
     return dict(FIXERS)
 

@@ -4,7 +4,7 @@ Each module declares, next to its code, the IAM actions it needs (``@fixer(permi
 for planning and applying, ``StateKind.permissions`` for reading and restoring its documents).
 """
 
-from remediations import (
+from auditor.remediations import (
     creation_template,
     image_architecture,
     ptc_change_during_run,

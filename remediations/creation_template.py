@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import botocore.session
+from auditor.remediations.repository_policy import pull_statement
+from auditor.rules.creation_template import PTC, covering_template
 
 from auditor.engine import Finding, Status
 from auditor.fix import (
@@ -41,8 +43,6 @@ from auditor.fix import skipped as skip
 from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
 from auditor.terminal import command_line, shell_comment
-from remediations.repository_policy import pull_statement
-from rules.creation_template import PTC, covering_template
 
 RULE_ID = "creation-template-grants-omics"
 # Every member UpdateRepositoryCreationTemplate takes, from botocore's model (the final word on shapes).

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from auditor.rules.ptc_rule_coverage import rules_for_upstream
+
 from auditor import upstreams
 from auditor.engine import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
@@ -21,7 +23,6 @@ from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snaps
 from auditor.policy_merge import unified_diff
 from auditor.refs import ImageReference, try_parse_reference
 from auditor.terminal import command_line
-from rules.ptc_rule_coverage import rules_for_upstream
 
 RULE_ID = "registry-map-consistent"
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import botocore.exceptions
+from auditor.rules.service_role import pull_targets
 
 from auditor.engine import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
@@ -28,7 +29,6 @@ from auditor.policy_merge import (
     parse_document,
     render,
 )
-from rules.service_role import pull_targets
 
 RULE_ID = "service-role-can-pull"
 POLICY_NAME = "OmicsEcrAuditPull"

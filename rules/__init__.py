@@ -4,7 +4,7 @@
 the workflow's own map, the order in which a pull goes through the pieces.
 """
 
-from rules import (
+from auditor.rules import (
     creation_template,
     image_architecture,
     ptc_change_during_run,

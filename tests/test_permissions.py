@@ -419,6 +419,9 @@ def test_lambda_runs_call_only_declared_actions(hub: Any, org: list[str], monkey
 
 
 def test_fixer_policy_limits_inline_policy_writes_to_service_roles_and_denies_protected_roles() -> None:
+    # derived from the code: exactly what the service-role fixer's state kind declares
+    from auditor.remediations.service_role import KIND
+
     from auditor.permissions import (
         DEFAULT_SERVICE_ROLES,
         PROTECTED_ROLE_NAMES,
@@ -426,9 +429,6 @@ def test_fixer_policy_limits_inline_policy_writes_to_service_roles_and_denies_pr
         role_policy_actions,
     )
     from auditor.policy import Decision, Request, evaluate_identity_policies
-
-    # derived from the code: exactly what the service-role fixer's state kind declares
-    from remediations.service_role import KIND
 
     assert role_policy_actions() == set(KIND.permissions)
     assert set(KIND.permissions) - {"iam:GetRolePolicy"} <= set(ROLE_CHANGE_ACTIONS)

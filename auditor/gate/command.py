@@ -207,7 +207,7 @@ def _map_snapshot(args: Any, config: Config) -> Snapshot | None:
     session = boto3.Session(profile_name=args.profile or config.profile)
     options = CollectOptions(endpoint_url=args.endpoint_url, image_tags_per_repository=0)
     from auditor.engine import load_builtin_rules
-    from rules.registry_map import RULE_ID
+    from auditor.rules.registry_map import RULE_ID
 
     facets = set(load_builtin_rules()[RULE_ID].meta.facets)
     return Collector(session, args.region, facets, options).collect()

@@ -271,7 +271,7 @@ def extract(root: Path, params: dict[str, Any] | None = None, limits: GateLimits
 
 
 def _image_verdict(snap: Snapshot, res: Resolution, via_cache: bool) -> tuple[Status, str]:
-    from rules.image_architecture import is_arm_only
+    from auditor.rules.image_architecture import is_arm_only
 
     repo = res.ecr_repository or ""
     key = f"{repo}@{res.digest}" if res.digest else f"{repo}:{res.tag}"
@@ -298,7 +298,7 @@ def _image_verdict(snap: Snapshot, res: Resolution, via_cache: bool) -> tuple[St
 
 def _access_problems(snap: Snapshot, res: Resolution) -> tuple[list[str], list[str], dict[str, str]]:
     """(problems, undecided, per-check verdicts) for a URI in this snapshot's account and region."""
-    from rules.creation_template import covering_template
+    from auditor.rules.creation_template import covering_template
 
     problems: list[str] = []
     undecided: list[str] = []

@@ -118,7 +118,7 @@ def load_map(path: str | Path) -> ContainerRegistryMap:
 def check_against(crm: ContainerRegistryMap, snap: Snapshot, ctx: RuleContext | None = None) -> list[Finding]:
     """The registry-map rule's verdict on this map in this account and region."""
     from auditor.engine import load_builtin_rules
-    from rules import registry_map
+    from auditor.rules import registry_map
 
     pseudo = Workflow(
         id="map-file",
@@ -155,7 +155,7 @@ def generate(references: list[tuple[str, str | None]], snap: Snapshot) -> tuple[
         up = upstreams.upstream_for_registry(ref.pull_host) or upstreams.upstream_for_registry(ref.registry)
         rule = None
         if up is not None and up.healthomics_ptc_supported:
-            from rules.ptc_rule_coverage import rules_for_upstream
+            from auditor.rules.ptc_rule_coverage import rules_for_upstream
 
             serving = rules_for_upstream(up.ptc_url or ref.pull_host, rules)
             rule = serving[0] if serving else None
