@@ -95,8 +95,9 @@ def test_the_wheel_installs_beside_pypis_rules_and_runs(wheel: Path, tmp_path: P
     theirs, ours = probe.stdout.split()
     assert "site-packages/rules/" in theirs and "site-packages/auditor/rules/" in ours
     cli = env_dir / "bin" / "omics-ecr-audit"
-    listed = subprocess.run([str(cli), "rules", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    run = {"capture_output": True, "text": True, "env": env, "cwd": tmp_path, "check": False}
+    listed = subprocess.run([str(cli), "rules", "--json"], **run)
     assert listed.returncode == 0, listed.stderr
     assert "ptc-rule-coverage" in listed.stdout and "Traceback" not in listed.stderr
-    helped = subprocess.run([str(cli), "--help"], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    helped = subprocess.run([str(cli), "--help"], **run)
     assert helped.returncode == 0 and "omics-ecr-audit" in helped.stdout
