@@ -95,9 +95,11 @@ def test_the_wheel_installs_beside_pypis_rules_and_runs(wheel: Path, tmp_path: P
     theirs, ours = probe.stdout.split()
     assert "site-packages/rules/" in theirs and "site-packages/auditor/rules/" in ours
     cli = env_dir / "bin" / "omics-ecr-audit"
-    run = {"capture_output": True, "text": True, "env": env, "cwd": tmp_path, "check": False}
-    listed = subprocess.run([str(cli), "rules", "--json"], **run)
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(cli), *args], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+
+    listed = run("rules", "--json")
     assert listed.returncode == 0, listed.stderr
     assert "ptc-rule-coverage" in listed.stdout and "Traceback" not in listed.stderr
-    helped = subprocess.run([str(cli), "--help"], **run)
+    helped = run("--help")
     assert helped.returncode == 0 and "omics-ecr-audit" in helped.stdout
