@@ -4,38 +4,36 @@ Collection is separated from evaluation: this module makes every AWS call, the
 rules make none. Design points, each because a rule or a user depends on it:
 
 * Only the facets the selected rules need are fetched (plus their
-  dependencies), so a single-rule scan is cheap.
-* One client per service, botocore adaptive retries, timeouts; per-repository
-  and per-image calls go through one bounded thread pool.
-* Every HTTP attempt waits for the rate limiter of its (account, region,
-  service) (``auditor.ratelimit``), so a scan stays inside the published API
-  quotas however many cells and threads share an account.
-* Every call is counted per operation (a botocore ``before-call`` hook), so a
-  scan reports its cost and benchmarks can measure it.
+  dependencies), so a single-rule scan is cheap. What a facet is, what it
+  depends on and which method collects it is declared in ``auditor.facets``;
+  ``Collector.collect`` only follows those declarations.
+* One client per service (``auditor.aws.make_client``: adaptive retries,
+  timeouts, the rate limiter of its (account, region, service), a per-operation
+  call counter); per-repository and per-image calls go through one bounded
+  thread pool.
 * A call that fails is recorded as a ``CallError`` on the resource it concerns
-  and never aborts the scan: the rules turn it into ERROR findings.
+  (``auditor.aws.attempt``) and never aborts the scan: the rules turn it into
+  ERROR findings.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import boto3
 import botocore.exceptions
 import requests
 import structlog
-from botocore.config import Config
 
 from auditor import manifests, upstreams
+from auditor.aws import ApiCallCounter, CollectOptions, attempt, make_client
 from auditor.derive import image_mapping_destinations, ptc_repositories, relevant_repositories
+from auditor.facets import Facet, collection_order, expand_facets
 from auditor.grants import trusts_service
 from auditor.models import (
     CallError,
@@ -58,9 +56,7 @@ from auditor.models import (
     Snapshot,
     Workflow,
 )
-from auditor.ratelimit import DeadlineExceeded, RateLimits
-from auditor.refs import ReferenceError as RefError
-from auditor.refs import parse_reference
+from auditor.refs import InvalidReference, parse_reference
 
 log = structlog.get_logger("auditor.collect")
 T = TypeVar("T")
@@ -68,47 +64,6 @@ T = TypeVar("T")
 OMICS_PRINCIPAL = "omics.amazonaws.com"
 ACTIVE_RUN_STATUSES = frozenset({"PENDING", "STARTING", "RUNNING", "STOPPING"})
 PTC_EVENT_NAMES = ("CreatePullThroughCacheRule", "UpdatePullThroughCacheRule", "DeletePullThroughCacheRule")
-
-# facet -> IAM actions needed to read it. The single source for rule metadata,
-# the `rules` command and the generated scanner policy.
-FACET_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "ptc_rules": ("ecr:DescribePullThroughCacheRules",),
-    "ptc_validations": ("ecr:ValidatePullThroughCacheRule",),
-    "secrets": ("secretsmanager:DescribeSecret",),
-    "registry_policy": ("ecr:GetRegistryPolicy",),
-    "templates": ("ecr:DescribeRepositoryCreationTemplates",),
-    "repositories": ("ecr:DescribeRepositories",),
-    "repository_policies": ("ecr:GetRepositoryPolicy",),
-    "lifecycle_policies": ("ecr:GetLifecyclePolicy",),
-    "images": ("ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
-    "workflows": ("omics:ListWorkflows", "omics:GetWorkflow"),
-    "runs": ("omics:ListRuns", "omics:GetRun"),
-    "run_tasks": ("omics:ListRunTasks", "omics:GetRunTask"),
-    "service_roles": ("iam:ListRoles",),
-    "roles": (
-        "iam:GetRole",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
-    ),
-    "ptc_events": ("cloudtrail:LookupEvents",),
-}
-
-# facet -> facets it needs first (to know which resources to ask about)
-FACET_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "ptc_validations": ("ptc_rules",),
-    "secrets": ("ptc_rules", "workflows"),
-    "repository_policies": ("repositories", "ptc_rules", "workflows"),
-    "lifecycle_policies": ("repositories",),
-    "images": ("repositories", "ptc_rules", "workflows", "run_tasks"),
-    "run_tasks": ("runs",),
-    "service_roles": ("runs",),
-    "roles": ("service_roles",),
-}
-
-FACETS = tuple(FACET_PERMISSIONS)
 
 # The largest page each listing accepts (botocore models); default pages are often 100 or less, so a
 # 1,000-repository registry would cost 10 DescribeRepositories calls instead of 1.
@@ -125,156 +80,6 @@ _MAX_PAGE_SIZE = {
     "list_attached_role_policies": 1000,
     "lookup_events": 50,
 }
-
-
-def expand_facets(facets: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    stack = list(facets)
-    while stack:
-        facet = stack.pop()
-        if facet not in FACET_PERMISSIONS:
-            raise ValueError(f"unknown inventory facet {facet!r}; known: {', '.join(FACETS)}")
-        if facet not in out:
-            out.add(facet)
-            stack.extend(FACET_DEPENDENCIES.get(facet, ()))
-    return out
-
-
-def permissions_for_facets(facets: Iterable[str]) -> list[str]:
-    return sorted({p for f in expand_facets(facets) for p in FACET_PERMISSIONS[f]} | {"sts:GetCallerIdentity"})
-
-
-# --- API accounting ---------------------------------------------------------------
-
-
-class ApiCallCounter:
-    """Counts API calls per "service:Operation" across all clients of a scan (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.calls: Counter[str] = Counter()
-
-    def attach(self, client: Any) -> Any:
-        prefix = client.meta.service_model.signing_name  # the IAM action prefix: ecr, omics, iam, ...
-
-        def _count(model: Any, **_: Any) -> None:
-            with self._lock:
-                self.calls[f"{prefix}:{model.name}"] += 1
-
-        client.meta.events.register("before-call", _count)
-        return client
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(sorted(self.calls.items()))
-
-
-# --- error capture ---------------------------------------------------------------
-
-_NETWORK_ERRORS = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectionClosedError,
-)
-
-
-# Error codes that mean "the caller lacks a permission": only these name the IAM action as missing.
-# Throttling, timeouts and service faults are not permission problems and must not read like one.
-_PERMISSION_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "UnauthorizedException",
-        "AuthorizationError",
-        "NotAuthorized",
-    }
-)
-
-
-def call_error(exc: Exception, operation: str, resource: str | None = None) -> CallError:
-    """Turn an exception from a call into a CallError (never carries secret values)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", "ClientError"))
-        return CallError(
-            operation=operation,
-            code=code,
-            message=str(err.get("Message", ""))[:500],
-            permission=operation if code in _PERMISSION_CODES and ":" in operation else None,
-            resource=resource,
-        )
-    if isinstance(exc, _NETWORK_ERRORS):
-        return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
-    if isinstance(exc, requests.RequestException):
-        return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:300], resource=resource)
-    return CallError(operation=operation, code=type(exc).__name__, message=str(exc)[:500], resource=resource)
-
-
-# Codes meaning "these credentials are not valid here": a Region that is not enabled for the account
-# (opt-in Regions answer UnrecognizedClientException on JSON services, InvalidClientTokenId on query
-# services, AuthFailure on EC2), or credentials that expired or were revoked. No call of the cell can
-# succeed then, so the cell is reported as one ERROR per rule instead of an ERROR per resource.
-CELL_ERROR_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "AuthFailure",
-        "OptInRequired",
-        "ExpiredToken",
-        "ExpiredTokenException",
-    }
-)
-
-
-class CellError(botocore.exceptions.ClientError):
-    """A failure that makes the whole (account, region) unreadable; ``error`` names the call that showed it.
-
-    A ClientError, so code that runs a Collector by hand (the gate) handles it as it handles any other.
-    """
-
-    def __init__(self, exc: botocore.exceptions.ClientError, error: CallError) -> None:
-        super().__init__(exc.response, exc.operation_name)
-        self.error = error
-
-
-# Without credentials nothing in the cell can be read. Recording this per resource (as attempt() did)
-# left rules with no data to judge, e.g. image-not-arm-only reported NOT_APPLICABLE for an account it
-# never read when the account id was given (no sts call to fail first); re-raised, it fails the whole
-# cell and scan.collect_cell turns it into one ERROR per selected rule.
-_CELL_ERRORS = (
-    botocore.exceptions.NoCredentialsError,
-    botocore.exceptions.PartialCredentialsError,
-    botocore.exceptions.CredentialRetrievalError,
-    CellError,
-    DeadlineExceeded,
-)
-
-
-def attempt(operation: str, resource: str | None, fn: Callable[[], T]) -> Collected[T]:
-    try:
-        return Collected(value=fn())
-    except _CELL_ERRORS:
-        raise
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, requests.RequestException) as exc:
-        error = call_error(exc, operation, resource)
-        if error.code in CELL_ERROR_CODES and isinstance(exc, botocore.exceptions.ClientError):
-            raise CellError(exc, error) from exc
-        log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
-        return Collected(error=error)
-    except Exception as exc:
-        # Malformed service data (a missing required member -> KeyError, a policy document that is not
-        # JSON -> JSONDecodeError...) used to escape attempt() and abort the whole scan with a traceback.
-        # It is this resource's failure: record it so the rules report ERROR, and keep scanning.
-        error = CallError(
-            operation=operation,
-            code="MalformedResponse",
-            message=f"unexpected response data ({type(exc).__name__}: {exc})"[:500],
-            resource=resource,
-        )
-        log.warning("api_call_failed", operation=operation, code=error.code, resource=resource)
-        return Collected(error=error)
 
 
 def needs_credentials(upstream_url: str) -> bool:
@@ -301,74 +106,6 @@ def _dt(value: Any) -> datetime | None:
 
 
 # --- the collector ---------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class CollectOptions:
-    run_lookback_days: int = 30
-    image_tags_per_repository: int = 3
-    service_roles: list[str] = field(default_factory=list)
-    max_workers: int = 8
-    max_attempts: int = 5  # total attempts per call (botocore adaptive retry mode)
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    endpoint_url: str | None = None
-    # Limiters shared by every client made with these options (scan.collect_options makes one set per scan,
-    # see auditor.ratelimit); None: no client-side limit.
-    rate_limits: RateLimits | None = field(default_factory=RateLimits)
-    # A time of ``rate_limits.clock`` (time.monotonic) after which no call is sent: DeadlineExceeded instead.
-    deadline: float | None = None
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # (repository, tag, digest) to inspect besides those the account itself names (the gate's containers)
-    extra_images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-
-
-def client_config(region: str, opt: CollectOptions, *, pool: int = 10) -> Config:
-    """Adaptive retries, timeouts and the user agent every client of the auditor uses."""
-    return Config(
-        region_name=region,
-        retries={"mode": "adaptive", "total_max_attempts": opt.max_attempts},
-        connect_timeout=opt.connect_timeout,
-        read_timeout=opt.read_timeout,
-        max_pool_connections=pool,
-        user_agent_extra="omics-ecr-audit",
-        # HealthOmics operations carry a "workflows-" host prefix; against a custom endpoint
-        # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
-        inject_host_prefix=not opt.endpoint_url,
-    )
-
-
-def make_client(
-    session: boto3.Session,
-    service: str,
-    region: str,
-    opt: CollectOptions,
-    counter: ApiCallCounter,
-    *,
-    pool: int = 10,
-    account_id: str | None = None,
-) -> Any:
-    """A counted, rate-limited client with adaptive retries and timeouts; the one recipe for scanning and fixing.
-
-    ``account_id`` keys the rate limiters (quotas are per account); unknown, the calls share the caller's.
-    """
-    kwargs: dict[str, Any] = {"config": client_config(region, opt, pool=pool)}
-    if opt.endpoint_url:
-        kwargs["endpoint_url"] = opt.endpoint_url
-    client = counter.attach(session.client(service, **kwargs))
-    if opt.rate_limits is not None:
-        opt.rate_limits.attach(client, account_id or "caller", region, deadline=opt.deadline)
-    elif opt.deadline is not None:
-        _attach_deadline(client, opt.deadline)
-    return client
-
-
-def _attach_deadline(client: Any, deadline: float) -> None:
-    def before_send(**_: Any) -> None:
-        if time.monotonic() > deadline:
-            raise DeadlineExceeded()
-
-    client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}", before_send)
 
 
 class Collector:
@@ -441,48 +178,28 @@ class Collector:
         # workflows or runs to read, and calling would only burn retries on an endpoint that does not exist;
         # the ECR side of the region is still audited.
         snap.healthomics_available = self.region in self.session.get_available_regions("omics", snap.partition)
-        want = self.facets.__contains__
         log.info("collect_start", account=snap.account_id, region=self.region, facets=snap.facets)
+        listings, dependent = collection_order(self.facets)
         # Independent top-level listings run concurrently; each is a handful of paginated calls.
-        top: dict[str, Callable[[], Any]] = {}
-        if want("ptc_rules"):
-            top["ptc_rules"] = self._ptc_rules
-        if want("registry_policy"):
-            top["registry_policy"] = self._registry_policy
-        if want("templates"):
-            top["templates"] = self._templates
-        if want("repositories"):
-            top["repositories"] = self._repositories
-        if want("workflows"):
-            top["workflows"] = self._workflows if snap.healthomics_available else _nothing
-        if want("runs"):
-            top["runs"] = self._runs if snap.healthomics_available else _nothing
-        if want("ptc_events"):
-            top["ptc_events"] = self._ptc_events
         with self._pool() as pool:
-            futures = {name: pool.submit(fn) for name, fn in top.items()}
-            for name, future in futures.items():
-                setattr(snap, name, future.result())
-
-        if want("ptc_validations"):
-            snap.ptc_validations = self._ptc_validations(snap)
-        if want("secrets"):
-            snap.secrets = self._secrets(snap)
-        if want("run_tasks"):
-            self._run_tasks(snap)
-        if want("repository_policies"):
-            snap.repository_policies = self._repository_policies(snap)
-        if want("lifecycle_policies"):
-            snap.lifecycle_policies = self._lifecycle_policies(snap)
-        if want("service_roles"):
-            snap.service_roles = self._service_roles(snap)
-        if want("roles"):
-            snap.roles = self._roles(snap)
-        if want("images"):
-            self._images(snap)
+            futures = {f: pool.submit(self._facet_method(f, snap)) for f in listings}
+            for facet, future in futures.items():
+                setattr(snap, facet.snapshot_field, future.result())
+        # The others in dependency order, each fanning out over its own resources in the pool.
+        for facet in dependent:
+            value = self._facet_method(facet, snap)(snap)
+            if not facet.in_place:
+                setattr(snap, facet.snapshot_field, value)
         snap.api_calls = self.counter.snapshot()
         log.info("collect_done", account=snap.account_id, region=self.region, api_calls=sum(snap.api_calls.values()))
         return snap
+
+    def _facet_method(self, facet: Facet, snap: Snapshot) -> Callable[..., Any]:
+        """The facet's collector method, or an empty stand-in where HealthOmics has no endpoint."""
+        if facet.healthomics and not snap.healthomics_available:
+            return _nothing
+        method: Callable[..., Any] = getattr(self, facet.collect)
+        return method
 
     # -- ECR --------------------------------------------------------------------
 
@@ -557,7 +274,7 @@ class Collector:
     def _registry_policy(self) -> Collected[str | None]:
         def fetch() -> str | None:
             try:
-                return self.client("ecr").get_registry_policy()["policyText"]
+                return cast(str, self.client("ecr").get_registry_policy()["policyText"])
             except botocore.exceptions.ClientError as exc:
                 if _error_code(exc) == "RegistryPolicyNotFoundException":
                     return None
@@ -610,7 +327,7 @@ class Collector:
         def get(name: str) -> tuple[str, Collected[str | None]]:
             def fetch() -> str | None:
                 try:
-                    return self.client("ecr").get_repository_policy(repositoryName=name)["policyText"]
+                    return cast(str, self.client("ecr").get_repository_policy(repositoryName=name)["policyText"])
                 except botocore.exceptions.ClientError as exc:
                     if _error_code(exc) == "RepositoryPolicyNotFoundException":
                         return None
@@ -624,7 +341,8 @@ class Collector:
         def get(name: str) -> tuple[str, Collected[str | None]]:
             def fetch() -> str | None:
                 try:
-                    return self.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+                    policy = self.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+                    return cast(str, policy)
                 except botocore.exceptions.ClientError as exc:
                     if _error_code(exc) == "LifecyclePolicyNotFoundException":
                         return None
@@ -659,7 +377,7 @@ class Collector:
                     continue
                 try:
                     parsed = parse_reference(task.image)
-                except RefError:
+                except InvalidReference:
                     continue
                 if parsed.registry != host:
                     continue
@@ -680,7 +398,9 @@ class Collector:
         if self.opt.image_tags_per_repository > 0:
             for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):
                 snap.image_listings[repo] = (
-                    listed if not listed.ok else Collected(value=[r.tag or "" for r in listed.value or []])
+                    Collected[list[str]](error=listed.error)
+                    if not listed.ok
+                    else Collected[list[str]](value=[r.tag or "" for r in listed.value or []])
                 )
                 for ref in listed.value or []:
                     add(ref)
@@ -723,12 +443,18 @@ class Collector:
         for start in range(0, len(refs), 100):
             chunk = refs[start : start + 100]
             ids = [{"imageDigest": r.digest} if r.digest else {"imageTag": r.tag or "latest"} for r in chunk]
+            def batch_get(ids: list[dict[str, str]] = ids) -> dict[str, Any]:
+                return cast(
+                    dict[str, Any],
+                    self.client("ecr").batch_get_image(
+                        repositoryName=repository, imageIds=ids, acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES)
+                    ),
+                )
+
             got = attempt(
                 "ecr:BatchGetImage",
                 resource,
-                lambda ids=ids: self.client("ecr").batch_get_image(
-                    repositoryName=repository, imageIds=ids, acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES)
-                ),
+                batch_get,
             )
             for ref in chunk:
                 if not got.ok:
@@ -848,10 +574,11 @@ class Collector:
         that saw it, so another repository with the same config digest fetches it itself.
         """
         with self._blob_lock:
-            pending = self._blob_cache.get(config_digest)
-            owner = pending is None
+            found = self._blob_cache.get(config_digest)
+            owner = found is None
+            pending: Future[Collected[str]] = Future() if found is None else found
             if owner:
-                pending = self._blob_cache[config_digest] = Future()
+                self._blob_cache[config_digest] = pending
         if not owner:
             shared: Collected[str] = pending.result()
             if shared.ok:
@@ -1001,15 +728,15 @@ class Collector:
         return Collected(value=roles)
 
     def _roles(self, snap: Snapshot) -> dict[str, Collected[RolePolicies]]:
-        managed_cache: dict[str, Collected[dict]] = {}
+        managed_cache: dict[str, Collected[dict[str, Any]]] = {}
         cache_lock = threading.Lock()
 
-        def managed(policy_arn: str) -> Collected[dict]:
+        def managed(policy_arn: str) -> Collected[dict[str, Any]]:
             with cache_lock:
                 if policy_arn in managed_cache:
                     return managed_cache[policy_arn]
 
-            def fetch() -> dict:
+            def fetch() -> dict[str, Any]:
                 iam = self.client("iam")
                 version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
                 doc = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
@@ -1024,7 +751,7 @@ class Collector:
             name = arn.rsplit("/", 1)[-1]
             iam = self.client("iam")
 
-            def get_role() -> dict:
+            def get_role() -> dict[str, Any]:
                 role = iam.get_role(RoleName=name)["Role"]
                 # Parsed inside attempt(): a malformed trust policy used to raise out of the pool and
                 # abort the scan; now it is this role's ERROR.
@@ -1042,14 +769,13 @@ class Collector:
             )
             if inline.error:
                 info.errors.append(inline.error)
-            for policy_name in inline.value or []:
-                doc = attempt(
-                    "iam:GetRolePolicy",
-                    f"{arn}/{policy_name}",
-                    lambda p=policy_name: _policy_doc(
-                        iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
-                    ),
-                )
+            names: list[str] = [str(n) for n in inline.value or []]  # ListRolePolicies: plain names
+            for policy_name in names:
+
+                def inline_doc(p: str = policy_name) -> dict[str, Any]:
+                    return _policy_doc(iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"])
+
+                doc = attempt("iam:GetRolePolicy", f"{arn}/{policy_name}", inline_doc)
                 if doc.error:
                     info.errors.append(doc.error)
                 else:
@@ -1105,8 +831,9 @@ class Collector:
         return attempt("cloudtrail:LookupEvents", "cloudtrail", fetch)
 
 
-def _nothing() -> Collected[list[Any]]:
-    return Collected(value=[])
+def _nothing(snap: Snapshot | None = None) -> Collected[list[Any]] | None:
+    """A HealthOmics facet where there is no endpoint: an empty listing, and nothing filled in place."""
+    return Collected(value=[]) if snap is None else None
 
 
 # --- pure helpers ----------------------------------------------------------------------
@@ -1134,7 +861,7 @@ def _registry_map(resp: dict[str, Any]) -> ContainerRegistryMap | None:
     )
 
 
-def _policy_doc(doc: Any) -> dict:
+def _policy_doc(doc: Any) -> dict[str, Any]:
     if doc is None:
         return {}
     if isinstance(doc, dict):
@@ -1143,9 +870,12 @@ def _policy_doc(doc: Any) -> dict:
 
     text = str(doc)
     try:
-        return json.loads(text)
+        parsed = json.loads(text)
     except json.JSONDecodeError:
-        return json.loads(unquote(text))
+        parsed = json.loads(unquote(text))
+    if not isinstance(parsed, dict):
+        raise ValueError(f"a policy document is a JSON object, not {type(parsed).__name__}")
+    return parsed
 
 
 def _in_account(arn: str, account: str) -> bool:

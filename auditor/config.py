@@ -52,8 +52,9 @@ import jmespath
 import jmespath.exceptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auditor.engine import Severity
+from auditor.errors import ConfigError
 from auditor.files import load_data
+from auditor.findings import Severity
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -66,10 +67,6 @@ _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")  # sts AssumeRole RoleSessionN
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")  # sts AssumeRole ExternalId
 _RATE_SCOPE = re.compile(r"^[a-z0-9-]+(:([A-Z][A-Za-z0-9]*|\*))?$")
 DEFAULT_ROLE_NAME = "OmicsEcrAuditReadOnly"
-
-
-class ConfigError(Exception):
-    """A configuration problem a person can fix; the message says where and what."""
 
 
 def compile_jmespath(expression: str, where: str) -> Any:
@@ -114,7 +111,7 @@ class CustomRule(BaseModel):
     @field_validator("facets")
     @classmethod
     def _facets(cls, value: list[str]) -> list[str]:
-        from auditor.collect import FACETS
+        from auditor.facets import FACETS
 
         unknown = [f for f in value if f not in FACETS]
         if unknown:

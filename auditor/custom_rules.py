@@ -21,7 +21,9 @@ import jmespath
 
 from auditor import upstreams
 from auditor.config import CustomRule, compile_jmespath
-from auditor.engine import Result, Rule, RuleContext, RuleMeta, Status, error_result
+from auditor.engine import Result, Rule, RuleContext, RuleMeta, error_result
+from auditor.facets import FACETS
+from auditor.findings import Status
 from auditor.models import Collected, Snapshot
 
 
@@ -80,15 +82,8 @@ def inventory_view(snap: Snapshot) -> dict[str, Any]:
     }
 
 
-_FACET_FIELD = {
-    "ptc_rules": "ptc_rules",
-    "registry_policy": "registry_policy",
-    "templates": "templates",
-    "repositories": "repositories",
-    "workflows": "workflows",
-    "runs": "runs",
-    "service_roles": "service_roles",
-}
+# Where each facet's data lives in the Snapshot, from the facet declarations (one place to add a facet).
+_FACET_FIELD = {name: facet.snapshot_field for name, facet in FACETS.items()}
 
 
 def build_rule(spec: CustomRule) -> Rule:

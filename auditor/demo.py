@@ -16,9 +16,10 @@ import boto3
 
 from auditor.config import Config
 from auditor.engine import Rule
+from auditor.findings import FindingsDocument
 from auditor.fix import Clients, Plan, write_plan
 from auditor.fixrun import FixReport, apply_and_verify, plan_live
-from auditor.scan import FindingsDocument, suppress
+from auditor.scan import suppress
 from auditor.suppressions import Suppression
 
 # Fake credentials: the sandbox never sees real ones, and a user's real

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from auditor import upstreams
 from auditor.models import Snapshot, Workflow
-from auditor.refs import ImageReference, parse_reference
-from auditor.refs import ReferenceError as RefError
+from auditor.refs import ImageReference, InvalidReference, parse_reference
 
 
 def image_mapping_destinations(snap: Snapshot) -> list[tuple[Workflow, ImageReference | None]]:
@@ -20,7 +19,7 @@ def image_mapping_destinations(snap: Snapshot) -> list[tuple[Workflow, ImageRefe
         for mapping in crm.image_mappings if crm else []:
             try:
                 out.append((wf, parse_reference(mapping.destination_image or "")))
-            except RefError:
+            except InvalidReference:
                 out.append((wf, None))
     return out
 

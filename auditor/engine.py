@@ -14,46 +14,15 @@ and guarantees the two promises every rule relies on:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from auditor.findings import Finding, Severity, Status, finding_id
 from auditor.models import CallError, Collected, Snapshot
-
-
-class Status(StrEnum):
-    PASS = "PASS"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
-    NOT_APPLICABLE = "NOT_APPLICABLE"
-    # A FAIL or ERROR a person accepted as a risk (see auditor.suppressions); never trips the exit code.
-    MUTED = "MUTED"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {
-    Severity.CRITICAL: 4,
-    Severity.HIGH: 3,
-    Severity.MEDIUM: 2,
-    Severity.LOW: 1,
-    Severity.INFO: 0,
-}
 
 
 class RuleMeta(BaseModel):
@@ -71,7 +40,7 @@ class RuleMeta(BaseModel):
 
     @property
     def permissions(self) -> list[str]:
-        from auditor.collect import permissions_for_facets
+        from auditor.facets import permissions_for_facets
 
         return permissions_for_facets(self.facets)
 
@@ -95,23 +64,6 @@ class Result(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     severity: Severity | None = None  # override the rule's default (e.g. a warning)
     fixable: bool | None = None  # override the rule's default: False when only a person can fix this one
-
-
-class Finding(BaseModel):
-    """One line of the findings document (schema in README)."""
-
-    id: str
-    rule_id: str
-    title: str
-    status: Status
-    severity: Severity
-    account: str
-    region: str
-    resource: str
-    message: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    remediation: str
-    fixable: bool
 
 
 RuleFn = Callable[[Snapshot, RuleContext], Iterable[Result]]
@@ -163,12 +115,6 @@ def load_builtin_rules() -> dict[str, Rule]:
 
     rank = {rule_id: i for i, rule_id in enumerate(rules.ORDER)}
     return dict(sorted(REGISTRY.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
-
-
-def finding_id(rule_id: str, account: str, region: str, resource: str) -> str:
-    """Stable across runs for the same rule and resource (diffs and Security Hub rely on it)."""
-    digest = hashlib.sha256(f"{rule_id}|{account}|{region}|{resource}".encode()).hexdigest()
-    return f"oea-{digest[:24]}"
 
 
 # --- helpers rules share ----------------------------------------------------

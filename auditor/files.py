@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from auditor.errors import InputError
+
 M = TypeVar("M", bound=BaseModel)
 
 MIB = 1024 * 1024
@@ -39,10 +41,6 @@ MAX_INPUT_BYTES = 512 * MIB
 # Hand-written files (config, suppressions, parameters, registry maps) and plans/backups are small.
 MAX_SMALL_INPUT_BYTES = 16 * MIB
 MAX_DEPTH = 100  # policies and findings nest < 15 deep; anything near 100 is hostile or broken
-
-
-class InputError(Exception):
-    """A bad input file: the message is one line naming the file; exit code 2."""
 
 
 def max_input_bytes(small: bool = False) -> int:

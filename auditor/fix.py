@@ -46,9 +46,12 @@ from botocore import xform_name
 from pydantic import BaseModel, Field
 
 from auditor import __version__
-from auditor.collect import ACTIVE_RUN_STATUSES, ApiCallCounter, CollectOptions, call_error, make_client
-from auditor.engine import REGISTRY, Finding, RuleContext, Status, load_builtin_rules, run_rule
+from auditor.aws import ApiCallCounter, CollectOptions, call_error, make_client
+from auditor.collect import ACTIVE_RUN_STATUSES
+from auditor.engine import REGISTRY, RuleContext, load_builtin_rules, run_rule
+from auditor.errors import FixRefused
 from auditor.files import load_model, max_input_bytes, model_from_text, parse_json, read_bytes, read_text
+from auditor.findings import Finding, Severity, Status
 from auditor.models import Snapshot
 from auditor.policy_merge import as_json, normalized, unified_diff
 from auditor.suppressions import Suppression, is_suppressed
@@ -58,10 +61,6 @@ log = structlog.get_logger("auditor.fix")
 PLAN_SCHEMA_VERSION = "1.0"
 BACKUP_SCHEMA_VERSION = "1.0"
 WRITE_VERBS = ("Put", "Set", "Create", "Update", "Delete", "Attach", "Detach", "Tag", "Untag")
-
-
-class FixRefused(Exception):
-    """The fix cannot go ahead safely (stale plan, too many changes, wrong account...): exit code 2."""
 
 
 # --- plan model ------------------------------------------------------------------------
@@ -154,6 +153,11 @@ class Skipped(BaseModel):
     reason: str
 
 
+class Refused(Skipped):
+    """A FAIL finding no change can be planned for safely (a policy too large to merge, a Deny an Allow
+    would not beat, state that could not be read). Made by :func:`refused`; its reason reads "refused: ..."."""
+
+
 class Plan(BaseModel):
     schema_version: str = PLAN_SCHEMA_VERSION
     kind: Literal["omics-ecr-audit/plan"] = "omics-ecr-audit/plan"
@@ -164,7 +168,7 @@ class Plan(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     manual: list[ManualStep] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
-    refused: list[Skipped] = Field(default_factory=list)  # could not be planned safely (size limit, bad policy)
+    refused: list[Refused] = Field(default_factory=list)  # could not be planned safely (size limit, bad policy)
 
     @property
     def permissions(self) -> list[str]:
@@ -193,10 +197,12 @@ class Clients:
 
     def call(self, region: str, call: ApiCall) -> dict[str, Any]:
         client = self.get(call.service, region)
-        return getattr(client, xform_name(call.operation))(**call.params)
+        response: dict[str, Any] = getattr(client, xform_name(call.operation))(**call.params)
+        return response
 
     def account_id(self, region: str) -> str:
-        return self.get("sts", region).get_caller_identity()["Account"]
+        account: str = self.get("sts", region).get_caller_identity()["Account"]
+        return account
 
     def write_calls(self) -> int:
         """Writes to the audited resources (the backup's own S3 object is not one)."""
@@ -274,18 +280,38 @@ class Fixer:
     plan: FixerFn
     permissions: tuple[str, ...]
     automatic: bool  # False: the fixer only ever proposes manual steps
+    # Planned before every other fixer of a cell: its changes (new cache rules) change what the others
+    # must do, so they plan against the snapshot as it will be once these changes are applied.
+    plans_first: bool = False
+    # Its changes need follow-on fixes by the other fixers, for FAILs that exist only once they are
+    # applied: when its rule is selected, every fixable rule is scanned so these can be planned.
+    follow_ons: bool = False
 
 
 FIXERS: dict[str, Fixer] = {}
 
 
-def fixer(*, rule_id: str, permissions: Sequence[str] = (), automatic: bool = True) -> Callable[[FixerFn], FixerFn]:
-    """Register the fixer of a rule with the IAM actions it needs to plan and apply."""
+def fixer(
+    *,
+    rule_id: str,
+    permissions: Sequence[str] = (),
+    automatic: bool = True,
+    plans_first: bool = False,
+    follow_ons: bool = False,
+) -> Callable[[FixerFn], FixerFn]:
+    """Register the fixer of a rule with the IAM actions it needs to plan and apply (see ``Fixer``)."""
 
     def register(fn: FixerFn) -> FixerFn:
         if rule_id in FIXERS:
             raise ValueError(f"duplicate fixer for {rule_id!r}")
-        FIXERS[rule_id] = Fixer(rule_id=rule_id, plan=fn, permissions=tuple(permissions), automatic=automatic)
+        FIXERS[rule_id] = Fixer(
+            rule_id=rule_id,
+            plan=fn,
+            permissions=tuple(permissions),
+            automatic=automatic,
+            plans_first=plans_first,
+            follow_ons=follow_ons,
+        )
         return fn
 
     return register
@@ -355,11 +381,13 @@ def skipped(finding: Finding, reason: str) -> Skipped:
     )
 
 
+def refused(finding: Finding, why: str) -> Refused:
+    """The finding is left alone because no change can be planned for it safely, and why."""
+    return Refused(**skipped(finding, f"refused: {why}").model_dump())
+
+
 # --- planning ------------------------------------------------------------------------------
 
-# Planned first, because the changes of the others depend on it (a new cache prefix needs
-# registry-policy, template and role grants of its own).
-_PLAN_FIRST = "ptc-rule-coverage"
 # Applied in this order: grants and templates exist before a new cache rule can create repositories.
 _APPLY_ORDER = {"registry_policy": 0, "creation_template": 1, "repository_policy": 2, "role_policy": 3, "ptc_rule": 4}
 
@@ -425,9 +453,13 @@ def build_plan(
             return out
 
         ctx = FixContext(snap=snap, rule_ctx=rule_ctx, clients=clients, out_dir=out_dir)
-        if _PLAN_FIRST in rule_ids and _PLAN_FIRST in fixers:
-            own = eligible(f for f in cell if f.rule_id == _PLAN_FIRST)
-            _collect(plan, fixers[_PLAN_FIRST].plan(ctx, own), own)
+        # Fixers whose changes (new cache rules) change what the others must do plan first, and only
+        # when their rule is selected; the others then plan against the snapshot projected from them.
+        first = [fix for rule_id, fix in fixers.items() if fix.plans_first and rule_id in rule_ids]
+        for fix in first:
+            own = eligible(f for f in cell if f.rule_id == fix.rule_id)
+            _collect(plan, fix.plan(ctx, own), own)
+        if first:
             ctx.planned_rules = {
                 c.target.key["ecrRepositoryPrefix"]: c.api_calls[0].params["upstreamRegistryUrl"]
                 for c in plan.changes
@@ -441,7 +473,7 @@ def build_plan(
         projected = _project(snap, ctx.planned_rules)
         ctx.snap = projected
         for rule_id, fix in fixers.items():
-            if rule_id == _PLAN_FIRST:
+            if fix.plans_first:
                 continue
             follow_on_only = rule_id not in rule_ids
             if follow_on_only and not ctx.planned_rules:
@@ -464,13 +496,13 @@ def _collect(plan: Plan, items: Iterable[PlanItem], findings: Sequence[Finding] 
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         # A fixer reads each target's current state; without it there is nothing safe to propose.
         error = call_error(exc, getattr(exc, "operation_name", None) or "read", "current state").describe()
-        materialised = [skipped(f, f"refused: could not read the current state: {error}") for f in findings]
+        materialised = [refused(f, f"could not read the current state: {error}") for f in findings]
     for item in materialised:
         if isinstance(item, Change):
             plan.changes.append(item)
         elif isinstance(item, ManualStep):
             plan.manual.append(item)
-        elif item.reason.startswith("refused:"):
+        elif isinstance(item, Refused):
             plan.refused.append(item)
         else:
             plan.skipped.append(item)
@@ -616,13 +648,13 @@ def apply_plan(
             blocked[region] = runs
     to_write = []
     for c in pending:
-        runs = blocked.get(c.region) if KINDS[c.target.kind].touches_ptc_rules else None
-        if runs:
+        blockers = blocked.get(c.region) if KINDS[c.target.kind].touches_ptc_rules else None
+        if blockers:
             report.outcomes.append(
                 _outcome(
                     c,
                     "blocked",
-                    f"HealthOmics run(s) {', '.join(runs)} are active in {c.region}; "
+                    f"HealthOmics run(s) {', '.join(blockers)} are active in {c.region}; "
                     "pull-through cache rules are not changed while a run is active",
                 )
             )
@@ -685,7 +717,7 @@ def suppressed_changes(plan: Plan, suppressions: Sequence[Suppression], today: d
                 rule_id=c.rule_id,
                 title="",
                 status=Status.FAIL,
-                severity="info",
+                severity=Severity.INFO,
                 account=c.account,
                 region=c.region,
                 resource=resource,

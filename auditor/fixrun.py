@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 from pydantic import BaseModel, Field
 
 from auditor.config import Config
-from auditor.engine import Rule, Status
-from auditor.files import load_model
+from auditor.engine import Rule
+from auditor.errors import ExitCode, FixRefused, UsageError
+from auditor.findings import FindingsDocument, Status, load_findings
 from auditor.fix import (
     NOT_JUDGED,
     ApplyReport,
     Clients,
-    FixRefused,
     Plan,
     Verification,
     apply_plan,
@@ -33,11 +34,9 @@ from auditor.fix import (
     verify,
 )
 from auditor.models import Snapshot
-from auditor.scan import FindingsDocument, UsageError, rule_context, scan_live, select_rules
+from auditor.scan import rule_context, scan_live, select_rules
 from auditor.suppressions import Suppression
 from auditor.terminal import command_line, terminal_text
-
-EXIT_DONE, EXIT_PENDING, EXIT_REFUSED, EXIT_INCOMPLETE, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
 
 class FixReport(BaseModel):
@@ -48,10 +47,6 @@ class FixReport(BaseModel):
     verification: list[Verification] = Field(default_factory=list)
     rollback: str | None = None  # the command that undoes this fix
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-
-def load_findings(path: str | Path) -> FindingsDocument:
-    return load_model(path, FindingsDocument, "findings document", UsageError)
 
 
 def fixable_rules(rules: Sequence[Rule]) -> list[Rule]:
@@ -76,7 +71,7 @@ def plan_live(
 ) -> tuple[Plan, FindingsDocument]:
     """Scan the cells (read-only), then plan fixes for their FAIL findings (only these, when given)."""
     only: set[str] | None = only_finding_ids
-    muted: dict[str, dict] = {}
+    muted: dict[str, dict[str, Any]] = {}
     source = "live scan"
     if findings_file:
         given = load_findings(findings_file)
@@ -84,9 +79,11 @@ def plan_live(
         muted = {f.id: f.evidence.get("suppression") or {} for f in given.findings if f.status == Status.MUTED}
         regions = list(regions) or sorted({f.region for f in given.findings if f.region != "*"})
         source = f"findings file {findings_file} (run {given.run.id})"
-    # Follow-on fixes of a new cache rule are planned by rules that may not be selected: scan them too.
+    # Follow-on fixes (e.g. the grants a new cache rule needs) are planned by rules that may not be
+    # selected: scan them too when a selected rule's fixer declares it has follow-ons.
     scanned = list(rules)
-    if any(r.meta.id == "ptc-rule-coverage" for r in rules):
+    fixers = load_fixers()
+    if any(fixers[r.meta.id].follow_ons for r in rules if r.meta.id in fixers):
         have = {r.meta.id for r in scanned}
         scanned += [r for r in fixable_rules(select_rules(Config())) if r.meta.id not in have]
     snapshots: list[Snapshot] = []
@@ -235,25 +232,25 @@ def undo_command(
     return command_line(args)
 
 
-def fix_exit_code(plan: Plan, report: FixReport | None, *scans: FindingsDocument | None) -> int:
+def fix_exit_code(plan: Plan, report: FixReport | None, *scans: FindingsDocument | None) -> ExitCode:
     """4 apply stopped part-way (the backup restores it); 3 incomplete: one of ``scans`` (the scan planned
     from, the verifying re-scan) has an ERROR, so some cell or resource was not read and nothing can be said
     about it; 1 something remains (changes pending or blocked, a fix refused or not verified, steps for a
     person); 0 nothing left to do."""
     if report is not None and report.applied is not None and report.applied.error:
-        return EXIT_PARTIAL
+        return ExitCode.PARTIAL
     if any(unread(doc) for doc in scans):
-        return EXIT_INCOMPLETE
+        return ExitCode.INCOMPLETE
     if plan.refused or plan.manual:
-        return EXIT_PENDING
+        return ExitCode.FINDINGS
     if report is None:
-        return EXIT_PENDING if plan.changes else EXIT_DONE
+        return ExitCode.FINDINGS if plan.changes else ExitCode.OK
     assert report.applied is not None
     if any(o.outcome == "blocked" for o in report.applied.outcomes):
-        return EXIT_PENDING
+        return ExitCode.FINDINGS
     if any(v.after not in ("PASS", NOT_JUDGED) for v in report.verification):
-        return EXIT_PENDING
-    return EXIT_DONE
+        return ExitCode.FINDINGS
+    return ExitCode.OK
 
 
 def render_report(report: FixReport) -> str:
@@ -276,16 +273,9 @@ def render_report(report: FixReport) -> str:
 
 
 __all__ = [
-    "EXIT_DONE",
-    "EXIT_INCOMPLETE",
-    "EXIT_PARTIAL",
-    "EXIT_PENDING",
-    "EXIT_REFUSED",
-    "FixRefused",
     "FixReport",
     "apply_and_verify",
     "fix_exit_code",
-    "load_findings",
     "plan_live",
     "render_report",
     "replan",

@@ -9,11 +9,11 @@ auditor cannot decide is reported as undecidable (ERROR), never as PASS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.engine import Status
+from auditor.findings import Status
 from auditor.models import Snapshot
 from auditor.policy import (
     Decision,
@@ -103,7 +103,7 @@ def _parse_failure(exc: PolicyParseError, actions: Iterable[str]) -> Verdict:
 
 
 def resource_policy_grants_omics(
-    policy: str | dict | None, snap: Snapshot, actions: Iterable[str], resource: str
+    policy: str | Mapping[str, Any] | None, snap: Snapshot, actions: Iterable[str], resource: str
 ) -> Verdict:
     """Does a resource-based policy (registry, repository, template) let omics do ``actions`` on ``resource``?"""
     actions = list(actions)
@@ -130,19 +130,19 @@ def resource_policy_grants_omics(
     return _fold(evaluations)
 
 
-def _mentions_source_arn(policy: str | dict) -> bool:
+def _mentions_source_arn(policy: str | Mapping[str, Any]) -> bool:
     """Whether a policy could read aws:SourceArn (a condition key or a ${...} variable); keys are case-insensitive."""
     text = policy if isinstance(policy, str) else json.dumps(policy)
     return "aws:sourcearn" in text.lower()
 
 
 def identity_grants(
-    documents: list[dict],
+    documents: Sequence[Mapping[str, Any]],
     actions: Iterable[str],
     resource: str,
     *,
-    boundary: dict | None = None,
-    session_policy: str | dict | None = None,
+    boundary: Mapping[str, Any] | None = None,
+    session_policy: str | Mapping[str, Any] | None = None,
     principal_arn: str | None = None,
     account: str | None = None,
 ) -> Verdict:
@@ -169,7 +169,7 @@ def identity_grants(
     return _fold(evaluations)
 
 
-def trusts_service(trust_policy: str | dict | None, service: str = OMICS) -> bool:
+def trusts_service(trust_policy: str | Mapping[str, Any] | None, service: str = OMICS) -> bool:
     """Whether a role's trust policy lets ``service`` assume it.
 
     Used to *discover* HealthOmics service roles, so a trust that hangs on a

@@ -5,7 +5,8 @@ as EventBridge Scheduler's or a scheduled rule's, is a full ``run``):
 
 ``run``
     The whole organisation in one invocation: ``scan_org``, optional fixes (``FIX_ENABLED``, at most
-    ``MAX_FIX_CHANGES`` writes in all), then :func:`finish`. For organisations that fit in 15 minutes.
+    ``MAX_FIX_CHANGES`` writes in all; ``auditor.nightly_fix``), then :func:`finish`. For organisations
+    that fit in 15 minutes.
 ``plan``
     The Step Functions plan step: the cells (``plan_cells``) go to ``runs/<run id>/cells.json``, which
     the distributed Map reads with an ``ItemReader``. The cell list always travels through S3, never
@@ -21,8 +22,9 @@ as EventBridge Scheduler's or a scheduled rule's, is a full ``run``):
 
 :func:`finish` applies the suppressions, writes ``runs/<run id>/findings.json`` and one report per
 ``REPORT_FORMATS`` entry (``report.html``...), diffs against the previous run (``latest/findings.json``),
-publishes the NEW problems to SNS, then moves ``latest/`` to this run. No new problem: nothing is
-published (``NOTIFY_ALWAYS=true`` sends a "no new findings" note instead), so a quiet night is quiet.
+publishes the NEW problems to SNS (worded by ``auditor.notify``), then moves ``latest/`` to this run.
+No new problem: nothing is published (``NOTIFY_ALWAYS=true`` sends a "no new findings" note instead),
+so a quiet night is quiet.
 
 Configuration: ``AUDIT_CONFIG`` (inline YAML/JSON) or ``AUDIT_CONFIG_S3`` (``s3://`` URI), validated
 like the CLI's; without either, the whole organisation (``targets: {organization: {}}``). The other
@@ -74,11 +76,6 @@ RUN_PERMISSIONS: tuple[str, ...] = (
 
 # Cells returned inline by "plan" up to this JSON size; beyond, only in S3 (the Map reads S3 anyway).
 INLINE_CELLS_LIMIT = 64 * 1024
-SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters
-MESSAGE_FINDING_CHARS = 300
-# Backups of the multi-account fix loop: backups/<account id>/<run id>/<backup id>/backup.json. The account
-# comes first so that each member fix role can be limited to its own prefix (deploy/generate.py).
-BACKUP_PREFIX = "backups"
 
 # Event limits. Every pattern is applied with re.fullmatch and ASCII classes only: Python's "$" also
 # matches before a trailing newline and "\d" matches any Unicode digit, both of which let a value through
@@ -227,7 +224,8 @@ class Context:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise
-        return resp["Body"].read().decode("utf-8")
+        text: str = resp["Body"].read().decode("utf-8")
+        return text
 
     def get_bounded(self, key: str, limit: int) -> str | None:
         """The object's text if it is at most ``limit`` bytes of UTF-8, None when it does not exist.
@@ -251,9 +249,10 @@ class Context:
         if len(data) > limit:
             raise EventError(f"{_one_line(self.uri(key), 200)} is larger than {limit} bytes")
         try:
-            return data.decode("utf-8")
+            text: str = data.decode("utf-8")
         except UnicodeDecodeError:
             raise EventError(f"{_one_line(self.uri(key), 200)} is not UTF-8 text") from None
+        return text
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -632,8 +631,8 @@ def scan_cell(event: ScanCellEvent, ctx: Context) -> dict[str, Any]:
 
 @action("merge", MergeEvent)
 def merge(event: MergeEvent, ctx: Context) -> dict[str, Any]:
+    from auditor.findings import FindingsDocument, RunInfo, Target, build_document, merge_documents
     from auditor.models import CallError
-    from auditor.scan import FindingsDocument, RunInfo, Target, build_document, merge_documents
 
     run_id = event.run_id
     cells = _planned_cells(event, ctx)
@@ -699,6 +698,7 @@ def _planned_cells(event: MergeEvent, ctx: Context) -> list[Any]:
 
 @action("run", RunEvent)
 def run(event: RunEvent, ctx: Context) -> dict[str, Any]:
+    from auditor.nightly_fix import apply_fixes
     from auditor.scan import scan_org
 
     run_id = new_run_id()
@@ -709,157 +709,14 @@ def run(event: RunEvent, ctx: Context) -> dict[str, Any]:
     return finish(doc, ctx, fixes=fixes)
 
 
-# --- fixing (the "run" action only) ------------------------------------------------------------------
-
-
-def apply_fixes(doc: Any, ctx: Context) -> dict[str, Any]:
-    """Plan and apply fixes account by account, ``MAX_FIX_CHANGES`` writes at most in all.
-
-    Scans and verifications use the scan credentials; every fix read and write goes through the member
-    fix role, reached from the audit account's fix role (``FIX_ROLE_ARN``), never from the scan role.
-    Backups go to :func:`backup_location` (``s3://<bucket>/backups/<account>/<run id>``) before the first
-    write: under the account's own prefix, the only one its member fix role may write (deploy/).
-    """
-    from auditor.config import RoleSettings
-    from auditor.engine import Status
-    from auditor.fix import Clients, FixRefused, load_fixers
-    from auditor.fixrun import apply_and_verify, plan_live, unread
-    from auditor.targets import account_session, caller_account
-
-    s = ctx.settings
-    if not s.fix_role_arn or not s.member_fix_role_name:
-        raise HandlerError("FIX_ENABLED is true but FIX_ROLE_ARN or MEMBER_FIX_ROLE_NAME is empty")
-    fixers = load_fixers()
-    wanted: dict[str, set[str]] = {}
-    for f in doc.findings:
-        if f.status == Status.FAIL and f.fixable and f.rule_id in fixers:
-            wanted.setdefault(f.account, set()).add(f.region)
-    out: dict[str, Any] = {"budget": s.max_fix_changes, "applied": 0, "accounts": []}
-    if not wanted or s.max_fix_changes == 0:
-        return out
-    config = ctx.config
-    scan_role = config.targets.role if config.targets is not None else RoleSettings()
-    # the audit account's fix role, then each member's fix role (role chaining: 1 hour at most, plenty here)
-    try:
-        fix_base = _role_session(ctx, ctx.session, s.fix_role_arn, None)
-        own = caller_account(ctx.session, endpoint_url=s.endpoint_url)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        # no fix this night, but the scan's findings are still written and notified
-        out["error"] = f"cannot assume {s.fix_role_arn}: {_aws_error(exc)}"
-        log.error("fix_role_unavailable", error=out["error"])
-        return out
-    suppressions = ctx.suppressions()
-    for account, regions in sorted(wanted.items()):
-        entry: dict[str, Any] = {"account": account, "regions": sorted(regions)}
-        out["accounts"].append(entry)
-        remaining = s.max_fix_changes - out["applied"]
-        if remaining <= 0:
-            entry["outcome"] = "skipped: MAX_FIX_CHANGES reached"
-            continue
-        try:
-            use_own = scan_role.use_caller_credentials_for_own_account and account == own
-            scan_session = (
-                ctx.session
-                if use_own
-                else account_session(ctx.session, account, scan_role, endpoint_url=s.endpoint_url)
-            )
-            partition = ctx.session.get_partition_for_region(ctx.session.region_name or "us-east-1")
-            member_fix_arn = f"arn:{partition}:iam::{account}:role/{s.member_fix_role_name}"
-            fix_session = _role_session(ctx, fix_base, member_fix_arn, s.external_id or None)
-            with tempfile.TemporaryDirectory() as tmp:
-                plan_obj, planned_from = plan_live(
-                    config,
-                    ctx.rules,
-                    session=scan_session,
-                    clients=Clients(fix_session, s.endpoint_url),
-                    regions=sorted(regions),
-                    endpoint_url=s.endpoint_url,
-                    account_id=account,
-                    suppressions=suppressions,
-                    out_dir=Path(tmp),
-                )
-            prefix = f"runs/{doc.run.id}/fix/{account}"
-            entry["plan"] = ctx.put(f"{prefix}/plan.json", plan_obj.model_dump_json(indent=2))
-            entry["changes"] = len(plan_obj.changes)
-            entry["manual_steps"] = len(plan_obj.manual)
-            gaps = unread(planned_from)
-            if gaps:
-                entry["unread"] = [_one_line(g) for g in gaps]
-            if not plan_obj.changes:
-                # An account the scan could not read is never "done": say what was not read.
-                entry["outcome"] = "incomplete: could not read all of it" if gaps else "nothing to apply"
-                continue
-            report, _after = apply_and_verify(
-                plan_obj,
-                config,
-                session=scan_session,
-                clients=Clients(fix_session, s.endpoint_url),
-                backup_to=backup_location(s.bucket, account, doc.run.id),
-                max_changes=remaining,
-                endpoint_url=s.endpoint_url,
-                account_id=account,
-            )
-        except FixRefused as exc:
-            entry["outcome"] = f"refused: {exc}".splitlines()[0][:500]
-            continue
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            entry["outcome"] = f"failed: {_aws_error(exc)}"
-            log.error("fix_failed", account=account, error=entry["outcome"])
-            continue
-        entry["report"] = ctx.put(f"{prefix}/fix-report.json", report.model_dump_json(indent=2))
-        applied = report.applied
-        assert applied is not None
-        done = sum(1 for o in applied.outcomes if o.outcome == "applied")
-        out["applied"] += done
-        entry["applied"] = done
-        entry["backup"] = applied.backup
-        entry["verified_pass"] = sum(1 for v in report.verification if v.after == "PASS")
-        entry["outcome"] = f"stopped: {applied.error}" if applied.error else "applied"
-        log.info("fix_applied", account=account, applied=done, backup=applied.backup)
-    return out
-
-
-def backup_location(bucket: str, account: str, run_id: str) -> str:
-    """``s3://<bucket>/backups/<account>/<run id>``: account first, so a member fix role gets only its own prefix."""
-    if not _ACCOUNT.fullmatch(account) or not _RUN_ID.fullmatch(run_id):
-        raise HandlerError("a backup location needs a 12-digit account id and a run id")
-    return f"s3://{bucket}/{BACKUP_PREFIX}/{account}/{run_id}"
-
-
-def _role_session(ctx: Context, base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
-    """A plain session with the role's credentials (a fix fits well within one role session)."""
-    kwargs: dict[str, Any] = {"region_name": base.region_name}
-    if ctx.settings.endpoint_url:
-        kwargs["endpoint_url"] = ctx.settings.endpoint_url
-    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "omics-ecr-audit-fix", "DurationSeconds": 3600}
-    if external_id:
-        params["ExternalId"] = external_id
-    c = base.client("sts", **kwargs).assume_role(**params)["Credentials"]
-    log.info("role_assumed", role=role_arn)
-    return boto3.Session(
-        aws_access_key_id=c["AccessKeyId"],
-        aws_secret_access_key=c["SecretAccessKey"],
-        aws_session_token=c["SessionToken"],
-        region_name=base.region_name,
-    )
-
-
-def _aws_error(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        return f"{getattr(exc, 'operation_name', 'call')} {err.get('Code', 'ClientError')}: {err.get('Message', '')}"[
-            :500
-        ]
-    return type(exc).__name__
-
-
 # --- the end of every run: outputs, diff, notification, latest ----------------------------------------
 
 
 def finish(doc: Any, ctx: Context, *, fixes: dict[str, Any] | None = None) -> dict[str, Any]:
+    from auditor.findings import FindingsDocument, exit_code
     from auditor.reports import RenderOptions, load_formats
     from auditor.reports.diff import PROBLEM, diff_documents
-    from auditor.scan import FindingsDocument, exit_code, suppress
+    from auditor.scan import suppress
 
     suppressions = ctx.suppressions()
     if suppressions:
@@ -929,61 +786,6 @@ def _securityhub(doc: Any, previous: Any, ctx: Context) -> dict[str, Any]:
     return {"imported": getattr(res, "imported", None), "failed": len(getattr(res, "failed", []))}
 
 
-def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii")
-
-
-def notification(
-    doc: Any, new: Sequence[Any], counts: Mapping[str, int], previous: Any, result: Mapping[str, Any], limit: int
-) -> tuple[str, str]:
-    """(subject, message) of the run's SNS notification."""
-    accounts = len({t.account for t in doc.run.targets})
-    regions = len({t.region for t in doc.run.targets})
-    by_kind: dict[str, int] = {}
-    for f in new:
-        by_kind[f.status.value] = by_kind.get(f.status.value, 0) + 1
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))
-    if new:
-        subject = f"omics-ecr-audit: {len(new)} new finding{'s' if len(new) != 1 else ''} ({kinds})"
-    else:
-        subject = "omics-ecr-audit: no new findings"
-    subject = _ascii(f"{subject}, {accounts} account{'s' if accounts != 1 else ''}")[:SUBJECT_LIMIT]
-    s = doc.summary["by_status"]
-    lines = [
-        f"omics-ecr-audit run {doc.run.id}",
-        f"Cells: {len(doc.run.targets)} ({accounts} accounts x {regions} regions), "
-        f"{result['cells_with_errors']} could not be scanned",
-        f"Findings: {doc.summary['total']}  PASS {s.get('PASS', 0)}  FAIL {s.get('FAIL', 0)}  "
-        f"ERROR {s.get('ERROR', 0)}  MUTED {s.get('MUTED', 0)}  N/A {s.get('NOT_APPLICABLE', 0)}",
-    ]
-    if previous is not None:
-        lines.append(
-            f"Since run {previous.run.id}: {counts.get('new', 0)} new, {counts.get('resolved', 0)} resolved, "
-            f"{counts.get('persisting', 0)} persisting, {counts.get('unverified', 0)} not verified (cell not scanned)"
-        )
-    else:
-        lines.append("First run: every FAIL and ERROR counts as new.")
-    fixes = result.get("fixes")
-    if fixes:
-        lines.append(f"Fixes: {fixes['applied']} change(s) applied (budget {fixes['budget']})")
-    lines.append("")
-    if new:
-        shown = list(new)[:limit]
-        lines.append(f"New findings ({len(shown)} of {len(new)}):")
-        for f in shown:
-            lines.append(
-                f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
-            )
-            lines.append(f"        {f.message[:MESSAGE_FINDING_CHARS]}")
-        if len(new) > len(shown):
-            lines.append(f"... and {len(new) - len(shown)} more: see the report.")
-        lines.append("")
-    lines.append(f"Findings: {result['findings']}")
-    for name, uri in result["reports"].items():
-        lines.append(f"Report ({name}): {uri}")
-    return subject, "\n".join(lines)
-
-
 def notify(
     doc: Any, new: Sequence[Any], counts: Mapping[str, int], previous: Any, result: Mapping[str, Any], ctx: Context
 ) -> bool:
@@ -992,6 +794,8 @@ def notify(
         return False
     if not new and not s.notify_always:
         return False
+    from auditor.notify import notification
+
     subject, message = notification(doc, new, counts, previous, result, s.new_in_message)
     ctx.client("sns").publish(TopicArn=s.topic_arn, Subject=subject, Message=message)
     return True
@@ -1002,9 +806,7 @@ def notify(
 
 def handler(event: Any, context: Any = None, *, session: boto3.Session | None = None) -> dict[str, Any]:
     """Lambda entry point; see the module docstring for the actions and what each returns."""
-    from auditor.config import ConfigError
-    from auditor.fix import FixRefused
-    from auditor.scan import UsageError
+    from auditor.errors import ConfigError, FixRefused, UsageError
 
     logs.configure(os.environ.get("LOG_LEVEL", "info"))
     name = "?"
@@ -1033,15 +835,12 @@ def handler(event: Any, context: Any = None, *, session: boto3.Session | None = 
 
 __all__ = [
     "ACTIONS",
-    "BACKUP_PREFIX",
     "INLINE_CELLS_LIMIT",
     "Context",
     "EventError",
     "HandlerError",
     "Settings",
     "action",
-    "backup_location",
     "handler",
-    "notification",
     "parse_event",
 ]

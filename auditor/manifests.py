@@ -197,8 +197,9 @@ def _schema1_os(doc: dict[str, Any]) -> str:
                 parsed = json.loads(compat)
             except ValueError:
                 parsed = None
-            if isinstance(parsed, dict) and isinstance(parsed.get("os"), str) and parsed["os"]:
-                return parsed["os"]
+            os_name = parsed.get("os") if isinstance(parsed, dict) else None
+            if isinstance(os_name, str) and os_name:
+                return os_name
     return "linux"
 
 

@@ -10,7 +10,7 @@ A snapshot round-trips through JSON (``scan --save-inventory`` /
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -183,11 +183,11 @@ class RolePolicies(BaseModel):
 
     arn: str
     name: str
-    trust_policy: dict | None = None
-    inline_policies: dict[str, dict] = Field(default_factory=dict)  # name -> document
-    attached_policies: dict[str, dict] = Field(default_factory=dict)  # policy ARN -> default version doc
+    trust_policy: dict[str, Any] | None = None
+    inline_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> document
+    attached_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)  # policy ARN -> default version doc
     permissions_boundary_arn: str | None = None
-    permissions_boundary: dict | None = None
+    permissions_boundary: dict[str, Any] | None = None
     # partial failures while reading the role's policies (the role exists)
     errors: list[CallError] = Field(default_factory=list)
 

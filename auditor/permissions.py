@@ -3,7 +3,7 @@
 Nothing here lists an action by hand that the code already declares elsewhere:
 
 * **scan** — the union of every selected rule's ``meta.permissions`` (which come from
-  ``collect.FACET_PERMISSIONS`` and include ``sts:GetCallerIdentity``). This is the policy of the
+  ``auditor.facets.FACETS`` and include ``sts:GetCallerIdentity``). This is the policy of the
   read-only audit role in every member account; multi-account scanning needs nothing more there.
 * **fix** — ``fix.fix_permissions()`` (every fixer's ``@fixer(permissions=...)``, which also covers
   the reads and restores of its documents) plus ``fix.APPLY_PERMISSIONS`` (who am I, the active-run
@@ -187,7 +187,7 @@ def _rules(config: Any = None) -> list[Any]:
 
 def scan_actions(config: Any = None) -> set[str]:
     """Every rule's read permissions (built-in rules, plus a config's custom rules when given)."""
-    from auditor.collect import permissions_for_facets
+    from auditor.facets import permissions_for_facets
 
     return {p for r in _rules(config) for p in r.meta.permissions} | set(permissions_for_facets([]))
 

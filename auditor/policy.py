@@ -569,7 +569,7 @@ def _parse_principal(value: Any, where: str) -> PrincipalSpec:
         if kind not in _PRINCIPAL_TYPES:
             raise PolicyParseError(f"{where}: unknown principal type {kind!r} (expected {sorted(_PRINCIPAL_TYPES)})")
         fields[_PRINCIPAL_TYPES[kind]] = _string_list(entries, f"Principal.{kind}", where)
-    return PrincipalSpec(**fields)
+    return PrincipalSpec.model_validate(fields)
 
 
 def _parse_conditions(value: Any, where: str) -> tuple[ConditionClause, ...]:

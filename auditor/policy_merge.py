@@ -115,10 +115,11 @@ def normalized(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = json.loads(value)
+            value = json.loads(text)
         except json.JSONDecodeError:
-            return value
+            return text
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

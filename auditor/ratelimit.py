@@ -9,7 +9,7 @@ owns its limiters (``scan.collect_options``): other processes calling the same a
 (parallel Lambda invocations, people) are invisible to it, and the adaptive retry mode
 absorbs the throttling they cause.
 
-A limiter is attached to each client made by ``collect.make_client`` as a botocore
+A limiter is attached to each client made by ``aws.make_client`` as a botocore
 ``before-send`` handler. ``before-send`` fires once per HTTP attempt, so retries
 (adaptive retry mode's included) are limited like first attempts, which is what the
 service counts.

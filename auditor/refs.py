@@ -74,11 +74,8 @@ DIGEST_HEX_LENGTHS: dict[str, int] = {"sha256": 64, "sha384": 96, "sha512": 128}
 _URL_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-class ReferenceError(ValueError):
+class InvalidReference(ValueError):
     """A string that is not a valid container image reference.
-
-    The name (the project's API) shadows Python's weakref ``ReferenceError``
-    builtin in modules that import it; :data:`ImageReferenceError` is an alias.
 
     ``reason`` is a human sentence saying exactly what is wrong, for findings.
     """
@@ -90,10 +87,6 @@ class ReferenceError(ValueError):
 
     def __str__(self) -> str:
         return f"invalid container reference {self.raw!r}: {self.reason}"
-
-
-# For callers who prefer not to shadow the builtin name in their module.
-ImageReferenceError = ReferenceError
 
 
 # --- ECR private registry hosts --------------------------------------------
@@ -336,12 +329,12 @@ class ImageReference(BaseModel, frozen=True):
 def _check_surface(raw: object) -> str:
     """Reject inputs that are not even candidate references, with a precise reason."""
     if not isinstance(raw, str):
-        raise ReferenceError(raw, f"expected a string, got {type(raw).__name__}")
+        raise InvalidReference(raw, f"expected a string, got {type(raw).__name__}")
     if not raw:
-        raise ReferenceError(raw, "reference is empty")
+        raise InvalidReference(raw, "reference is empty")
     for index, char in enumerate(raw):
         if char.isspace():
-            raise ReferenceError(raw, f"contains whitespace at position {index}")
+            raise InvalidReference(raw, f"contains whitespace at position {index}")
     scheme = _URL_SCHEME_RE.match(raw)
     if scheme:
         name = scheme.group(1)
@@ -350,9 +343,9 @@ def _check_surface(raw: object) -> str:
             reason = f"'docker://' is a Singularity/Apptainer URL, not an image reference; use {rest!r}"
         else:
             reason = f"'{name}://' URLs (Singularity, ORAS, HTTP) are not container image references"
-        raise ReferenceError(raw, reason)
+        raise InvalidReference(raw, reason)
     if raw.startswith("/"):
-        raise ReferenceError(raw, "starts with '/' (a file path is not a container image reference)")
+        raise InvalidReference(raw, "starts with '/' (a file path is not a container image reference)")
     return raw
 
 
@@ -371,7 +364,7 @@ def _apply_default_registry(raw: str, default_registry: str | None) -> str:
         return raw
     registry = default_registry.rstrip("/")
     if not registry or _URL_SCHEME_RE.match(registry) or any(c.isspace() for c in registry):
-        raise ReferenceError(raw, f"default registry {default_registry!r} must be a bare host[:port][/path]")
+        raise InvalidReference(raw, f"default registry {default_registry!r} must be a bare host[:port][/path]")
     return f"{registry}/{raw}"
 
 
@@ -379,7 +372,7 @@ def _split_suffixes(raw: str, text: str) -> tuple[str, str | None, str | None]:
     """Split ``name[:tag][@digest]``; a ':' before the last '/' is a port, not a tag."""
     name_tag, at, digest = text.partition("@")
     if at and "@" in digest:
-        raise ReferenceError(raw, "contains more than one '@'")
+        raise InvalidReference(raw, "contains more than one '@'")
     colon, slash = name_tag.rfind(":"), name_tag.rfind("/")
     tag: str | None = None
     name = name_tag
@@ -395,7 +388,7 @@ def _split_domain(raw: str, name: str) -> tuple[str, str, str | None]:
     been checked, so error messages quote what the user wrote.
     """
     if name.endswith("/"):  # before splitting, so "quay.io/" is not reported as an empty name
-        raise ReferenceError(raw, "repository name ends with '/'")
+        raise InvalidReference(raw, "repository name ends with '/'")
     first, sep, rest = name.partition("/")
     if not sep:
         return DOCKER_HUB, name, None
@@ -404,7 +397,7 @@ def _split_domain(raw: str, name: str) -> tuple[str, str, str | None]:
     else:
         domain, remote, written = DOCKER_HUB, name, None
     if not DOMAIN_RE.fullmatch(domain):
-        raise ReferenceError(raw, f"registry host {domain!r} is not a valid host[:port]")
+        raise InvalidReference(raw, f"registry host {domain!r} is not a valid host[:port]")
     return canonical_registry(domain), remote, written
 
 
@@ -416,7 +409,7 @@ def _with_official_prefix(registry: str, remote: str) -> str:
 
 
 def parse_reference(raw: str, *, default_registry: str | None = None) -> ImageReference:
-    """Parse and normalise one image reference; raises :class:`ReferenceError`.
+    """Parse and normalise one image reference; raises :class:`InvalidReference`.
 
     ``default_registry`` is Nextflow's ``docker.registry``: it is prefixed to
     names whose first component is not a host (Nextflow's rule), so
@@ -425,11 +418,11 @@ def parse_reference(raw: str, *, default_registry: str | None = None) -> ImageRe
     """
     text = _apply_default_registry(_check_surface(raw), default_registry)
     if IDENTIFIER_RE.fullmatch(text):
-        raise ReferenceError(raw, "a bare 64-hex image ID is not a reference (it would be ambiguous)")
+        raise InvalidReference(raw, "a bare 64-hex image ID is not a reference (it would be ambiguous)")
     if digest_problem(text) is None:
         # Deviation: Docker would read "sha256:<hex>" as image "library/sha256"
         # with a hex tag; in a workflow it is always a digest missing its name.
-        raise ReferenceError(raw, "a bare digest names no repository; write <name>@<digest>")
+        raise InvalidReference(raw, "a bare digest names no repository; write <name>@<digest>")
     name, tag, digest = _split_suffixes(raw, text)
     registry, remote, written = _split_domain(raw, name)
     repository = _with_official_prefix(registry, remote)
@@ -440,7 +433,7 @@ def parse_reference(raw: str, *, default_registry: str | None = None) -> ImageRe
         digest_problem(digest) if digest is not None else None,
     ):
         if problem:
-            raise ReferenceError(raw, problem)
+            raise InvalidReference(raw, problem)
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return ImageReference(
@@ -448,11 +441,11 @@ def parse_reference(raw: str, *, default_registry: str | None = None) -> ImageRe
     )
 
 
-def try_parse_reference(raw: str, *, default_registry: str | None = None) -> ImageReference | ReferenceError:
+def try_parse_reference(raw: str, *, default_registry: str | None = None) -> ImageReference | InvalidReference:
     """Like :func:`parse_reference` but returns the error, for collect-all-findings loops."""
     try:
         return parse_reference(raw, default_registry=default_registry)
-    except ReferenceError as err:
+    except InvalidReference as err:
         return err
 
 

@@ -4,11 +4,8 @@ Two entry points share one engine: :func:`scan_live` (the caller's account, give
 :func:`scan_org` (any set of account x region cells, each account entered through a role, see
 ``auditor.targets``). Cells run in a bounded pool; whatever goes wrong in a cell (the role cannot
 be assumed, the region is not enabled, the cell runs out of time, a bug) becomes ERROR findings for
-that cell and never stops the others. :func:`merge_documents` joins the documents of one run
-scanned in parts (the Step Functions map).
-
-The findings document carries ``coverage``: for every cell and selected rule, how many findings
-of each status, zeros included, so a reader can see that every cell was judged by every rule.
+that cell and never stops the others. ``auditor.findings.merge_documents`` joins the documents of
+one run scanned in parts (the Step Functions map); the document itself lives in ``auditor.findings``.
 """
 
 from __future__ import annotations
@@ -23,28 +20,31 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import boto3
 import botocore.exceptions
 import structlog
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from auditor import __version__
-from auditor.collect import ApiCallCounter, CellError, CollectOptions, Collector, call_error, expand_facets
+from auditor.aws import ApiCallCounter, CellError, CollectOptions, call_error
+from auditor.collect import Collector
 from auditor.config import Config, RoleSettings
 from auditor.custom_rules import build_rule
-from auditor.engine import (
-    Finding,
-    Rule,
-    RuleContext,
-    Severity,
-    Status,
-    cell_error_findings,
-    load_builtin_rules,
-    run_rules,
-)
+from auditor.engine import Rule, RuleContext, cell_error_findings, load_builtin_rules, run_rules
+from auditor.errors import UsageError
+from auditor.facets import expand_facets
 from auditor.files import load_data
+from auditor.findings import (
+    Finding,
+    FindingsDocument,
+    RunInfo,
+    Status,
+    Target,
+    build_document,
+    compute_coverage,
+    sort_findings,
+    summarize,
+)
 from auditor.models import CallError, Snapshot
 from auditor.ratelimit import DeadlineExceeded, RateLimits
 from auditor.suppressions import EXPIRED_RULE_ID, Suppression, apply_suppressions
@@ -52,77 +52,7 @@ from auditor.targets import Cell, account_session, caller_account, known_regions
 from auditor.terminal import terminal_text
 
 log = structlog.get_logger("auditor.scan")
-# 1.1 added ``coverage``; 1.0 documents still load (their coverage is computed from their findings).
-SCHEMA_VERSION = "1.1"
 INVENTORY_SCHEMA_VERSION = 1
-
-
-class UsageError(Exception):
-    """Bad input from the user (unknown rule, unreadable inventory...): exit code 2."""
-
-
-class Target(BaseModel):
-    account: str
-    region: str
-    status: str  # "scanned" | "error" | "offline"
-    error: CallError | None = None
-
-
-class RunInfo(BaseModel):
-    id: str
-    started: datetime
-    finished: datetime | None = None
-    tool_version: str = __version__
-    mode: str = "live"  # live | inventory | demo
-    targets: list[Target] = Field(default_factory=list)
-    rules: list[str] = Field(default_factory=list)
-    severity_threshold: Severity = Severity.LOW
-
-
-class CoverageRow(BaseModel):
-    """One rule in one cell: how many findings of each status (every status present, zeros included)."""
-
-    account: str
-    region: str
-    rule: str
-    counts: dict[str, int]
-    total: int
-
-
-class CoverageCell(BaseModel):
-    """One (account, region): how it was scanned and its findings of every selected rule together."""
-
-    account: str
-    region: str
-    status: str  # the target's status (scanned | error | offline); "unlisted" if only findings name the cell
-    counts: dict[str, int]
-    total: int
-
-
-class Coverage(BaseModel):
-    """The cell x rule matrix: ``rows`` has len(cells) x len(rules) entries, in cell then rule order.
-
-    Counted: the findings of the run's selected rules (suppression-expiry notices belong to no rule).
-    """
-
-    rules: list[str] = Field(default_factory=list)
-    cells: list[CoverageCell] = Field(default_factory=list)
-    rows: list[CoverageRow] = Field(default_factory=list)
-
-
-class FindingsDocument(BaseModel):
-    schema_version: str = SCHEMA_VERSION
-    run: RunInfo
-    summary: dict[str, Any] = Field(default_factory=dict)
-    findings: list[Finding] = Field(default_factory=list)
-    api_calls: dict[str, int] = Field(default_factory=dict)
-    coverage: Coverage | None = None  # computed when absent (documents older than 1.1, hand-built ones)
-
-    @model_validator(mode="after")
-    def _fill_coverage(self) -> FindingsDocument:
-        if self.coverage is None:
-            self.coverage = compute_coverage(self.run, self.findings)
-        return self
 
 
 # --- rule selection -------------------------------------------------------------------
@@ -226,7 +156,7 @@ def collect_cell(
         log.error("cell_failed", region=region, code=error.code)
         return None, error
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        # Name what actually failed. Every other call goes through collect.attempt(), so a ClientError
+        # Name what actually failed. Every other call goes through aws.attempt(), so a ClientError
         # reaching here comes from the STS account lookup; credential errors belong to no operation.
         operation = getattr(exc, "operation_name", None)
         label = f"sts:{operation}" if operation else "credentials"
@@ -240,101 +170,6 @@ def evaluate(snapshots: Iterable[Snapshot], rules: Sequence[Rule], ctx: RuleCont
     for snap in snapshots:
         findings.extend(run_rules(snap, rules, ctx))
     return findings
-
-
-def summarize(findings: Sequence[Finding], rule_order: Sequence[str] = ()) -> dict[str, Any]:
-    by_status = Counter(f.status.value for f in findings)
-    by_severity = Counter(f.severity.value for f in findings if f.status == Status.FAIL)
-    by_rule: dict[str, Counter[str]] = {rule_id: Counter() for rule_id in rule_order}
-    for f in findings:
-        by_rule.setdefault(f.rule_id, Counter())[f.status.value] += 1
-    return {
-        "total": len(findings),
-        "by_status": {s.value: by_status.get(s.value, 0) for s in Status},
-        "failed_by_severity": {s.value: by_severity.get(s.value, 0) for s in Severity},
-        "by_rule": {k: {s.value: v.get(s.value, 0) for s in Status} for k, v in by_rule.items()},
-    }
-
-
-_STATUS_ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.MUTED: 2, Status.PASS: 3, Status.NOT_APPLICABLE: 4}
-
-
-def sort_findings(findings: Iterable[Finding], rule_order: Sequence[str] = ()) -> list[Finding]:
-    """The document's order: worst status first, then severity, the rules' reading order, and the resource."""
-    rule_rank = {rule_id: i for i, rule_id in enumerate(rule_order)}
-
-    def key(f: Finding) -> tuple[Any, ...]:
-        return (
-            _STATUS_ORDER[f.status],
-            -f.severity.rank,
-            rule_rank.get(f.rule_id, len(rule_rank)),
-            f.account,
-            f.region,
-            f.resource,
-        )
-
-    return sorted(findings, key=key)
-
-
-_STATUS_RANK_TARGET = {"offline": 0, "scanned": 1, "unlisted": 2, "error": 3}
-
-
-def _all_statuses(counts: Counter[str]) -> dict[str, int]:
-    return {s.value: counts.get(s.value, 0) for s in Status}
-
-
-def compute_coverage(run: RunInfo, findings: Sequence[Finding]) -> Coverage:
-    """Every cell of the run (its targets, and any cell a finding names) x every selected rule, zeros included."""
-    rules = list(run.rules)
-    selected = set(rules)
-    cell_status: dict[tuple[str, str], str] = {}
-    for target in run.targets:
-        key = (target.account, target.region)
-        previous = cell_status.get(key)
-        if previous is None or _STATUS_RANK_TARGET.get(target.status, 0) > _STATUS_RANK_TARGET.get(previous, 0):
-            cell_status[key] = target.status
-    counts: dict[tuple[str, str, str], Counter[str]] = {}
-    for f in findings:
-        if f.rule_id not in selected:
-            continue
-        cell_status.setdefault((f.account, f.region), "unlisted")
-        counts.setdefault((f.account, f.region, f.rule_id), Counter())[f.status.value] += 1
-    cells: list[CoverageCell] = []
-    rows: list[CoverageRow] = []
-    for account, region in sorted(cell_status):
-        total: Counter[str] = Counter()
-        for rule_id in rules:
-            got = counts.get((account, region, rule_id), Counter())
-            total.update(got)
-            row_counts = _all_statuses(got)
-            rows.append(
-                CoverageRow(
-                    account=account, region=region, rule=rule_id, counts=row_counts, total=sum(row_counts.values())
-                )
-            )
-        cell_counts = _all_statuses(total)
-        cells.append(
-            CoverageCell(
-                account=account,
-                region=region,
-                status=cell_status[(account, region)],
-                counts=cell_counts,
-                total=sum(cell_counts.values()),
-            )
-        )
-    return Coverage(rules=rules, cells=cells, rows=rows)
-
-
-def build_document(run: RunInfo, findings: list[Finding], api_calls: dict[str, int]) -> FindingsDocument:
-    run.finished = datetime.now(UTC)
-    findings = sort_findings(findings, run.rules)
-    return FindingsDocument(
-        run=run,
-        summary=summarize(findings, run.rules),
-        findings=findings,
-        api_calls=api_calls,
-        coverage=compute_coverage(run, findings),
-    )
 
 
 def suppress(doc: FindingsDocument, suppressions: list[Suppression], today: date | None = None) -> FindingsDocument:
@@ -584,7 +419,7 @@ def scan_org(
     Each account is entered through ``config.targets.role`` (assumed once per account, refreshed on long
     runs); the caller's own account with the caller's credentials when the role settings allow it. A
     Step Functions map passes a few cells per invocation and the same ``run_id`` to each, then joins the
-    parts with :func:`merge_documents`. Without ``targets`` this is a scan of the caller's account.
+    parts with ``auditor.findings.merge_documents``. Without ``targets`` this is a scan of the caller's account.
     """
     calls = ApiCallCounter()  # discovery, caller identity and AssumeRole: part of the run's cost too
     if cells is None:
@@ -593,12 +428,10 @@ def scan_org(
     _check_regions(session, {c.region for c in cells})
     role = config.targets.role if config.targets is not None else RoleSettings()
     sessions = _AccountSessions(session, role, endpoint_url, calls)
-    jobs = [
-        _CellJob(
-            region=c.region, session=lambda account=c.account: sessions.get(account), account=c.account, verify=True
-        )
-        for c in cells
-    ]
+    def session_of(account: str) -> SessionFor:
+        return lambda: sessions.get(account)
+
+    jobs = [_CellJob(region=c.region, session=session_of(c.account), account=c.account, verify=True) for c in cells]
     log.info("scan_org_start", cells=len(jobs), accounts=len({c.account for c in cells}))
     return _scan_cells(
         config,
@@ -610,59 +443,6 @@ def scan_org(
         save_to=save_to,
         keep_snapshots=keep_snapshots,
         extra_calls=calls,
-    )
-
-
-def merge_documents(parts: Sequence[FindingsDocument], *, run_id: str | None = None) -> FindingsDocument:
-    """One document from the parts of one run (the cells a Step Functions map scanned separately).
-
-    The run id is ``run_id`` when given, else the parts' common id, else a new one (parts of one run
-    should share the id the plan step chose, see :func:`scan_org`). Parts must have judged the same
-    rules with the same threshold, or the coverage would claim rules a cell never ran. Findings are
-    deduplicated by id (a retried branch), the worst status winning as in the engine; targets likewise
-    (an ERROR target wins); API call counts are summed; started/finished span the parts.
-    """
-    if not parts:
-        raise ValueError("merge_documents needs at least one document")
-    first = parts[0].run
-    for part in parts[1:]:
-        if part.run.rules != first.rules:
-            raise ValueError(f"run {part.run.id} judged rules {part.run.rules}, not {first.rules}")
-        if part.run.severity_threshold != first.severity_threshold:
-            raise ValueError(f"run {part.run.id} has severity threshold {part.run.severity_threshold}")
-    ids = {p.run.id for p in parts}
-    modes = {p.run.mode for p in parts}
-    targets: dict[tuple[str, str], Target] = {}
-    for target in (t for p in parts for t in p.run.targets):
-        key = (target.account, target.region)
-        kept = targets.get(key)
-        if kept is None or _STATUS_RANK_TARGET.get(target.status, 0) > _STATUS_RANK_TARGET.get(kept.status, 0):
-            targets[key] = target
-    findings: dict[str, Finding] = {}
-    for f in (f for p in parts for f in p.findings):
-        kept_finding = findings.get(f.id)
-        if kept_finding is None or _STATUS_ORDER[f.status] < _STATUS_ORDER[kept_finding.status]:
-            findings[f.id] = f
-    api_calls: Counter[str] = Counter()
-    for part in parts:
-        api_calls.update(part.api_calls)
-    run = RunInfo(
-        id=run_id or (next(iter(ids)) if len(ids) == 1 else str(uuid.uuid4())),
-        started=min(p.run.started for p in parts),
-        finished=max((p.run.finished or p.run.started) for p in parts),
-        tool_version=first.tool_version,
-        mode=next(iter(modes)) if len(modes) == 1 else "mixed",
-        targets=[targets[k] for k in sorted(targets)],
-        rules=list(first.rules),
-        severity_threshold=first.severity_threshold,
-    )
-    ordered = sort_findings(findings.values(), run.rules)
-    return FindingsDocument(
-        run=run,
-        summary=summarize(ordered, run.rules),
-        findings=ordered,
-        api_calls=dict(sorted(api_calls.items())),
-        coverage=compute_coverage(run, ordered),
     )
 
 
@@ -687,26 +467,6 @@ def scan_inventory(config: Config, rules: Sequence[Rule], path: str | Path) -> F
 
 
 # --- outputs --------------------------------------------------------------------------
-
-
-def exit_code(doc: FindingsDocument, threshold: Severity) -> int:
-    """0 clean, 1 FAIL at or above threshold, 3 audit incomplete (any ERROR wins: the audit cannot vouch).
-
-    MUTED findings (accepted risks, even former ERRORs) never count.
-    """
-    if any(f.status == Status.ERROR for f in doc.findings):
-        return 3
-    if any(f.status == Status.FAIL and f.severity.rank >= threshold.rank for f in doc.findings):
-        return 1
-    return 0
-
-
-def write_findings(doc: FindingsDocument, out_dir: str | Path, name: str = "findings.json") -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    path.write_text(doc.model_dump_json(indent=2), encoding="utf-8")
-    return path
 
 
 _LISTED_TARGETS = 6  # beyond this many cells the terminal gets counts, and the cells that failed by name

@@ -38,9 +38,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from auditor.config import ConfigError
-from auditor.engine import Finding, Severity, Status, finding_id
+from auditor.errors import ConfigError
 from auditor.files import BoundedSafeLoader, load_data
+from auditor.findings import Finding, Severity, Status, finding_id
 
 EXPIRED_RULE_ID = "suppression-expired"
 EXPIRED_TITLE = "A suppression has expired"
@@ -134,7 +134,8 @@ class _Loader(BoundedSafeLoader):
     """Safe YAML (alias bombs refused) that leaves timestamps as text: a bad date is a field error, not a crash."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+# types-PyYAML types a constructor's first argument as a loader, not the SafeConstructor that defines it.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)  # type: ignore[type-var]
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.exceptions
@@ -37,8 +37,9 @@ from botocore.credentials import (
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.collect import ApiCallCounter, CollectOptions, call_error, client_config, make_client
-from auditor.config import Config, ConfigError, OrganizationTargets, RoleSettings, Targets
+from auditor.aws import ApiCallCounter, CollectOptions, call_error, client_config, make_client
+from auditor.config import Config, OrganizationTargets, RoleSettings, Targets
+from auditor.errors import ConfigError
 
 log = structlog.get_logger("auditor.targets")
 
@@ -87,7 +88,7 @@ def home_region(session: boto3.Session) -> str:
 
 
 def partition_of(session: boto3.Session) -> str:
-    return session.get_partition_for_region(home_region(session))
+    return cast(str, session.get_partition_for_region(home_region(session)))  # boto3 is untyped
 
 
 def default_regions(session: boto3.Session) -> list[str]:
@@ -295,7 +296,7 @@ class _NoCache(dict[str, Any]):
         return None
 
 
-class _FixedProvider(CredentialProvider):
+class _FixedProvider(CredentialProvider):  # type: ignore[misc]  # botocore has no type information
     METHOD = "assume-role"
     CANONICAL_NAME = "custom-omics-ecr-audit"
 
@@ -363,7 +364,7 @@ def account_session(
     return session_with_credentials(base_session, credentials)
 
 
-class _SessionWithCopiedHandlers(boto3.Session):
+class _SessionWithCopiedHandlers(boto3.Session):  # type: ignore[misc]  # boto3 has no type information
     """A boto3 session built on a botocore session whose handlers were copied from another boto3 session.
 
     boto3 registers its own handlers (S3 transfer methods, resource customisations) on every session it

@@ -639,7 +639,7 @@ def child_scan(spec_path: str) -> int:
 
     from auditor import logs
     from auditor.config import parse_config
-    from auditor.engine import Status
+    from auditor.findings import Status
     from auditor.scan import facets_for, scan_org, select_rules
 
     logs.configure("error")

@@ -32,12 +32,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.engine import Finding, Rule, Status, cell_error_findings, finding_id, load_builtin_rules
+from auditor.engine import Rule, cell_error_findings, load_builtin_rules
+from auditor.findings import Finding, FindingsDocument, RunInfo, Status, Target, build_document, finding_id
 from auditor.models import CallError
 from auditor.reports import RenderOptions
 from auditor.reports.chromium import CHROMIUM, launch
 from auditor.reports.html import render_html
-from auditor.scan import FindingsDocument, RunInfo, Target, build_document, suppress
+from auditor.scan import suppress
 from auditor.suppressions import Suppression
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1", "us-west-2", "eu-central-1")

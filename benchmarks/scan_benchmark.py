@@ -724,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
 
     single_rules = [r.strip() for r in args.single_rules.split(",") if r.strip()]
     from auditor.config import Config
-    from auditor.scan import UsageError, select_rules
+    from auditor.errors import UsageError
+    from auditor.scan import select_rules
 
     try:
         select_rules(Config(), single_rules)  # fail before seeding, not after

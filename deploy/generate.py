@@ -23,7 +23,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from auditor.lambda_handler import BACKUP_PREFIX  # noqa: E402
+from auditor.nightly_fix import BACKUP_PREFIX  # noqa: E402
 from auditor.permissions import (  # noqa: E402
     DEFAULT_MEMBER_FIX_ROLE,
     DEFAULT_MEMBER_ROLE,
@@ -49,7 +49,7 @@ STATE_MACHINE_ASL = HERE / "statemachine.asl.json"
 # The CloudFormation placeholders the policies are narrowed with.
 CFN_SCOPE = Scope(partition="${AWS::Partition}", account="${AWS::AccountId}")
 # Each member account's fix role backs up under backups/<its own account id>/ and nowhere else: the
-# Lambda's fix loop writes there (lambda_handler.backup_location), the role policy names the member's
+# Lambda's fix loop writes there (nightly_fix.backup_location), the role policy names the member's
 # own account, and the bucket policy resolves ${aws:PrincipalAccount} for the caller (Fn::Sub "${!...}").
 MEMBER_BACKUP_PREFIX = BACKUP_PREFIX + "/${AWS::AccountId}"
 BUCKET_BACKUP_OBJECTS = "${AuditBucket.Arn}/" + BACKUP_PREFIX + "/${!aws:PrincipalAccount}/*"

@@ -26,7 +26,7 @@ import botocore.session
 from auditor.remediations.repository_policy import pull_statement
 from auditor.rules.creation_template import PTC, covering_template
 
-from auditor.engine import Finding, Status
+from auditor.findings import Finding, Status
 from auditor.fix import (
     ApiCall,
     Clients,
@@ -39,7 +39,7 @@ from auditor.fix import (
     make_change,
     register_kind,
 )
-from auditor.fix import skipped as skip
+from auditor.fix import refused as refuse
 from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
 from auditor.terminal import command_line, shell_comment
@@ -151,6 +151,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     for template_prefix, group in groups.items():
         target = Target(kind=KIND.name, account=snap.account_id, region=snap.region, key={"prefix": template_prefix})
         before = ctx.read(target)
+        after: dict[str, Any]  # the template as it will be written
         try:
             if before is None:
                 after = {
@@ -175,7 +176,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 summary += "(other statements and settings unchanged)."
         except PolicyMergeError as exc:
             for f in group:
-                yield skip(f, f"refused: {exc}")
+                yield refuse(f, str(exc))
             continue
         denied = [
             f
@@ -186,7 +187,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             != Status.PASS
         ]
         for f in denied:
-            yield skip(f, "refused: the template's policy denies omics.amazonaws.com; adding an Allow would not help")
+            yield refuse(f, "the template's policy denies omics.amazonaws.com; adding an Allow would not help")
         fixed = [f for f in group if f not in denied]
         if not fixed:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.engine import Finding
+from auditor.findings import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
 from auditor.terminal import command_line, shell_comment
 

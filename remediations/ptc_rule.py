@@ -21,7 +21,7 @@ from typing import Any
 import botocore.exceptions
 
 from auditor import upstreams
-from auditor.engine import Finding
+from auditor.findings import Finding
 from auditor.fix import (
     ApiCall,
     Clients,
@@ -201,7 +201,7 @@ def _repair_steps(snap: Snapshot, f: Finding) -> ManualStep:
     )
 
 
-@fixer(rule_id=RULE_ID, permissions=KIND.permissions)
+@fixer(rule_id=RULE_ID, permissions=KIND.permissions, plans_first=True, follow_ons=True)
 def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     snap = ctx.snap
     taken = {r.ecr_repository_prefix.rstrip("/") for r in snap.ptc_rules.value or []}

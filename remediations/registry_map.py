@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from auditor.rules.ptc_rule_coverage import rules_for_upstream
 
 from auditor import upstreams
-from auditor.engine import Finding
+from auditor.findings import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
 from auditor.gate.regmap import to_api
 from auditor.models import ContainerRegistryMap, PtcRule, RegistryMapping, Snapshot
@@ -31,7 +31,8 @@ def _rule_for(m: RegistryMapping, rules: list[PtcRule]) -> PtcRule | None:
     """The rule a mapping should name: the one with its prefix if that caches its upstream, else the first that does."""
     same = rules_for_upstream(m.upstream_registry_url, rules)
     exact = [r for r in same if r.ecr_repository_prefix.rstrip("/") == m.ecr_repository_prefix.rstrip("/")]
-    return (exact or same or [None])[0]
+    candidates = exact or same
+    return candidates[0] if candidates else None
 
 
 def corrected_map(snap: Snapshot, crm: ContainerRegistryMap) -> tuple[ContainerRegistryMap, list[str]]:

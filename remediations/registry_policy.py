@@ -10,13 +10,13 @@ extends the same statement's Resource list; nothing else in the policy moves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import botocore.exceptions
 
-from auditor.engine import Finding, Status
+from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
-from auditor.fix import skipped as skip
+from auditor.fix import refused as refuse
 from auditor.grants import PTC_REGISTRY_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import (
     ECR_POLICY_LIMIT,
@@ -34,7 +34,7 @@ OMICS = "omics.amazonaws.com"
 
 def _read(clients: Clients, target: Target) -> str | None:
     try:
-        return clients.get("ecr", target.region).get_registry_policy()["policyText"]
+        return cast(str, clients.get("ecr", target.region).get_registry_policy()["policyText"])  # untyped boto3
     except botocore.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] == "RegistryPolicyNotFoundException":
             return None
@@ -88,7 +88,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
         text = render(merge_statement(doc, statement(resources, snap.account_id)), ECR_POLICY_LIMIT, "registry policy")
     except PolicyMergeError as exc:
         for f in findings:
-            yield skip(f, f"refused: {exc}")
+            yield refuse(f, str(exc))
         return
     still_denied = []
     for f in findings:
@@ -102,7 +102,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     if still_denied:
         # An explicit Deny (or a condition) another team wrote wins over our Allow; that is theirs to change.
         for f, why in still_denied:
-            yield skip(f, f"refused: adding the grant would not be enough: {why}")
+            yield refuse(f, f"adding the grant would not be enough: {why}")
         denied_ids = {d[0].id for d in still_denied}
         findings = [f for f in findings if f.id not in denied_ids]
         if not findings:

@@ -9,13 +9,13 @@ deletes it again); a repository with a policy keeps every other statement.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import botocore.exceptions
 
-from auditor.engine import Finding, Status
+from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
-from auditor.fix import skipped as skip
+from auditor.fix import refused as refuse
 from auditor.grants import PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
 
@@ -37,7 +37,8 @@ def pull_statement(account: str) -> dict[str, Any]:
 def _read(clients: Clients, target: Target) -> str | None:
     try:
         client = clients.get("ecr", target.region)
-        return client.get_repository_policy(repositoryName=target.key["repositoryName"])["policyText"]
+        response = client.get_repository_policy(repositoryName=target.key["repositoryName"])
+        return cast(str, response["policyText"])  # boto3 responses are untyped
     except botocore.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] == "RepositoryPolicyNotFoundException":
             return None
@@ -79,10 +80,10 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             doc = parse_document(before, f"repository {name}'s policy")
             text = render(merge_statement(doc, pull_statement(snap.account_id)), ECR_POLICY_LIMIT, "repository policy")
         except PolicyMergeError as exc:
-            yield skip(f, f"refused: {exc}")
+            yield refuse(f, str(exc))
             continue
         if resource_policy_grants_omics(text, snap, PULL_ACTIONS, f.resource).status != Status.PASS:
-            yield skip(f, f"refused: repository {name}'s policy denies omics.amazonaws.com; an Allow would not help")
+            yield refuse(f, f"repository {name}'s policy denies omics.amazonaws.com; an Allow would not help")
             continue
         yield make_change(
             rule_id=RULE_ID,

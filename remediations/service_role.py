@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import botocore.exceptions
 from auditor.rules.service_role import pull_targets
 
-from auditor.engine import Finding, Status
+from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
-from auditor.fix import skipped as skip
+from auditor.fix import refused as refuse
 from auditor.grants import PULL_ACTIONS, identity_grants
 from auditor.policy_merge import (
     IAM_INLINE_POLICY_LIMIT,
@@ -44,8 +44,8 @@ def _read(clients: Clients, target: Target) -> dict[str, Any] | None:
         if exc.response["Error"]["Code"] == "NoSuchEntity":
             return None
         raise
-    doc = resp["PolicyDocument"]
-    return json.loads(doc) if isinstance(doc, str) else doc
+    doc = resp["PolicyDocument"]  # boto3 responses are untyped; IAM returns the document as a JSON object
+    return cast("dict[str, Any]", json.loads(doc) if isinstance(doc, str) else doc)
 
 
 def _restore(target: Target, saved: Any, current: Any) -> list[ApiCall]:
@@ -85,7 +85,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
         collected = snap.roles.get(arn)
         role = collected.value if collected else None
         if role is None:
-            yield skip(f, "refused: the role's policies were not collected")
+            yield refuse(f, "the role's policies were not collected")
             continue
         target = Target(
             kind=KIND.name,
@@ -111,7 +111,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 )
             text = render(new_doc, IAM_INLINE_POLICY_LIMIT, "inline policy")
         except PolicyMergeError as exc:
-            yield skip(f, f"refused: {exc}")
+            yield refuse(f, str(exc))
             continue
         docs = [d for name, d in role.inline_policies.items() if name != POLICY_NAME] + [new_doc]
         docs += list(role.attached_policies.values())
@@ -131,7 +131,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                     where = "a run's session policy" if session_policy else "the role's boundary or a Deny"
                     blocked.append(f"{where} still blocks {', '.join(verdict.denied + verdict.missing) or 'it'} on {t}")
         if blocked:
-            yield skip(f, "refused: an Allow would not be enough: " + "; ".join(sorted(set(blocked))))
+            yield refuse(f, "an Allow would not be enough: " + "; ".join(sorted(set(blocked))))
             continue
         yield make_change(
             rule_id=RULE_ID,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor import upstreams
-from auditor.engine import Result, RuleContext, Severity, Status, facet_errors, rule
+from auditor.engine import Result, RuleContext, facet_errors, rule
+from auditor.findings import Severity, Status
 from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.models import CreationTemplate, Snapshot
 

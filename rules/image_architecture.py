@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, rule
+from auditor.engine import Result, RuleContext, error_result, rule
+from auditor.findings import Severity, Status
 from auditor.manifests import is_arm_only
 from auditor.models import Snapshot
 
@@ -64,7 +66,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
         resource = (
             f"{snap.repository_arn(ref.repository)}{'@' + ref.digest if ref.digest else ':' + (ref.tag or 'latest')}"
         )
-        evidence = {"image": ref.key, "origins": origins[ref.key]}
+        evidence: dict[str, Any] = {"image": ref.key, "origins": origins[ref.key]}
         collected = snap.images.get(ref.key)
         if collected is None:
             yield Result(

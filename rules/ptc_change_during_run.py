@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, facet_errors, rule
+from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
+from auditor.findings import Severity, Status
 from auditor.models import Run, Snapshot
 
 RULE_ID = "ptc-rule-unchanged-during-run"
@@ -74,7 +76,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
     current = {r.ecr_repository_prefix for r in snap.ptc_rules.value or []}
     for prefix in sorted(set(changes) | current):
         resource = f"pull-through-cache-rule/{prefix}"
-        overlaps = []
+        overlaps: list[dict[str, Any]] = []
         for what, when, source in sorted(changes.get(prefix, []), key=lambda c: c[1]):
             for run, (start, end) in windows:
                 if start <= when <= end:
@@ -88,7 +90,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
                             "run_window": [start.isoformat(), end.isoformat()],
                         }
                     )
-        evidence = {
+        evidence: dict[str, Any] = {
             "changes": [{"change": w, "at": t.isoformat(), "source": s} for w, t, s in changes.get(prefix, [])],
             "runs_considered": len(windows),
         }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from auditor import upstreams
 from auditor.collect import needs_credentials
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, facet_errors, rule
+from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
+from auditor.findings import Severity, Status
 from auditor.models import PtcRule, Snapshot
-from auditor.refs import ReferenceError as RefError
-from auditor.refs import parse_reference
+from auditor.refs import InvalidReference, parse_reference
 
 RULE_ID = "ptc-rule-coverage"
 SECRET_PREFIX = "ecr-pullthroughcache/"
@@ -37,11 +38,11 @@ def _needed_upstreams(snap: Snapshot, ctx: RuleContext) -> dict[str, list[str]]:
                 continue  # not a PTC upstream (the registry-map rule judges those)
             url = up.ptc_url or mapping.upstream_registry_url
             needed.setdefault(url, []).append(f"registry map of workflow {wf.id} ({mapping.ecr_repository_prefix})")
-        for mapping in crm.image_mappings:
+        for image_mapping in crm.image_mappings:
             try:
-                source = parse_reference(mapping.source_image or "")
-                dest = parse_reference(mapping.destination_image or "")
-            except RefError:
+                source = parse_reference(image_mapping.source_image or "")
+                dest = parse_reference(image_mapping.destination_image or "")
+            except InvalidReference:
                 continue  # malformed mappings are the registry-map rule's finding
             if dest.registry != snap.registry_host():
                 # A destination in another account or region is cached (or not) by that registry,
@@ -53,7 +54,7 @@ def _needed_upstreams(snap: Snapshot, ctx: RuleContext) -> dict[str, list[str]]:
             if up is None or not up.healthomics_ptc_supported or dest.repository in existing:
                 continue
             url = up.ptc_url or source.registry
-            needed.setdefault(url, []).append(f"image mapping of workflow {wf.id} ({mapping.source_image})")
+            needed.setdefault(url, []).append(f"image mapping of workflow {wf.id} ({image_mapping.source_image})")
     return needed
 
 
@@ -72,7 +73,7 @@ def rules_for_upstream(url: str, rules: list[PtcRule]) -> list[PtcRule]:
 
 def _check_rule(snap: Snapshot, r: PtcRule) -> Result:
     resource = f"pull-through-cache-rule/{r.ecr_repository_prefix}"
-    evidence = {"rule": r.model_dump(mode="json", exclude_none=True)}
+    evidence: dict[str, Any] = {"rule": r.model_dump(mode="json", exclude_none=True)}
     up = upstreams.upstream_for_ptc_url(r.upstream_registry_url)
     problems: list[str] = []
     if up is not None and up.key == "docker-hub" and not upstreams.is_canonical_ptc_url(r.upstream_registry_url):

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor import upstreams
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, facet_errors, rule
+from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
+from auditor.findings import Severity, Status
 from auditor.grants import identity_grants
 from auditor.models import ImageMapping, PtcRule, RegistryMapping, Snapshot, Workflow
-from auditor.refs import ReferenceError as RefError
-from auditor.refs import parse_reference
+from auditor.refs import InvalidReference, parse_reference
 
 RULE_ID = "registry-map-consistent"
 
@@ -119,11 +119,11 @@ def _check_registry_mapping(
 def _check_image_mapping(snap: Snapshot, m: ImageMapping, j: _Judgement) -> None:
     try:
         parse_reference(m.source_image or "")
-    except RefError as exc:
+    except InvalidReference as exc:
         j.problems.append(f"image mapping source {m.source_image!r} is not a valid reference: {exc}")
     try:
         dest = parse_reference(m.destination_image or "")
-    except RefError as exc:
+    except InvalidReference as exc:
         j.problems.append(f"image mapping destination {m.destination_image!r} is not a valid reference: {exc}")
         return
     ecr = dest.ecr

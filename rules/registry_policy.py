@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.engine import Result, RuleContext, Severity, facet_errors, rule
+from auditor.engine import Result, RuleContext, facet_errors, rule
+from auditor.findings import Severity
 from auditor.grants import PTC_REGISTRY_ACTIONS, resource_policy_grants_omics
 from auditor.models import Snapshot
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.derive import relevant_repositories
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, facet_errors, rule
+from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
+from auditor.findings import Severity, Status
 from auditor.grants import PULL_ACTIONS, resource_policy_grants_omics
 from auditor.models import Snapshot
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from auditor.derive import image_mapping_destinations
-from auditor.engine import Result, RuleContext, Severity, Status, error_result, facet_errors, rule
-from auditor.grants import PULL_ACTIONS, identity_grants
+from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
+from auditor.findings import Severity, Status
+from auditor.grants import PULL_ACTIONS, Verdict, identity_grants
 from auditor.models import RolePolicies, Snapshot
 
 RULE_ID = "service-role-can-pull"
@@ -24,9 +26,9 @@ def pull_targets(snap: Snapshot) -> list[str]:
     return targets
 
 
-def _judge(role: RolePolicies, targets: list[str], session_policy: str | None, account: str):
+def _judge(role: RolePolicies, targets: list[str], session_policy: str | None, account: str) -> dict[str, Verdict]:
     docs = list(role.inline_policies.values()) + list(role.attached_policies.values())
-    per_target = {}
+    per_target: dict[str, Verdict] = {}
     for target in targets:
         per_target[target] = identity_grants(
             docs,
@@ -81,7 +83,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             sessions.setdefault(run.role_arn, {})[run.id] = run.session_policy
     for source in snap.service_roles.value or []:
         arn = source.arn
-        evidence: dict = {"role": arn, "why_checked": source.reasons}
+        evidence: dict[str, Any] = {"role": arn, "why_checked": source.reasons}
         if arn.split(":")[4:5] != [snap.account_id]:
             yield Result(
                 status=Status.NOT_APPLICABLE,
@@ -112,7 +114,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             continue
         problems: list[str] = []
         undecided: list[str] = []
-        details: dict[str, dict] = {}
+        details: dict[str, dict[str, Any]] = {}
         scenarios: list[tuple[str, str | None]] = [("role policies", None)]
         scenarios += [(f"session policy of run {run_id}", pol) for run_id, pol in sessions.get(arn, {}).items()]
         for label, session_policy in scenarios:

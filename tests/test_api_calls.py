@@ -17,12 +17,14 @@ from typing import Any
 import boto3
 
 from auditor import upstreams
-from auditor.collect import PTC_EVENT_NAMES, CollectOptions, permissions_for_facets
+from auditor.aws import CollectOptions
+from auditor.collect import PTC_EVENT_NAMES
 from auditor.config import parse_config
 from auditor.engine import load_builtin_rules
+from auditor.facets import permissions_for_facets
 from auditor.manifests import ACCEPTED_MEDIA_TYPES
 from auditor.scan import facets_for, select_rules
-from tests.conftest import REGION, run_scan
+from tests.support.sandbox import REGION, run_scan
 
 OMICS = "omics.amazonaws.com"
 # Verbs of every AWS API that changes something; a read-only scan calls none of them.

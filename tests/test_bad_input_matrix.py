@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import pytest
 
 from auditor import files
 from auditor.cli import main
+from auditor.errors import InputError
+from tests.support.alarm import Hung, deadline
 
 HANG_SECONDS = 20
 
@@ -135,22 +136,10 @@ COMMANDS: dict[str, Callable[[str, dict[str, str], str], list[str]]] = {
 VERDICTS = {("map validate", "wrong-type"): 1}  # "this map is invalid" is what `map validate` is asked
 
 
-class Hang(Exception):
-    pass
-
-
 @pytest.fixture
 def alarm() -> Iterator[None]:
-    def on_alarm(*_: object) -> None:
-        raise Hang(f"still running after {HANG_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(HANG_SECONDS)
-    try:
+    with deadline(HANG_SECONDS):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=True)
@@ -216,17 +205,8 @@ def test_guard_regular_file_and_nonblocking_open(
     monkeypatch.setattr(files.os, "O_NONBLOCK", 0)
     monkeypatch.setattr(files.stat, "S_ISREG", lambda mode: True)
 
-    def on_alarm(*_: object) -> None:
-        raise Hang
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(3)
-    try:
-        with pytest.raises(Hang):
-            _case("report", "fifo", tmp_path, capsys)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(Hung), deadline(3):
+        _case("report", "fifo", tmp_path, capsys)
 
 
 def test_guard_size_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,21 +230,21 @@ def test_guard_recursion_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RecursionError
 
     monkeypatch.setattr(files.json, "loads", parse)
-    with pytest.raises(files.InputError, match="nests too deeply"):
+    with pytest.raises(InputError, match="nests too deeply"):
         files.parse_json("[]", "x", "plan")
 
 
 def test_guard_huge_integers_and_constants() -> None:
-    with pytest.raises(files.InputError, match="4300"):
+    with pytest.raises(InputError, match="4300"):
         files.parse_json('{"a": ' + "9" * 5000 + "}", "x", "plan")
-    with pytest.raises(files.InputError, match="NaN"):
+    with pytest.raises(InputError, match="NaN"):
         files.parse_json('{"a": NaN}', "x", "plan")
 
 
 def test_guard_alias_bomb(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the expansion bound the 700-byte bomb loads; whatever walks it next visits 387 million nodes."""
     text = ALIAS_BOMB.decode()
-    with pytest.raises(files.InputError, match="expands to more than"):
+    with pytest.raises(InputError, match="expands to more than"):
         files.parse_yaml(text, "x", "config")
     monkeypatch.setattr(files, "_expanded_size", lambda node: 1)
     # The depth walk below would itself be the first victim (minutes); skip it to show the load goes through.
@@ -274,7 +254,7 @@ def test_guard_alias_bomb(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_recursive_anchor_is_refused() -> None:
-    with pytest.raises(files.InputError, match="expands to more than"):
+    with pytest.raises(InputError, match="expands to more than"):
         files.parse_yaml("a: &a [*a]", "x", "config")
 
 

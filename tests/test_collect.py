@@ -6,12 +6,15 @@ import json
 import threading
 from collections import Counter
 
-from auditor.collect import CollectOptions, Collector
-from auditor.engine import Status
+from auditor.aws import CollectOptions
+from auditor.collect import Collector
+from auditor.facets import FACETS, SNAPSHOT_METADATA, collection_order, expand_facets, permissions_for_facets
+from auditor.findings import Status
+from auditor.models import Snapshot
 from auditor.sandbox import images
 from auditor.sandbox.ecr import simulate_ptc_pull
 from auditor.sandbox.omics import add_run_task, set_run_state
-from tests.conftest import ACCOUNT, REGION, by_resource, run_scan, trust
+from tests.support.sandbox import ACCOUNT, REGION, by_resource, run_scan, trust
 
 
 def _two_repos_sharing_a_config(aws) -> list[str]:
@@ -103,3 +106,37 @@ def test_every_task_of_a_large_run_is_read(aws) -> None:
     (got,) = snap.runs.value
     assert [t.task_id for t in got.tasks.value] == ids  # complete and in ListRunTasks order
     assert [t.image.rsplit(":", 1)[1] for t in got.tasks.value] == [str(i) for i in range(40)]
+
+
+# --- facet declarations (auditor/facets.py) agree with the Snapshot and the Collector ----------------
+
+
+def test_every_facet_names_snapshot_fields_and_a_collector_method() -> None:
+    for facet in FACETS.values():
+        for name in facet.fields:
+            assert name in Snapshot.model_fields, f"facet {facet.name}: Snapshot has no field {name!r}"
+        assert callable(getattr(Collector, facet.collect, None)), f"facet {facet.name}: no Collector.{facet.collect}"
+        assert set(facet.depends_on) <= set(FACETS), f"facet {facet.name} depends on an unknown facet"
+        assert facet.permissions, f"facet {facet.name} declares no IAM action"
+
+
+def test_every_collected_snapshot_field_has_a_facet() -> None:
+    filled = {name for facet in FACETS.values() for name in facet.fields}
+    assert set(Snapshot.model_fields) - SNAPSHOT_METADATA == filled
+    assert set(Snapshot.model_fields) >= SNAPSHOT_METADATA
+
+
+def test_collection_order_follows_the_dependencies() -> None:
+    listings, dependent = collection_order(FACETS)
+    assert {f.name for f in listings} == {f.name for f in FACETS.values() if not f.depends_on}
+    done = {f.name for f in listings}
+    for facet in dependent:
+        assert done.issuperset(facet.depends_on), f"{facet.name} collected before {facet.depends_on}"
+        done.add(facet.name)
+    assert done == set(FACETS)
+    # only what was asked for and its dependencies: images pulls in run_tasks, which pulls in runs
+    listings, dependent = collection_order(["images"])
+    assert [f.name for f in dependent] == ["run_tasks", "images"]
+    assert expand_facets(["roles"]) == {"roles", "service_roles", "runs"}
+    assert permissions_for_facets(["roles"])[0] == "iam:GetPolicy"
+    assert "sts:GetCallerIdentity" in permissions_for_facets([])

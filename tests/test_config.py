@@ -7,7 +7,8 @@ import json
 import pytest
 
 from auditor.cli import main
-from auditor.config import ConfigError, load_config, parse_config
+from auditor.config import load_config, parse_config
+from auditor.errors import ConfigError
 
 
 def test_defaults() -> None:

@@ -6,9 +6,10 @@ import json
 import re
 
 from auditor.cli import main
-from auditor.engine import Status, load_builtin_rules
+from auditor.engine import load_builtin_rules
+from auditor.findings import Status
 from auditor.sandbox.seed import expected_failures, seed_demo_account
-from tests.conftest import run_scan
+from tests.support.sandbox import run_scan
 
 
 def test_demo_scan_finds_exactly_the_seeded_defects(aws) -> None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -25,7 +26,7 @@ import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint
 
-import auditor.collect
+import auditor.facets
 from auditor.permissions import Scope, fixer_policy, hub_policy, scanner_policy
 from auditor.policy import Decision, Request, evaluate_identity_policies, evaluate_resource_policy
 
@@ -184,9 +185,9 @@ def test_generated_files_are_up_to_date() -> None:
 
 
 def test_a_new_declaration_makes_the_templates_stale(monkeypatch: pytest.MonkeyPatch) -> None:
-    facets = dict(auditor.collect.FACET_PERMISSIONS)
-    facets["ptc_rules"] = (*facets["ptc_rules"], "ecr:DescribeRegistry")
-    monkeypatch.setattr(auditor.collect, "FACET_PERMISSIONS", facets)
+    declared = auditor.facets.FACETS["ptc_rules"]
+    more = dataclasses.replace(declared, permissions=(*declared.permissions, "ecr:DescribeRegistry"))
+    monkeypatch.setitem(auditor.facets.FACETS, "ptc_rules", more)
     assert {p.name for p in generate.stale()} == {"template.yaml", "member-roles.yaml"}
 
 
@@ -657,10 +658,10 @@ def test_member_fix_role_has_no_other_iam_write(member: dict[str, Any]) -> None:
 
 def test_each_account_backs_up_under_its_own_prefix_only(member: dict[str, Any], sam: dict[str, Any]) -> None:
     """Account A's fix role may write backups/A/ and never backups/B/: by its own policy and by the bucket's."""
-    import auditor.lambda_handler as lh
+    from auditor.nightly_fix import backup_location
 
     bucket = "audit-bucket"
-    key_of = {a: lh.backup_location(bucket, a, "20261121T020000Z-1a2b3c4d") for a in (MEMBER_ACCOUNT, OTHER_MEMBER)}
+    key_of = {a: backup_location(bucket, a, "20261121T020000Z-1a2b3c4d") for a in (MEMBER_ACCOUNT, OTHER_MEMBER)}
     objects = {
         a: f"arn:aws:s3:::{uri.removeprefix('s3://')}/20261121T020000Z-0a1b2c3d/backup.json"
         for a, uri in key_of.items()

@@ -1,6 +1,7 @@
 """The repository documents itself: generated docs are current, cited sections exist, no machine paths.
 
-* ``docs/rules.md`` is what ``docs/generate.py`` writes from the rules' metadata today.
+* ``docs/rules.md`` is what ``docs/generate.py`` writes from the rules' metadata today, and
+  ``docs/facets.md`` what it writes from the facet declarations (``auditor/facets.py``).
 * Every ``§N`` / ``§N.M`` the code cites resolves to a heading of the document it names:
   ``aws-semantics`` → ``docs/aws-semantics.md``; ``anchors-healthomics`` (or ``anchors``) and
   ``healthomics-pitfalls`` → ``docs/healthomics-pitfalls.md``. A bare ``(§N.M)`` belongs to
@@ -152,12 +153,31 @@ def test_rules_md_has_one_section_per_rule_in_registry_order() -> None:
     assert re.findall(r"^## (\S+)$", text, re.MULTILINE) == ids
 
 
-def test_generator_check_mode_detects_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_facets_md_is_what_the_generator_writes() -> None:
     generator = _generator()
-    stale = tmp_path / "rules.md"
-    stale.write_text("# out of date\n", encoding="utf-8")
-    monkeypatch.setattr(generator, "OUTPUT", stale)
+    expected = generator.render_facets(generator.facet_rows())
+    on_disk = (DOCS / "facets.md").read_text(encoding="utf-8") if (DOCS / "facets.md").exists() else ""
+    assert on_disk == expected, "docs/facets.md is stale: run `python docs/generate.py` and commit the result"
+
+
+def test_facets_md_has_one_row_per_declared_facet() -> None:
+    from auditor.facets import FACETS
+
+    text = (DOCS / "facets.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| `(\w+)` \| [^`]", text, re.MULTILINE) == list(FACETS)
+
+
+@pytest.mark.parametrize("stale_name", ["rules.md", "facets.md"])
+def test_generator_check_mode_detects_a_stale_file(
+    stale_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = _generator()
+    monkeypatch.setattr(generator, "OUTPUT", tmp_path / "rules.md")
+    monkeypatch.setattr(generator, "FACETS_OUTPUT", tmp_path / "facets.md")
     monkeypatch.setattr(generator, "ROOT", tmp_path)
+    assert generator.main([]) == 0
+    assert generator.main(["--check"]) == 0
+    (tmp_path / stale_name).write_text("# out of date\n", encoding="utf-8")
     assert generator.main(["--check"]) == 1
     assert generator.main([]) == 0
     assert generator.main(["--check"]) == 0
@@ -283,3 +303,17 @@ def test_machine_path_patterns() -> None:
     good = ["https://example.com/work/x", "docs/aws-semantics.md", "~/project", "s3://bucket/home/x"]
     assert all(any(p.search(s) for p in _MACHINE_PATHS) for s in bad)
     assert not any(p.search(s) for p in _MACHINE_PATHS for s in good)
+
+
+def test_relative_links_in_readme_and_docs_point_at_files_that_exist() -> None:
+    """The README is a front page into docs/: a moved or renamed document must not leave a dead link."""
+    import re
+
+    dead = []
+    for page in [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                dead.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not dead, "\n".join(dead)

@@ -20,11 +20,22 @@ import pytest
 import auditor.collect
 import auditor.fix
 from auditor.cli import main
-from auditor.engine import Status
+from auditor.findings import Status
 from auditor.fix import WRITE_VERBS
 from auditor.policy_merge import normalized
 from auditor.sandbox.ecr import simulate_ptc_pull
-from tests.conftest import ACCOUNT, OMICS, PULL, REGION, by_resource, ecr_uri, omics_statement, policy, run_scan, trust
+from tests.support.sandbox import (
+    ACCOUNT,
+    OMICS,
+    PULL,
+    REGION,
+    by_resource,
+    ecr_uri,
+    omics_statement,
+    policy,
+    run_scan,
+    trust,
+)
 
 PASS, FAIL = Status.PASS, Status.FAIL
 COVERAGE = "ptc-rule-coverage"

@@ -9,7 +9,7 @@
   loaded by whatever reads it), shown with separate processes against the sandbox server.
 * ``fix`` whose scan could not read a cell exits 3 and names the cell.
 
-Writes are counted on every client the auditor makes (``Spy`` from test_fix_safety), or, for the
+Writes are counted on every client the auditor makes (``Spy`` from tests/support/fix_account.py), or, for the
 separate processes, by comparing every document a fix can touch before and after.
 """
 
@@ -34,9 +34,8 @@ import requests
 from auditor.fix import KINDS, Backup, load_kinds
 from auditor.fixrun import FixReport
 from auditor.policy_merge import normalized
-from tests import test_fix_safety
-from tests.conftest import trust
-from tests.test_fix_safety import (
+from tests.support import fix_account
+from tests.support.fix_account import (
     ACCOUNT,
     ALL_TARGETS,
     OTHER_ACCOUNT,
@@ -52,10 +51,11 @@ from tests.test_fix_safety import (
     read_report,
     rollback_lines,
 )
+from tests.support.sandbox import trust
 
-# The broken account of test_fix_safety (seven planned changes) and its write spy, as fixtures here too.
-acct = test_fix_safety.acct
-spy = test_fix_safety.spy
+# The broken account of test_fix_safety (seven planned changes) and its write spy: tests/support/fix_account.py.
+acct = fix_account.acct
+spy = fix_account.spy
 
 ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 

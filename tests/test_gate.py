@@ -14,7 +14,7 @@ from auditor.cli import main
 from auditor.gate.gate import extract
 from auditor.sandbox import images
 from auditor.sandbox.documents import omics_statement, policy_document
-from tests.conftest import ACCOUNT, PULL, REGION
+from tests.support.sandbox import ACCOUNT, PULL, REGION
 
 REAL = Path(__file__).parent / "data" / "gate" / "real"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"

@@ -24,42 +24,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from auditor.cli import main
+from tests.support.alarm import deadline
 
 PASSWD = Path("/etc/passwd")
 LEAVES = "symlink leaves the workflow folder"
 TOOL = "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: echo\ninputs: []\noutputs: []\n"
 NF_MAIN = "process A {\n    container 'quay.io/org/a:1'\n    script: 'a'\n}\n"
-
-
-class Hung(BaseException):
-    """Not an Exception (nor an OSError, as TimeoutError is): no ``except`` in the code under test swallows it."""
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging (no pytest-timeout here): SIGALRM interrupts a blocking open or read."""
-
-    def expired(signum, frame):
-        raise Hung(f"the gate did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -9,12 +9,13 @@ import jsonschema
 import pytest
 
 from auditor.cli import main
-from auditor.engine import Finding, Severity, Status
+from auditor.errors import MapError
+from auditor.findings import Finding, Severity, Status
 from auditor.gate.gate import GATE_RULES
-from auditor.gate.regmap import MapError, from_api, load_map, schema_problems, to_api
+from auditor.gate.regmap import from_api, load_map, schema_problems, to_api
 from auditor.gate.resolve import resolve
 from auditor.models import ContainerRegistryMap, ImageMapping, RegistryMapping
-from auditor.sarif import to_sarif
+from auditor.reports.sarif import to_sarif
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"

@@ -31,7 +31,7 @@ from auditor.sandbox import images
 from auditor.sandbox.documents import omics_statement, policy_document
 from auditor.scan import render_summary
 from auditor.terminal import command_line, printable, safe_for_terminal, shell_comment, terminal_text
-from tests.conftest import ACCOUNT, REGION, run_scan
+from tests.support.sandbox import ACCOUNT, REGION, run_scan
 
 PAYLOAD = "$(touch PWNED)`touch PWNED`;touch PWNED;'\"x"  # what the HealthOmics API's Unicode patterns allow
 FORGED = "[FAIL ] critical forged-line"

@@ -3,7 +3,7 @@
 One sandbox server for the whole module, started the way a user starts it
 (``omics-ecr-audit sandbox --port 0``, endpoint read from its stdout) and stopped
 with SIGTERM at the end (it must exit 0). Each CLI process gets dummy credentials,
-a region, nonexistent AWS config files and ``NO_COLOR=1`` (see ``journey_support``).
+a region, nonexistent AWS config files and ``NO_COLOR=1`` (see ``tests/support/journeys.py``).
 
 State: the server starts with the demo account. Tests that change it mark the
 server dirty; any test that needs the demo as seeded calls ``server.clean_demo()``,
@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.journey_support import PROJECT_ROOT, REGION, TIMINGS, Result, SandboxProcess, journey_env, run_cli
+from tests.support.journeys import PROJECT_ROOT, REGION, TIMINGS, Result, SandboxProcess, journey_env, run_cli
 
 ACCOUNT = "123456789012"
 SANDBOX_HINT = "pip install 'omics-ecr-audit[sandbox]'"
@@ -402,7 +402,7 @@ def test_fix_apply_rollback_and_apply_saved_plan(server: SandboxProcess, tmp_pat
 
 def test_journeys_run_in_fresh_interpreters_only() -> None:
     """No test here may run the CLI in-process: each journey must start without remediations/rules imported."""
-    for path in (Path(__file__), PROJECT_ROOT / "tests" / "journey_support.py"):
+    for path in (Path(__file__), PROJECT_ROOT / "tests" / "support" / "journeys.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom | ast.Import):

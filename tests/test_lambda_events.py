@@ -19,7 +19,7 @@ import pytest
 
 import auditor.lambda_handler as lh
 from auditor.lambda_handler import ERROR_LIMIT, handler, parse_event
-from tests.conftest import REGION
+from tests.support.sandbox import REGION
 
 BUCKET = "omics-ecr-audit-runs"
 ACCOUNT = "123456789012"

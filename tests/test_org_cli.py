@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from auditor.cli import main
 from auditor.permissions import scanner_policy
-from tests.conftest import ACCOUNT, REGION, sandbox_account
-from tests.test_org_scan import OTHER, REGIONS, Estate, build_estate
+from tests.support.org import OTHER, REGIONS, Estate
+from tests.support.sandbox import ACCOUNT, REGION
 
 REGION_ARGS = ["--regions", ",".join(REGIONS)]
-
-
-@pytest.fixture(scope="module")
-def estate() -> Iterator[Estate]:
-    """Three accounts in two regions (see tests/test_org_scan.py), seeded once for this module."""
-    with pytest.MonkeyPatch.context() as mp, sandbox_account(mp):
-        yield build_estate()
 
 
 def _findings(path) -> dict:
@@ -114,7 +106,8 @@ def test_permissions_prints_the_generated_policy(kind: str, capsys) -> None:
 
 
 def test_summary_names_failed_cells_without_listing_a_whole_organisation() -> None:
-    from auditor.scan import Target, _targets_line
+    from auditor.findings import Target
+    from auditor.scan import _targets_line
 
     cells = [Target(account=f"1000000000{i:02d}", region=r, status="scanned") for i in range(50) for r in REGIONS]
     cells[7] = cells[7].model_copy(update={"status": "error"})

@@ -3,7 +3,7 @@
 The estate is a moto organisation of three accounts (the management account, which runs the audit,
 and two members entered through the audit role) in two HealthOmics regions. Two cells hold the full
 demo setup (seed.py), two a single half-configured cache rule, two nothing. It is seeded once per
-module; tests that inject faults do so on a fresh session (tests/test_faults.py explains the hooks),
+module; tests that inject faults do so on a fresh session (tests/support/faults.py explains the hooks),
 and compare the cells they do not break with the clean baseline scan.
 """
 
@@ -14,8 +14,6 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -25,86 +23,22 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from moto.iam.models import get_account_id_from
 
-from auditor.collect import CollectOptions
-from auditor.config import Config, RoleSettings, parse_config
-from auditor.engine import Finding, Status, load_builtin_rules
+from auditor.aws import CollectOptions
+from auditor.config import Config, parse_config
+from auditor.engine import load_builtin_rules
+from auditor.findings import Finding, FindingsDocument, Status, compute_coverage, exit_code, merge_documents
 from auditor.ratelimit import DEFAULT_RATE_LIMITS, DeadlineExceeded, RateLimiter, RateLimits
-from auditor.sandbox.seed import DemoAccount, expected_failures, seed_demo_account
-from auditor.scan import (
-    FindingsDocument,
-    compute_coverage,
-    exit_code,
-    merge_documents,
-    scan_live,
-    scan_org,
-    select_rules,
-    suppress,
-)
+from auditor.sandbox.seed import expected_failures
+from auditor.scan import scan_live, scan_org, select_rules, suppress
 from auditor.suppressions import Suppression
-from auditor.targets import Cell, account_session
-from tests.conftest import ACCOUNT, REGION, sandbox_account
-from tests.test_faults import Fault, error_response, request_param
+from auditor.targets import Cell
+from tests.support.faults import Fault, error_response, request_param
+from tests.support.org import OTHER, REGIONS, WORKFLOWS_AT_PACE, Estate, member_session
+from tests.support.sandbox import ACCOUNT, REGION
 
-OTHER = "eu-west-1"
-WORKFLOWS_AT_PACE = 14
-EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
-REGIONS = (REGION, OTHER)
 RULES = list(load_builtin_rules())
 
-# --- the estate --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Estate:
-    members: dict[str, str]  # name -> account id
-    demos: dict[tuple[str, str], DemoAccount]  # (account, region) -> the demo seeded there
-
-    @property
-    def accounts(self) -> list[str]:
-        return sorted([ACCOUNT, *self.members.values()])
-
-    @property
-    def cells(self) -> list[Cell]:
-        return [Cell(account=a, region=r) for a in self.accounts for r in sorted(REGIONS)]
-
-
-def member_session(base: boto3.Session, account: str, region: str) -> boto3.Session:
-    regional = boto3.Session(region_name=region)
-    if account == ACCOUNT:
-        return regional
-    return account_session(regional, account, RoleSettings())
-
-
-def seed_half_configured(session: boto3.Session) -> None:
-    """A cache rule for ECR Public, with neither registry policy nor creation template."""
-    session.client("ecr").create_pull_through_cache_rule(
-        ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws"
-    )
-
-
-def build_estate() -> Estate:
-    base = boto3.Session(region_name=REGION)
-    org = base.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    members = {}
-    for name in ("genomics", "research"):
-        status = org.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
-        members[name] = status["AccountId"]
-    demos = {}
-    for account, region in ((ACCOUNT, REGION), (members["genomics"], OTHER)):
-        demos[(account, region)] = seed_demo_account(member_session(base, account, region))
-    seed_half_configured(member_session(base, members["genomics"], REGION))
-    research = member_session(base, members["research"], OTHER)
-    seed_half_configured(research)
-    for i in range(WORKFLOWS_AT_PACE):  # more HealthOmics reads than the quota allows in a second
-        research.client("omics").create_workflow(name=f"wf-{i}", engine="WDL", definitionZip=EMPTY_ZIP)
-    return Estate(members=members, demos=demos)
-
-
-@pytest.fixture(scope="module")
-def estate() -> Iterator[Estate]:
-    with pytest.MonkeyPatch.context() as mp, sandbox_account(mp):
-        yield build_estate()
+# --- the estate (tests/support/org.py), seeded once per module by the `estate` fixture ----------------
 
 
 def org_config(**extra: Any) -> Config:

@@ -35,9 +35,9 @@ import yaml
 import auditor.collect
 import auditor.fix
 from auditor.cli import main
-from auditor.collect import FACETS, permissions_for_facets
 from auditor.config import parse_config
 from auditor.engine import load_builtin_rules
+from auditor.facets import FACETS, permissions_for_facets
 from auditor.fix import APPLY_PERMISSIONS, S3_BACKUP_PERMISSIONS, fix_permissions
 from auditor.permissions import (
     KINDS,
@@ -54,12 +54,12 @@ from auditor.permissions import (
 )
 from auditor.sandbox.omics import set_run_state
 from auditor.sandbox.seed import seed_demo_account
-from tests import test_lambda
-from tests.conftest import REGION, run_scan
+from tests.support import lambda_hub
+from tests.support.sandbox import REGION, run_scan
 
 BACKUP_BUCKET = "omics-audit-backups"
 # the Lambda tests' fixtures "hub" and "org" (registered under their declared names)
-_hub_fixture, _org_fixture = test_lambda.hub_fixture, test_lambda.org_fixture
+_hub_fixture, _org_fixture = lambda_hub.hub_fixture, lambda_hub.org_fixture
 
 
 class CallRecorder:

@@ -11,7 +11,7 @@ from auditor.refs import (
     DOCKER_HUB,
     EcrHost,
     ImageReference,
-    ReferenceError,
+    InvalidReference,
     canonical_registry,
     docker_hub_host,
     ecr_host,
@@ -136,7 +136,7 @@ def test_fields(raw: str, fields: tuple[str, str, str | None, str | None, str | 
     ],
 )
 def test_invalid_references(raw: str, reason_part: str) -> None:
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(InvalidReference) as info:
         parse_reference(raw)
     assert reason_part in info.value.reason
     assert isinstance(info.value, ValueError)
@@ -144,12 +144,12 @@ def test_invalid_references(raw: str, reason_part: str) -> None:
 
 
 def test_non_string_rejected() -> None:
-    with pytest.raises(ReferenceError, match="expected a string"):
+    with pytest.raises(InvalidReference, match="expected a string"):
         parse_reference(None)  # type: ignore[arg-type]
 
 
 def test_try_parse_returns_error() -> None:
-    assert isinstance(try_parse_reference("Ubuntu"), ReferenceError)
+    assert isinstance(try_parse_reference("Ubuntu"), InvalidReference)
     assert isinstance(try_parse_reference("ubuntu"), ImageReference)
 
 
@@ -208,7 +208,7 @@ def test_default_registry(raw: str, default_registry: str | None, normalized: st
 
 
 def test_default_registry_must_be_bare() -> None:
-    with pytest.raises(ReferenceError, match="bare host"):
+    with pytest.raises(InvalidReference, match="bare host"):
         parse_reference("ubuntu", default_registry="https://quay.io")
 
 
@@ -436,10 +436,10 @@ def test_normalize_is_idempotent(case: tuple[str, str | None, list[str], str | N
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_arbitrary_text_never_crashes(text: str) -> None:
-    """Any string either parses to a stable normal form or raises ReferenceError — nothing else."""
+    """Any string either parses to a stable normal form or raises InvalidReference — nothing else."""
     try:
         ref = parse_reference(text)
-    except ReferenceError as err:
+    except InvalidReference as err:
         assert err.reason
         return
     assert parse_reference(ref.normalized).normalized == ref.normalized
@@ -450,7 +450,7 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
 def test_grammar_soup_with_default_registry(text: str, default_registry: str | None) -> None:
     try:
         ref = parse_reference(text, default_registry=default_registry)
-    except ReferenceError:
+    except InvalidReference:
         return
     assert parse_reference(ref.normalized).normalized == ref.normalized
 
@@ -459,7 +459,7 @@ def test_reference_error_pickles() -> None:
     """Errors cross process boundaries (parallel scans) intact."""
     import pickle
 
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(InvalidReference) as info:
         parse_reference("Ubuntu")
     clone = pickle.loads(pickle.dumps(info.value))
     assert (clone.raw, clone.reason, str(clone)) == (info.value.raw, info.value.reason, str(info.value))

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from auditor.engine import Finding, Severity, Status
+from auditor.findings import Finding, FindingsDocument, Severity, Status
 from auditor.reports import RenderOptions
 from auditor.reports.chromium import CHROMIUM, launch
 from auditor.reports.diff import diff_documents
 from auditor.reports.html import cli_commands, render_html
-from auditor.scan import FindingsDocument
-from tests.test_report_html import (
+from tests.support.html_documents import (
     ACCOUNT_A,
     ACCOUNT_B,
     make_finding,

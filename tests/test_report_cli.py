@@ -11,7 +11,7 @@ from junitparser import JUnitXml
 from auditor.cli import main
 from auditor.reports import load_formats
 from auditor.sandbox.seed import seed_demo_account
-from tests.conftest import REGION
+from tests.support.sandbox import REGION
 
 
 @pytest.fixture

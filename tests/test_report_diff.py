@@ -6,13 +6,13 @@ import json
 from datetime import UTC, date, datetime
 
 from auditor.cli import main
-from auditor.engine import Finding, Severity, Status, finding_id
+from auditor.findings import Finding, FindingsDocument, RunInfo, Severity, Status, Target, build_document, finding_id
 from auditor.models import CallError
 from auditor.reports.diff import diff_documents, render_diff
 from auditor.sandbox.seed import seed_demo_account
-from auditor.scan import FindingsDocument, RunInfo, Target, build_document, suppress
+from auditor.scan import suppress
 from auditor.suppressions import Suppression
-from tests.conftest import ACCOUNT, PULL, REGION, omics_statement, policy, run_scan
+from tests.support.sandbox import ACCOUNT, PULL, REGION, omics_statement, policy, run_scan
 
 RULE = "repository-policy-grants-omics"
 SAMTOOLS = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/quay/biocontainers/samtools"

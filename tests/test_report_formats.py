@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import uuid
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,24 +21,28 @@ from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 from py_ocsf_models.events.findings.severity_id import SeverityID
 from py_ocsf_models.events.findings.status_id import StatusID
 
-from auditor.engine import Finding, Severity, Status, cell_error_findings, finding_id, load_builtin_rules
-from auditor.models import CallError
+from auditor.engine import load_builtin_rules
+from auditor.findings import FindingsDocument, Status, Target
 from auditor.reports import FORMATS, RenderOptions
 from auditor.reports.asff import render_asff  # importing a format module registers it
 from auditor.reports.junit import render_junit
 from auditor.reports.ocsf import render_ocsf as ocsf_renderer
 from auditor.reports.sarif import render_sarif as sarif_renderer
 from auditor.sandbox.seed import DemoAccount
-from auditor.scan import FindingsDocument, RunInfo, Target, summarize, suppress
-from auditor.suppressions import EXPIRED_RULE_ID, Suppression
-from tests.conftest import ACCOUNT, REGION, run_scan
+from auditor.suppressions import EXPIRED_RULE_ID
+from tests.support.format_documents import (
+    REPO,
+    RULE,
+    empty_doc,
+    error_cell_doc,
+    make_doc,
+    make_finding,
+    muted_record,
+    with_suppressions,
+)
+from tests.support.sandbox import ACCOUNT, REGION, run_scan
 
-T0 = datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
-REPO = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/quay/biocontainers/samtools"
-RULE = "repository-policy-grants-omics"
-
-
-# --- documents ----------------------------------------------------------------------------------
+# --- documents (hand-built ones: tests/support/format_documents.py) -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -50,93 +52,9 @@ def demo_doc(demo: DemoAccount) -> FindingsDocument:
     return doc
 
 
-def with_suppressions(doc: FindingsDocument) -> FindingsDocument:
-    """The scan with the ARM-only image accepted as a risk (and one suppression already expired)."""
-    rules = [
-        Suppression(
-            rule="image-not-arm-only",
-            resource="*arm-tool*",
-            reason="vendor ships arm64 only",
-            owner="genomics@example.org",
-            expires=date(2099, 1, 1),
-        ),
-        Suppression(rule="ptc-rule-coverage", reason="old decision", owner="ops@example.org", expires=date(2020, 1, 1)),
-    ]
-    muted = suppress(doc, rules, today=date(2026, 1, 1))
-    assert any(f.status == Status.MUTED for f in muted.findings)
-    assert any(f.rule_id == EXPIRED_RULE_ID for f in muted.findings)
-    return muted
-
-
 @pytest.fixture(scope="module")
 def muted_doc(demo_doc: FindingsDocument) -> FindingsDocument:
     return with_suppressions(demo_doc)
-
-
-def make_finding(
-    status: Status,
-    resource: str = REPO,
-    *,
-    rule_id: str = RULE,
-    account: str = ACCOUNT,
-    region: str = REGION,
-    message: str | None = None,
-    severity: Severity = Severity.HIGH,
-    title: str = "Every cache repository lets omics pull",
-    evidence: dict[str, Any] | None = None,
-) -> Finding:
-    return Finding(
-        id=finding_id(rule_id, account, region, resource),
-        rule_id=rule_id,
-        title=title,
-        status=status,
-        severity=severity,
-        account=account,
-        region=region,
-        resource=resource,
-        message=message if message is not None else f"{resource} is {status.value}",
-        evidence=evidence or {},
-        remediation="Add the omics pull statement to the repository policy.",
-        fixable=status == Status.FAIL,
-    )
-
-
-def make_doc(
-    findings: list[Finding],
-    *,
-    targets: list[Target] | None = None,
-    rules: list[str] | None = None,
-    run_id: str | None = None,
-    started: datetime = T0,
-) -> FindingsDocument:
-    run = RunInfo(
-        id=run_id or str(uuid.uuid4()),
-        started=started,
-        finished=started + timedelta(seconds=42),
-        rules=rules if rules is not None else list(dict.fromkeys(f.rule_id for f in findings)),
-        targets=targets if targets is not None else [Target(account=ACCOUNT, region=REGION, status="scanned")],
-    )
-    return FindingsDocument(run=run, findings=findings, summary=summarize(findings, run.rules))
-
-
-def error_cell_doc() -> FindingsDocument:
-    """A scan of two regions where eu-west-1 could not be scanned at all (ERROR for every rule)."""
-    rules = [r for rule_id, r in load_builtin_rules().items() if rule_id in (RULE, "ptc-rule-coverage")]
-    error = CallError(operation="sts:GetCallerIdentity", code="ExpiredToken", message="The token has expired")
-    findings = [make_finding(Status.PASS), *cell_error_findings(rules, ACCOUNT, "eu-west-1", error)]
-    targets = [
-        Target(account=ACCOUNT, region=REGION, status="scanned"),
-        Target(account=ACCOUNT, region="eu-west-1", status="error", error=error),
-    ]
-    return make_doc(findings, targets=targets, rules=[r.meta.id for r in rules])
-
-
-def empty_doc() -> FindingsDocument:
-    return make_doc([], targets=[], rules=[])
-
-
-def muted_record(reason: str = "accepted", owner: str = "me@example.org", expires: str | None = "2027-03-31") -> dict:
-    return {"suppression": {"reason": reason, "owner": owner, "expires": expires, "original_status": "FAIL"}}
 
 
 def test_every_format_is_registered_with_its_suffix() -> None:

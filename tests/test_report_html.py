@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -23,145 +21,30 @@ import jinja2
 import markupsafe
 import pytest
 
-from auditor.engine import Finding, Severity, Status, cell_error_findings, finding_id, load_builtin_rules
-from auditor.models import CallError
+from auditor.findings import Finding, FindingsDocument, Severity, Status
 from auditor.reports import FORMATS, RenderOptions
 from auditor.reports import html as html_report
 from auditor.reports.diff import diff_documents
 from auditor.reports.html import render_html
 from auditor.sandbox.seed import DemoAccount
-from auditor.scan import FindingsDocument, RunInfo, Target, build_document, suppress
 from auditor.suppressions import Suppression
-from tests.conftest import run_scan
-
-RULES = load_builtin_rules()
-RULE_IDS = list(RULES)
-ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "111111111111", "222222222222", "333333333333"
-STARTED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-TODAY = date(2026, 3, 2)
-XSS_PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
-CELL_DOWN = CallError(
-    operation="sts:GetCallerIdentity",
-    code="AccessDenied",
-    message="User is not authorized to perform sts:GetCallerIdentity",
-    permission="sts:GetCallerIdentity",
-    resource="region/eu-west-1",
+from tests.support.html_documents import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    ACCOUNT_C,
+    CELL_DOWN,
+    RULE_IDS,
+    evidence_for,
+    make_document,
+    make_finding,
+    repository_arn,
+    scanned,
+    varied_document,
 )
+from tests.support.sandbox import run_scan
+
+XSS_PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 _VOID = frozenset({"meta", "link", "input", "br", "img", "hr", "col", "source", "wbr", "area", "base", "embed"})
-
-
-# --- building documents -------------------------------------------------------------------
-
-
-def make_finding(
-    rule_id: str,
-    status: Status,
-    resource: str,
-    *,
-    account: str = ACCOUNT_A,
-    region: str = "us-east-1",
-    message: str | None = None,
-    evidence: dict[str, Any] | None = None,
-    fixable: bool = False,
-    severity: Severity | None = None,
-) -> Finding:
-    meta = RULES[rule_id].meta
-    return Finding(
-        id=finding_id(rule_id, account, region, resource),
-        rule_id=rule_id,
-        title=meta.title,
-        status=status,
-        severity=severity or meta.severity,
-        account=account,
-        region=region,
-        resource=resource,
-        message=message or f"{meta.title}: {status.value.lower()} for {resource}.",
-        evidence=evidence or {},
-        remediation=meta.remediation,
-        fixable=fixable and status == Status.FAIL,
-    )
-
-
-def make_document(
-    findings: Iterable[Finding],
-    targets: Sequence[Target],
-    *,
-    run_id: str = "run-current",
-    suppressions: Sequence[Suppression] = (),
-    api_calls: dict[str, int] | None = None,
-) -> FindingsDocument:
-    run = RunInfo(id=run_id, started=STARTED, mode="live", targets=list(targets), rules=RULE_IDS)
-    doc = build_document(run, list(findings), api_calls or {"ecr:DescribeRepositories": 3, "iam:GetRole": 2})
-    return suppress(doc, list(suppressions), today=TODAY) if suppressions else doc
-
-
-def scanned(*cells: tuple[str, str]) -> list[Target]:
-    return [Target(account=a, region=r, status="scanned") for a, r in cells]
-
-
-def repository_arn(account: str, region: str, name: str) -> str:
-    return f"arn:aws:ecr:{region}:{account}:repository/{name}"
-
-
-def _evidence(rule_id: str, status: Status, resource: str) -> dict[str, Any]:
-    """Evidence shaped like the real rules' (policy excerpts, decisions, API errors)."""
-    if status == Status.ERROR:
-        return {
-            "api_error": {
-                "operation": "ecr:GetRepositoryPolicy",
-                "code": "AccessDeniedException",
-                "message": "not authorized",
-                "permission": "ecr:GetRepositoryPolicy",
-                "resource": resource,
-            }
-        }
-    policy = {"Version": "2012-10-17", "Statement": [{"Sid": "OmicsPull", "Effect": "Allow", "Action": ["ecr:*"]}]}
-    return {
-        "decision": status.value,
-        "why_checked": [f"rule {rule_id}"],
-        "missing": ["ecr:BatchGetImage"] if status == Status.FAIL else [],
-        "policy_excerpt": json.dumps(policy),
-    }
-
-
-def varied_document(
-    count: int, *, seed: int = 7, extra: Sequence[Finding] = (), run_id: str = "run-current"
-) -> FindingsDocument:
-    """``count`` findings over three accounts and two regions (ACCOUNT_C/eu-west-1 not scanned), every rule and
-    status, a cell that could not be scanned (ACCOUNT_B/eu-west-1), an ERROR inside a scanned cell, and MUTED
-    findings from a suppression of one repository family."""
-    rng = random.Random(seed)
-    cells = [(ACCOUNT_A, "us-east-1"), (ACCOUNT_A, "eu-west-1"), (ACCOUNT_B, "us-east-1"), (ACCOUNT_C, "us-east-1")]
-    weights = {Status.PASS: 50, Status.FAIL: 30, Status.NOT_APPLICABLE: 8, Status.ERROR: 2}
-    findings: list[Finding] = []
-    for n in range(count):
-        account, region = cells[n % len(cells)]
-        rule_id = RULE_IDS[n // len(cells) % len(RULE_IDS)]  # every rule in every cell
-        status = rng.choices(list(weights), weights=list(weights.values()))[0]
-        family = "legacy" if n % 9 == 0 else rng.choice(["biocontainers", "library", "nf-core"])
-        resource = repository_arn(account, region, f"quay/{family}/tool-{n:04d}")
-        findings.append(
-            make_finding(
-                rule_id,
-                status,
-                resource,
-                account=account,
-                region=region,
-                evidence=_evidence(rule_id, status, resource),
-                fixable=RULES[rule_id].meta.fixable and n % 3 != 0,
-                severity=Severity.MEDIUM if n % 5 == 0 else None,
-            )
-        )
-    findings.extend(cell_error_findings(RULES.values(), ACCOUNT_B, "eu-west-1", CELL_DOWN))
-    findings.extend(extra)
-    targets = [*scanned(*cells), Target(account=ACCOUNT_B, region="eu-west-1", status="error", error=CELL_DOWN)]
-    legacy = Suppression(
-        resource="arn:aws:ecr:*:repository/quay/legacy/*",
-        reason="legacy images, retired with the Q3 pipeline",
-        owner="genomics-platform@example.org",
-        expires=date(2026, 9, 30),
-    )
-    return make_document(findings, targets, run_id=run_id, suppressions=[legacy])
 
 
 # --- reading the page ---------------------------------------------------------------------
@@ -311,7 +194,7 @@ def test_coverage_matrix_marks_error_cells_and_cells_not_scanned() -> None:
         Status.ERROR,
         repository_arn(ACCOUNT_C, "us-east-1", "quay/x"),
         account=ACCOUNT_C,
-        evidence=_evidence("repository-policy-grants-omics", Status.ERROR, "quay/x"),
+        evidence=evidence_for("repository-policy-grants-omics", Status.ERROR, "quay/x"),
     )
     doc = varied_document(60, extra=[inner_error])
     page = Page(render(doc))

@@ -20,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.engine import Status, load_builtin_rules
+from auditor.engine import load_builtin_rules
+from auditor.findings import Status
 from auditor.sandbox import images
 from auditor.sandbox.ecr import simulate_ptc_pull
 from auditor.sandbox.omics import add_run_task, set_run_state
-from tests.conftest import (
+from tests.support.sandbox import (
     ACCOUNT,
     OMICS,
     PULL,

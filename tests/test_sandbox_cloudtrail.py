@@ -15,7 +15,7 @@ from moto import mock_aws
 from moto.core.base_backend import BackendDict
 
 from auditor.sandbox import cloudtrail
-from tests.shapecheck import attach
+from tests.support.shapes import attach
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -1,6 +1,6 @@
 """The sandbox's ECR extensions, through real boto3 clients (in-process and ThreadedMotoServer).
 
-Every successful response is validated against botocore's output shape (tests.shapecheck).
+Every successful response is validated against botocore's output shape (tests/support/shapes.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from auditor.sandbox.images import (
     push_index,
     push_schema1,
 )
-from tests.shapecheck import attach
+from tests.support.shapes import attach
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"

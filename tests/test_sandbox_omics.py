@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from auditor.sandbox import omics
-from tests.shapecheck import attach
+from tests.support.shapes import attach
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

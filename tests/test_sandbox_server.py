@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 import auditor.sandbox
 from auditor.sandbox import cloudtrail, omics
 from auditor.sandbox.server import HOST_PREFIX_ENV, S3_ENDPOINT_ENV, SandboxServer, start_server
-from tests.shapecheck import attach
+from tests.support.shapes import attach
 
 ACCOUNT = "123456789012"  # moto's account for the "testing" access key
 REGION = "us-east-1"

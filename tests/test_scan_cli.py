@@ -11,10 +11,10 @@ import boto3
 
 from auditor.cli import main
 from auditor.config import parse_config
-from auditor.engine import Severity, Status
+from auditor.findings import Severity, Status, exit_code
 from auditor.sandbox.seed import seed_demo_account
-from auditor.scan import exit_code, load_inventory, scan_inventory, select_rules
-from tests.conftest import run_scan
+from auditor.scan import load_inventory, scan_inventory, select_rules
+from tests.support.sandbox import run_scan
 
 
 def _key(doc):

@@ -25,7 +25,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
 from botocore.validate import ParamValidator
 
-from auditor.engine import Severity, Status
+from auditor.errors import UsageError
+from auditor.findings import FindingsDocument, Severity, Status, Target
 from auditor.reports import FORMATS, RenderOptions
 from auditor.reports.asff import (
     BATCH_SIZE,
@@ -40,10 +41,9 @@ from auditor.reports.asff import (
     to_asff,
 )
 from auditor.sandbox.seed import seed_demo_account
-from auditor.scan import FindingsDocument, Target, UsageError, suppress
+from auditor.scan import suppress
 from auditor.suppressions import EXPIRED_RULE_ID, Suppression
-from tests.conftest import ACCOUNT, REGION, run_scan, sandbox_account
-from tests.test_report_formats import (
+from tests.support.format_documents import (
     REPO,
     RULE,
     T0,
@@ -53,6 +53,7 @@ from tests.test_report_formats import (
     muted_record,
     with_suppressions,
 )
+from tests.support.sandbox import ACCOUNT, REGION, run_scan, sandbox_account
 
 SECRET = "wJalrXUtnFEMI-do-not-log-this-K7MDENG"
 

@@ -7,17 +7,20 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from auditor.config import ConfigError, load_config, parse_config
-from auditor.engine import Finding, Severity, Status, finding_id
-from auditor.scan import (
+from auditor.config import load_config, parse_config
+from auditor.errors import ConfigError
+from auditor.findings import (
+    Finding,
     FindingsDocument,
     RunInfo,
+    Severity,
+    Status,
     build_document,
     exit_code,
-    render_summary,
+    finding_id,
     summarize,
-    suppress,
 )
+from auditor.scan import render_summary, suppress
 from auditor.suppressions import (
     EXPIRED_RULE_ID,
     Suppression,

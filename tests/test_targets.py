@@ -15,8 +15,9 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from auditor.collect import ApiCallCounter
-from auditor.config import ConfigError, OrganizationTargets, RoleSettings, Targets, parse_config
+from auditor.aws import ApiCallCounter
+from auditor.config import OrganizationTargets, RoleSettings, Targets, parse_config
+from auditor.errors import ConfigError
 from auditor.targets import (
     AccountTarget,
     Cell,
@@ -28,8 +29,8 @@ from auditor.targets import (
     plan_regions,
     refresh_windows,
 )
-from tests.conftest import ACCOUNT, REGION
-from tests.test_faults import Fault, error_response, request_param
+from tests.support.faults import Fault, error_response, request_param
+from tests.support.sandbox import ACCOUNT, REGION
 
 # --- a moto organisation -------------------------------------------------------------------------------
 

@@ -9,16 +9,18 @@ from typing import Any
 
 import boto3
 
-from auditor.collect import ApiCallCounter, CollectOptions, Collector, make_client
+from auditor.aws import ApiCallCounter, CollectOptions, make_client
+from auditor.collect import Collector
 from auditor.config import Config
+from auditor.errors import MapError, UsageError
 from auditor.files import load_data
 from auditor.gate.containers import Extraction
 from auditor.gate.gate import GATE_RULES, GateDocument, evaluate, extract, gate_image_refs, workflow_folder
-from auditor.gate.regmap import MapError, check_against, from_api, generate, load_map, schema_problems, to_api
+from auditor.gate.regmap import check_against, from_api, generate, load_map, schema_problems, to_api
 from auditor.gate.resolve import resolve
 from auditor.models import ContainerRegistryMap, Snapshot
-from auditor.sarif import to_sarif
-from auditor.scan import UsageError, load_inventory
+from auditor.reports.sarif import to_sarif
+from auditor.scan import load_inventory
 from auditor.terminal import printable, terminal_text
 
 GATE_FACETS = {"ptc_rules", "registry_policy", "templates", "repositories", "repository_policies", "images"}
@@ -42,30 +44,41 @@ def _pick_snapshot(snapshots: list[Snapshot], account: str | None, region: str |
     return chosen[0]
 
 
-def _workflow_map(args: Any, session: boto3.Session | None, snap: Snapshot | None) -> ContainerRegistryMap | None:
-    if args.map:
+def _workflow_map(
+    map_file: str | None,
+    workflow_id: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    session: boto3.Session | None,
+    snap: Snapshot | None,
+) -> ContainerRegistryMap | None:
+    if map_file:
         try:
-            return load_map(args.map)
+            return load_map(map_file)
         except MapError as exc:
             raise UsageError(str(exc)) from None
-    if not args.workflow_id:
+    if not workflow_id:
         return None
     if snap is not None and snap.workflows.value is not None:
         for wf in snap.workflows.value:
-            if wf.id == args.workflow_id:
+            if wf.id == workflow_id:
                 return wf.registry_map.value
     if session is None:
-        raise UsageError(f"workflow {args.workflow_id} is not in the inventory; run live to read its map")
-    client = make_client(
-        session, "omics", args.region, CollectOptions(endpoint_url=args.endpoint_url), ApiCallCounter()
-    )
-    got = client.get_workflow(id=args.workflow_id)
+        raise UsageError(f"workflow {workflow_id} is not in the inventory; run live to read its map")
+    if region is None:
+        raise UsageError(f"reading workflow {workflow_id}'s map needs --region")
+    client = make_client(session, "omics", region, CollectOptions(endpoint_url=endpoint_url), ApiCallCounter())
+    got = client.get_workflow(id=workflow_id)
     data = got.get("containerRegistryMap")
     return from_api(data) if data else None
 
 
 def _live_snapshot(
-    session: boto3.Session, region: str, extractions: list[Extraction], crm, endpoint_url: str | None
+    session: boto3.Session,
+    region: str,
+    extractions: list[Extraction],
+    crm: ContainerRegistryMap | None,
+    endpoint_url: str | None,
 ) -> Snapshot:
     options = CollectOptions(endpoint_url=endpoint_url, image_tags_per_repository=0)
     collector = Collector(session, region, GATE_FACETS, options)
@@ -73,23 +86,40 @@ def _live_snapshot(
     return collector.collect()
 
 
-def run_gate(args: Any, config: Config) -> GateDocument:
-    path = Path(args.path)
-    params = load_params(args.params)
+def run_gate(
+    config: Config,
+    *,
+    path: str | Path,
+    params: str | None = None,
+    map_file: str | None = None,
+    workflow_id: str | None = None,
+    inventory: str | None = None,
+    offline: bool = False,
+    account: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> GateDocument:
+    """Extract the workflow's containers at ``path``, resolve them with the map (``map_file``, or the map of
+    HealthOmics workflow ``workflow_id``), and check them against the account: a saved ``inventory``, the
+    live account (``profile``, ``region``), or nothing (``offline``)."""
+    path = Path(path)
+    values = load_params(params)
     with workflow_folder(path) as root:
-        extractions = extract(root, params)
-    session = None if args.inventory or args.offline else boto3.Session(profile_name=args.profile or config.profile)
+        extractions = extract(root, values)
+    session = None if inventory or offline else boto3.Session(profile_name=profile or config.profile)
     snap: Snapshot | None = None
-    if args.inventory:
-        snap = _pick_snapshot(load_inventory(args.inventory), args.account, args.region)
+    if inventory:
+        snap = _pick_snapshot(load_inventory(inventory), account, region)
     if session is not None:
         # Settled before --workflow-id reads the map, so both calls go to the same region.
-        args.region = args.region or (config.regions[0] if config.regions else session.region_name)
-        if not args.region:
+        region = region or (config.regions[0] if config.regions else session.region_name)
+        if not region:
             raise UsageError("give --region (or --offline to resolve without an account)")
-    crm = _workflow_map(args, session, snap)
+    crm = _workflow_map(map_file, workflow_id, region, endpoint_url, session, snap)
     if session is not None:
-        snap = _live_snapshot(session, args.region, extractions, crm, args.endpoint_url)
+        assert region is not None
+        snap = _live_snapshot(session, region, extractions, crm, endpoint_url)
     root_uri = ""
     if path.is_dir():
         try:
@@ -97,12 +127,12 @@ def run_gate(args: Any, config: Config) -> GateDocument:
             root_uri = "" if str(rel) == "." else rel.as_posix() + "/"
         except ValueError:
             root_uri = ""
-    doc = evaluate(extractions, crm, snap=snap, account=args.account, region=args.region, root_uri=root_uri)
+    doc = evaluate(extractions, crm, snap=snap, account=account, region=region, root_uri=root_uri)
     doc.workflow = {
         "path": str(path),
         "languages": [e.language for e in extractions],
         "containers": len(doc.containers),
-        "map": args.map or (f"workflow {args.workflow_id}" if args.workflow_id else None),
+        "map": map_file or (f"workflow {workflow_id}" if workflow_id else None),
     }
     return doc
 

@@ -310,7 +310,8 @@ def _get(node: Node, key: str) -> Node | None:
 
 def _scalar(node: Node | None) -> str | None:
     if isinstance(node, ScalarNode) and node.tag != _NULL_TAG:
-        return node.value
+        text: str = node.value  # a scalar node's value is its text (typed Any by types-PyYAML)
+        return text
     return None
 
 
@@ -450,7 +451,7 @@ def _run(state: _State, run: Node | None, at: _At, path: str) -> None:
             _process(state, run, at, ident=path)
         return
     ref = _scalar(run)
-    if ref is None or ref.startswith("#") or not ref.strip():
+    if run is None or ref is None or ref.startswith("#") or not ref.strip():
         return  # a $graph entry of the same document (processed with the graph) or nothing to follow
     target = _target(state, ref.split("#", 1)[0], at.path, _rel(state, at.path), _line(run), "run:")
     if target is not None and target not in state.processed:

@@ -27,18 +27,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from auditor import upstreams
-from auditor.engine import Finding, RuleMeta, Severity, Status, finding_id
+from auditor.engine import RuleMeta
+from auditor.errors import UsageError
+from auditor.findings import Finding, FindingsDocument, RunInfo, Severity, Status, Target, build_document, finding_id
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
 from auditor.gate.resolve import Resolution, resolve
 from auditor.gate.workspace import MIB, GateLimits, Workspace, describe_size
 from auditor.grants import PTC_REGISTRY_ACTIONS, PULL_ACTIONS, TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.models import ContainerRegistryMap, Snapshot
-from auditor.scan import FindingsDocument, RunInfo, Target, UsageError, build_document
 
 _REFS = ["https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html"]
 
@@ -271,7 +272,7 @@ def extract(root: Path, params: dict[str, Any] | None = None, limits: GateLimits
 
 
 def _image_verdict(snap: Snapshot, res: Resolution, via_cache: bool) -> tuple[Status, str]:
-    from auditor.rules.image_architecture import is_arm_only
+    from auditor.manifests import is_arm_only
 
     repo = res.ecr_repository or ""
     key = f"{repo}@{res.digest}" if res.digest else f"{repo}:{res.tag}"
@@ -408,7 +409,22 @@ def evaluate(
     return GateDocument(**doc.model_dump(), containers=containers, locations=locations)
 
 
-def _judge(c: ContainerRef, crm, snap, account, region, add) -> GateContainer:
+class _AddFinding(Protocol):
+    """``evaluate``'s ``add``: records one finding and where in the workflow it points."""
+
+    def __call__(
+        self, rule_id: str, status: Status, resource: str, message: str, where: tuple[str, int], **evidence: Any
+    ) -> None: ...
+
+
+def _judge(
+    c: ContainerRef,
+    crm: ContainerRegistryMap | None,
+    snap: Snapshot | None,
+    account: str | None,
+    region: str | None,
+    add: _AddFinding,
+) -> GateContainer:
     where = (c.file, c.line)
     resource = f"container/{c.file}:{c.line}/{c.raw or c.expression}"
     out = GateContainer(
@@ -479,7 +495,7 @@ def _judge(c: ContainerRef, crm, snap, account, region, add) -> GateContainer:
 
 
 def gate_image_refs(
-    extractions: list[Extraction], crm, account: str, region: str
+    extractions: list[Extraction], crm: ContainerRegistryMap | None, account: str, region: str
 ) -> list[tuple[str, str | None, str | None]]:
     """(repository, tag, digest) of every container resolving into ``account``/``region`` (to inspect live)."""
     out = []

@@ -18,18 +18,15 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 from auditor import upstreams
-from auditor.engine import Finding, RuleContext, run_rule
+from auditor.engine import RuleContext, run_rule
+from auditor.errors import MapError
 from auditor.files import load_data
+from auditor.findings import Finding
 from auditor.models import Collected, ContainerRegistryMap, ImageMapping, RegistryMapping, Snapshot, Workflow
-from auditor.refs import ReferenceError as RefError
-from auditor.refs import parse_reference
+from auditor.refs import InvalidReference, parse_reference
 
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _SECRET_ARN = re.compile(r"^arn:aws(-\w+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[a-zA-Z0-9/_+=.@-]+$")
-
-
-class MapError(Exception):
-    """The file is not a valid container registry map; the message lists every problem with its path."""
 
 
 def _shape() -> Any:
@@ -59,7 +56,7 @@ def schema_problems(data: Any) -> list[str]:
             if key in m and isinstance(m[key], str):
                 try:
                     parse_reference(m[key])
-                except RefError as exc:
+                except InvalidReference as exc:
                     problems.append(f"imageMappings[{i}].{key}: {exc.reason}")
     return problems
 
@@ -147,7 +144,7 @@ def generate(references: list[tuple[str, str | None]], snap: Snapshot) -> tuple[
     for raw, default_registry in references:
         try:
             ref = parse_reference(raw, default_registry=default_registry)
-        except RefError as exc:
+        except InvalidReference as exc:
             notes.append(f"{raw}: {exc.reason}")
             continue
         if ref.registry == host:

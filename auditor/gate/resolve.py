@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from auditor import upstreams
 from auditor.models import ContainerRegistryMap, ImageMapping, RegistryMapping
-from auditor.refs import ImageReference, canonical_registry, ecr_uri, parse_reference
-from auditor.refs import ReferenceError as RefError
+from auditor.refs import ImageReference, InvalidReference, canonical_registry, ecr_uri, parse_reference
 
 Via = Literal["image-mapping", "registry-mapping", "ecr", "none", "invalid"]
 
@@ -64,7 +63,7 @@ def _match_image_mapping(ref: ImageReference, mappings: list[ImageMapping]) -> I
     for m in mappings:
         try:
             source = parse_reference(m.source_image or "")
-        except RefError:
+        except InvalidReference:
             continue
         if source.name == ref.name and source.tag == ref.tag and source.digest == ref.digest:
             return m
@@ -101,7 +100,7 @@ def resolve(
     out = Resolution(input=raw)
     try:
         ref = parse_reference(raw, default_registry=default_registry)
-    except RefError as exc:
+    except InvalidReference as exc:
         out.via = "invalid"
         out.reason = f"not a valid image reference: {exc.reason}"
         return out
@@ -118,7 +117,7 @@ def resolve(
         out.via = "image-mapping"
         try:
             dest = parse_reference(mapped.destination_image or "")
-        except RefError as exc:
+        except InvalidReference as exc:
             out.reason = f"image mapping destination {mapped.destination_image!r} is invalid: {exc.reason}"
             return out
         return _ecr_destination(out, dest, region, f"image mapping {mapped.source_image} → {dest.normalized}")

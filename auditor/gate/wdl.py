@@ -558,6 +558,7 @@ class _WorkflowScope(_Scope):
     def gather(self, gather: Tree.Gather, name: str) -> Value.Base:
         if isinstance(gather.section, Tree.Scatter):
             raise _Unresolved(f"{name} is gathered from a scatter (one value per element)")
+        assert isinstance(gather.section, Tree.Conditional)  # a workflow section is a scatter or a conditional
         condition = self.eval(gather.section.expr)
         if not (isinstance(condition, Value.Boolean) and condition.value):
             return Value.Null()

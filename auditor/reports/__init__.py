@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from auditor.scan import FindingsDocument
+    from auditor.findings import FindingsDocument
 
 Renderer = Callable[["FindingsDocument", "RenderOptions"], str]
 

@@ -77,7 +77,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import botocore.exceptions
@@ -86,17 +86,15 @@ from botocore.config import Config
 from pydantic import BaseModel, Field
 
 from auditor import __version__
-from auditor.engine import Finding, Severity, Status, load_builtin_rules
+from auditor.engine import load_builtin_rules
+from auditor.errors import UsageError
+from auditor.findings import Finding, FindingsDocument, Severity, Status
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import diff_documents
-from auditor.scan import UsageError
 from auditor.terminal import command_line
 
 # push_to_securityhub checks the hub is enabled, then imports the caller's findings (plus sts:GetCallerIdentity).
 SECURITYHUB_PERMISSIONS: tuple[str, ...] = ("securityhub:DescribeHub", "securityhub:BatchImportFindings")
-
-if TYPE_CHECKING:
-    from auditor.scan import FindingsDocument
 
 log = structlog.get_logger("auditor.reports.asff")
 
@@ -421,17 +419,22 @@ def to_asff(
     created_at = timestamp(doc.run.started)
     updated_at = timestamp(doc.run.finished or doc.run.started)
     refs = _references()
-    common = {
-        "run_id": doc.run.id,
-        "product_region": product_region,
-        "audit_account": audit_account,
-        "references": refs,
-        "updated_at": updated_at,
-    }
-    out = [finding_to_asff(f, created_at=created_at, **common) for f in doc.findings]
+    def asff(finding: Finding, created: str, gone: bool = False) -> dict[str, Any]:
+        return finding_to_asff(
+            finding,
+            run_id=doc.run.id,
+            product_region=product_region,
+            audit_account=audit_account,
+            created_at=created,
+            updated_at=updated_at,
+            references=refs,
+            gone=gone,
+        )
+
+    out = [asff(f, created_at) for f in doc.findings]
     for f in gone_findings(doc, previous):
         assert previous is not None
-        out.append(finding_to_asff(f, created_at=timestamp(previous.run.started), gone=True, **common))
+        out.append(asff(f, timestamp(previous.run.started), gone=True))
     return out
 
 

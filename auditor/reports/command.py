@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from auditor.errors import UsageError
+from auditor.findings import FindingsDocument
 from auditor.reports import RenderOptions, load_formats
-from auditor.scan import FindingsDocument, UsageError
 
 REPORT_STEM = "report"  # report.html, report.sarif, ... beside findings.json
 

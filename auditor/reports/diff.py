@@ -19,15 +19,11 @@ a failure is visible in the diff.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, computed_field
 
-from auditor.engine import Finding, Status
+from auditor.findings import Finding, FindingsDocument, Status
 from auditor.terminal import terminal_text
-
-if TYPE_CHECKING:
-    from auditor.scan import FindingsDocument
 
 PROBLEM = frozenset({Status.FAIL, Status.ERROR})
 

@@ -28,10 +28,9 @@ import jinja2
 from markupsafe import Markup
 from pydantic_core import to_jsonable_python
 
-from auditor.engine import Finding, Severity, Status
+from auditor.findings import Finding, FindingsDocument, Severity, Status, Target, summarize
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import FindingsDiff, diff_documents
-from auditor.scan import FindingsDocument, Target, summarize
 from auditor.terminal import command_line
 
 TEMPLATE = "report.html.j2"

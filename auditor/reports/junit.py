@@ -30,16 +30,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from auditor.engine import Finding, Status, load_builtin_rules
+from auditor.engine import load_builtin_rules
+from auditor.findings import Finding, FindingsDocument, Status
 from auditor.reports import RenderOptions, report_format
-
-if TYPE_CHECKING:
-    from auditor.scan import FindingsDocument
 
 # Characters outside XML 1.0's Char production (lone surrogates included): they cannot appear even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -133,7 +130,7 @@ def to_junit(doc: FindingsDocument) -> JUnitXml:
         suite.add_property("tool_version", xml_text(doc.run.tool_version))
         suite.add_testcases([testcase(f) for f in findings])
         xml.add_testsuite(suite)
-    xml.update_statistics()
+    xml.update_statistics()  # type: ignore[no-untyped-call]  # junitparser leaves it unannotated
     return xml
 
 
@@ -141,4 +138,5 @@ def to_junit(doc: FindingsDocument) -> JUnitXml:
 def render_junit(doc: FindingsDocument, options: RenderOptions) -> str:
     xml = to_junit(doc)
     ElementTree.indent(xml._elem)  # junitparser pretty-prints only when writing a file
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + xml.tostring().decode("utf-8") + "\n"
+    body: bytes = xml.tostring()  # type: ignore[no-untyped-call]  # junitparser leaves it unannotated
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body.decode("utf-8") + "\n"

@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from auditor.engine import Finding, Severity, Status, load_builtin_rules
+from auditor.engine import load_builtin_rules
+from auditor.findings import Finding, FindingsDocument, Severity, Status
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.asff import (
     FINDING_TYPE,
@@ -56,9 +57,6 @@ from auditor.reports.asff import (
     is_region,
     partition_for_region,
 )
-
-if TYPE_CHECKING:
-    from auditor.scan import FindingsDocument
 
 OCSF_VERSION = "1.5.0"
 CLASS_UID = 2004

@@ -36,6 +36,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs
 
+from auditor.errors import ExitCode
+
 SEEDS = ("demo", "empty")
 RESEED_PATH = "/_sandbox/reseed"
 SEED_PATH = "/_sandbox/seed"
@@ -46,12 +48,11 @@ DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
 }
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _error(message: str) -> int:
     print(f"omics-ecr-audit: {message}", file=sys.stderr, flush=True)
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 class _ServerSession:
@@ -84,7 +85,7 @@ class _Seeder:
             requests.post(f"{self.server.url}/moto-api/reset", timeout=30).raise_for_status()
             info: dict[str, Any] = {"seed": kind, "account": ACCOUNT, "region": REGION, "workflows": {}, "runs": {}}
             if kind == "demo":
-                demo = seed_demo_account(_ServerSession(self.server, REGION))  # type: ignore[arg-type]
+                demo = seed_demo_account(_ServerSession(self.server, REGION))
                 info.update(account=demo.account, region=demo.region, workflows=demo.workflows, runs=demo.runs)
             self.current = info
             return info
@@ -182,4 +183,4 @@ def run_sandbox(args: argparse.Namespace) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     print("# sandbox stopped", flush=True)
-    return EXIT_OK
+    return ExitCode.OK

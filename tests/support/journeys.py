@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ENDPOINT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 # Variables a child may inherit from the parent environment; everything AWS_* is dropped.

@@ -1,0 +1,236 @@
+"""The inventory facets: every kind of data a scan can collect, declared once.
+
+A facet is one kind of collected data (the pull-through cache rules, the repositories' policies, the
+images' platforms...). Its declaration below is the single source of
+
+* what the collector fetches and in which order (``auditor.collect.Collector.collect``): facets with
+  no dependency are top-level listings, fetched concurrently; the others run afterwards one after the
+  other, each once the facets it ``depends_on`` are in the snapshot (``collection_order``);
+* which facets a rule's facets pull in (``expand_facets``);
+* the IAM actions a scan needs (``permissions_for_facets``), hence rule metadata, the ``rules``
+  command, ``auditor.permissions`` and the policies ``deploy/generate.py`` writes;
+* the facet table of the documentation (``docs/facets.md``, written by ``docs/generate.py``).
+
+Adding a facet is its ``Facet`` here, its collector method (``Facet.collect`` names it) and its
+``Snapshot`` field(s); ``tests/test_collect.py`` checks the three agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Facet:
+    name: str
+    what: str  # what it collects, one sentence (the documentation's facet table)
+    permissions: tuple[str, ...]  # IAM actions the collector needs to read it
+    collect: str  # the Collector method: () -> value for a top-level listing, else (snapshot) -> value
+    snapshot_field: str  # the Snapshot field the method's value is stored in (or that it fills in place)
+    depends_on: tuple[str, ...] = ()  # facets collected first: they say which resources to ask about
+    also_fills: tuple[str, ...] = ()  # further Snapshot fields the method writes
+    in_place: bool = False  # the method writes the snapshot itself and returns None
+    healthomics: bool = False  # HealthOmics data: empty, with no call, where the region has no endpoint
+
+    @property
+    def listing(self) -> bool:
+        """A top-level listing: needs nothing collected before it, so it runs concurrently with the others."""
+        return not self.depends_on
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.snapshot_field, *self.also_fills)
+
+
+_DECLARED = (
+    Facet(
+        name="ptc_rules",
+        what="The registry's pull-through cache rules.",
+        permissions=("ecr:DescribePullThroughCacheRules",),
+        collect="_ptc_rules",
+        snapshot_field="ptc_rules",
+    ),
+    Facet(
+        name="ptc_validations",
+        what="Whether each cache rule of an upstream that needs credentials can use its secret "
+        "(ValidatePullThroughCacheRule).",
+        permissions=("ecr:ValidatePullThroughCacheRule",),
+        collect="_ptc_validations",
+        snapshot_field="ptc_validations",
+        depends_on=("ptc_rules",),
+    ),
+    Facet(
+        name="secrets",
+        what="Metadata (never the value) of the Secrets Manager secrets cache rules and registry maps name.",
+        permissions=("secretsmanager:DescribeSecret",),
+        collect="_secrets",
+        snapshot_field="secrets",
+        depends_on=("ptc_rules", "workflows"),
+    ),
+    Facet(
+        name="registry_policy",
+        what="The registry's permissions policy.",
+        permissions=("ecr:GetRegistryPolicy",),
+        collect="_registry_policy",
+        snapshot_field="registry_policy",
+    ),
+    Facet(
+        name="templates",
+        what="The repository creation templates.",
+        permissions=("ecr:DescribeRepositoryCreationTemplates",),
+        collect="_templates",
+        snapshot_field="templates",
+    ),
+    Facet(
+        name="repositories",
+        what="The registry's repositories.",
+        permissions=("ecr:DescribeRepositories",),
+        collect="_repositories",
+        snapshot_field="repositories",
+    ),
+    Facet(
+        name="repository_policies",
+        what="The policies of the repositories that matter: under a cache prefix, or the destination of an "
+        "image mapping.",
+        permissions=("ecr:GetRepositoryPolicy",),
+        collect="_repository_policies",
+        snapshot_field="repository_policies",
+        depends_on=("repositories", "ptc_rules", "workflows"),
+    ),
+    Facet(
+        name="lifecycle_policies",
+        what="Every repository's lifecycle policy.",
+        permissions=("ecr:GetLifecyclePolicy",),
+        collect="_lifecycle_policies",
+        snapshot_field="lifecycle_policies",
+        depends_on=("repositories",),
+    ),
+    Facet(
+        name="images",
+        what="The platforms of the images workflows and runs name, and of the newest tags of each cache "
+        "repository (manifests, else config blobs).",
+        permissions=("ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+        collect="_images",
+        snapshot_field="images",
+        depends_on=("repositories", "ptc_rules", "workflows", "run_tasks"),
+        also_fills=("image_refs", "image_listings"),
+        in_place=True,
+    ),
+    Facet(
+        name="workflows",
+        what="The private HealthOmics workflows and their container registry maps.",
+        permissions=("omics:ListWorkflows", "omics:GetWorkflow"),
+        collect="_workflows",
+        snapshot_field="workflows",
+        healthomics=True,
+    ),
+    Facet(
+        name="runs",
+        what="The HealthOmics runs active or ended within the lookback window.",
+        permissions=("omics:ListRuns", "omics:GetRun"),
+        collect="_runs",
+        snapshot_field="runs",
+        healthomics=True,
+    ),
+    Facet(
+        name="run_tasks",
+        what="The tasks of those runs and the images they ran (stored on each run).",
+        permissions=("omics:ListRunTasks", "omics:GetRunTask"),
+        collect="_run_tasks",
+        snapshot_field="runs",
+        depends_on=("runs",),
+        in_place=True,
+        healthomics=True,
+    ),
+    Facet(
+        name="service_roles",
+        what="The HealthOmics service roles: roles trusting omics.amazonaws.com, roles of runs, configured roles.",
+        permissions=("iam:ListRoles",),
+        collect="_service_roles",
+        snapshot_field="service_roles",
+        depends_on=("runs",),
+    ),
+    Facet(
+        name="roles",
+        what="The trust, inline, attached and boundary policies of the service roles in the account.",
+        permissions=(
+            "iam:GetRole",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:GetPolicy",
+            "iam:GetPolicyVersion",
+        ),
+        collect="_roles",
+        snapshot_field="roles",
+        depends_on=("service_roles",),
+    ),
+    Facet(
+        name="ptc_events",
+        what="CloudTrail events creating, updating or deleting pull-through cache rules.",
+        permissions=("cloudtrail:LookupEvents",),
+        collect="_ptc_events",
+        snapshot_field="ptc_events",
+    ),
+)
+
+# name -> declaration, in declaration order (the order of error messages and of docs/facets.md)
+FACETS: dict[str, Facet] = {f.name: f for f in _DECLARED}
+
+# Snapshot fields that describe the collection rather than hold a facet's data.
+SNAPSHOT_METADATA = frozenset(
+    {
+        "schema_version",
+        "account_id",
+        "region",
+        "partition",
+        "collected_at",
+        "facets",
+        "healthomics_available",
+        "api_calls",
+    }
+)
+
+# Every scan calls sts:GetCallerIdentity (the account of a cell) whatever its facets.
+BASE_PERMISSIONS = ("sts:GetCallerIdentity",)
+
+
+def expand_facets(facets: Iterable[str]) -> set[str]:
+    """The facets and every facet they depend on, transitively; ValueError for an unknown name."""
+    out: set[str] = set()
+    stack = list(facets)
+    while stack:
+        name = stack.pop()
+        if name not in FACETS:
+            raise ValueError(f"unknown inventory facet {name!r}; known: {', '.join(FACETS)}")
+        if name not in out:
+            out.add(name)
+            stack.extend(FACETS[name].depends_on)
+    return out
+
+
+def permissions_for_facets(facets: Iterable[str]) -> list[str]:
+    """The IAM actions a scan of these facets (and their dependencies) needs, sorted."""
+    return sorted({p for f in expand_facets(facets) for p in FACETS[f].permissions} | set(BASE_PERMISSIONS))
+
+
+def collection_order(facets: Iterable[str]) -> tuple[list[Facet], list[Facet]]:
+    """(top-level listings, the rest in dependency order) for these facets and their dependencies.
+
+    The listings run concurrently; each of the rest runs once every facet it depends on has been
+    collected, ties broken by declaration order.
+    """
+    wanted = expand_facets(facets)
+    listings = [f for f in FACETS.values() if f.name in wanted and f.listing]
+    done = {f.name for f in listings}
+    pending = [f for f in FACETS.values() if f.name in wanted and not f.listing]
+    ordered: list[Facet] = []
+    while pending:
+        ready = next((f for f in pending if done.issuperset(f.depends_on)), None)
+        if ready is None:
+            raise ValueError(f"facet dependency cycle among {', '.join(f.name for f in pending)}")
+        ordered.append(ready)
+        done.add(ready.name)
+        pending.remove(ready)
+    return listings, ordered
