@@ -233,7 +233,11 @@ class Collector:
         return attempt("ecr:DescribePullThroughCacheRules", "pull-through-cache-rules", fetch)
 
     def _ptc_validations(self, snap: Snapshot) -> dict[str, Collected[PtcValidation]]:
-        rules = [r for r in snap.ptc_rules.value or [] if needs_credentials(r.upstream_registry_url)]
+        # Every rule that names a credential is validated whatever its upstream (a deleted secret on a
+        # Quay rule is as broken as one on Docker Hub), and so is every rule of an upstream that needs one.
+        rules = [
+            r for r in snap.ptc_rules.value or [] if r.credential_arn or needs_credentials(r.upstream_registry_url)
+        ]
 
         def validate(rule: PtcRule) -> tuple[str, Collected[PtcValidation]]:
             def fetch() -> PtcValidation:

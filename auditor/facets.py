@@ -53,8 +53,8 @@ _DECLARED = (
     ),
     Facet(
         name="ptc_validations",
-        what="Whether each cache rule of an upstream that needs credentials can use its secret "
-        "(ValidatePullThroughCacheRule).",
+        what="Whether each cache rule that names a credential, or whose upstream needs one, can use its "
+        "secret (ValidatePullThroughCacheRule).",
         permissions=("ecr:ValidatePullThroughCacheRule",),
         collect="_ptc_validations",
         snapshot_field="ptc_validations",

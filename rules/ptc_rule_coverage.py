@@ -80,41 +80,43 @@ def _check_rule(snap: Snapshot, r: PtcRule) -> Result:
         problems.append(f"Docker Hub must be configured as registry-1.docker.io, not {r.upstream_registry_url}")
     if up is not None and not up.healthomics_ptc_supported:
         problems.append(f"HealthOmics does not support pull through cache from {up.key} upstreams")
-    if needs_credentials(r.upstream_registry_url):
-        if not r.credential_arn:
+    if not r.credential_arn:
+        if needs_credentials(r.upstream_registry_url):
             problems.append("this upstream needs a Secrets Manager credential but the rule has no credentialArn")
+    else:
+        # A named credential is checked whatever the upstream: a Quay rule whose secret was deleted is
+        # not "usable" just because Quay would also serve it anonymously (docs/judgement-calls.md).
+        secret = snap.secrets.get(r.credential_arn)
+        if secret is None or secret.error is not None:
+            if secret is not None and secret.error is not None:
+                return error_result(secret.error, resource, "the rule's credential secret")
+            return Result(
+                status=Status.ERROR,
+                resource=resource,
+                evidence=evidence,
+                message="The rule's credential secret was not collected.",
+            )
+        info = secret.value
+        if info is None or not info.exists:
+            problems.append(f"credential secret {r.credential_arn} does not exist")
         else:
-            secret = snap.secrets.get(r.credential_arn)
-            if secret is None or secret.error is not None:
-                if secret is not None and secret.error is not None:
-                    return error_result(secret.error, resource, "the rule's credential secret")
-                return Result(
-                    status=Status.ERROR,
-                    resource=resource,
-                    evidence=evidence,
-                    message="The rule's credential secret was not collected.",
-                )
-            info = secret.value
-            if info is None or not info.exists:
-                problems.append(f"credential secret {r.credential_arn} does not exist")
-            else:
-                if not info.name.startswith(SECRET_PREFIX):
-                    problems.append(f"secret name {info.name!r} does not start with {SECRET_PREFIX!r}")
-                if info.deleted_date is not None:
-                    problems.append(f"secret {info.name!r} is scheduled for deletion on {info.deleted_date:%Y-%m-%d}")
-            validation = snap.ptc_validations.get(r.ecr_repository_prefix)
-            if validation is None:
-                return Result(
-                    status=Status.ERROR,
-                    resource=resource,
-                    evidence=evidence,
-                    message="ValidatePullThroughCacheRule was not called for this rule.",
-                )
-            if validation.error is not None:
-                return error_result(validation.error, resource, "the rule's validation")
-            if validation.value and not validation.value.is_valid:
-                problems.append(f"ValidatePullThroughCacheRule says invalid: {validation.value.failure or 'no reason'}")
-                evidence["validation"] = validation.value.model_dump(mode="json")
+            if not info.name.startswith(SECRET_PREFIX):
+                problems.append(f"secret name {info.name!r} does not start with {SECRET_PREFIX!r}")
+            if info.deleted_date is not None:
+                problems.append(f"secret {info.name!r} is scheduled for deletion on {info.deleted_date:%Y-%m-%d}")
+        validation = snap.ptc_validations.get(r.ecr_repository_prefix)
+        if validation is None:
+            return Result(
+                status=Status.ERROR,
+                resource=resource,
+                evidence=evidence,
+                message="ValidatePullThroughCacheRule was not called for this rule.",
+            )
+        if validation.error is not None:
+            return error_result(validation.error, resource, "the rule's validation")
+        if validation.value and not validation.value.is_valid:
+            problems.append(f"ValidatePullThroughCacheRule says invalid: {validation.value.failure or 'no reason'}")
+            evidence["validation"] = validation.value.model_dump(mode="json")
     if problems:
         evidence["problems"] = problems
         return Result(

@@ -407,6 +407,23 @@ def test_validate_reads_the_secret(client: Any, secrets: Any) -> None:
     assert "not found" in result["failure"]
 
 
+def test_validate_reads_a_named_secret_on_an_upstream_that_needs_none(client: Any, secrets: Any) -> None:
+    """A credential on a Quay rule is checked like any other (aws-semantics.md §1.2, GUESS)."""
+    arn = _secret(secrets, "ecr-pullthroughcache/quay")
+    client.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io", credentialArn=arn)
+    assert client.validate_pull_through_cache_rule(ecrRepositoryPrefix="quay")["isValid"] is True
+
+    secrets.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+    result = client.validate_pull_through_cache_rule(ecrRepositoryPrefix="quay")
+    assert result["isValid"] is False
+    assert "deletion" in result["failure"]
+
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    result = client.validate_pull_through_cache_rule(ecrRepositoryPrefix="quay")
+    assert result["isValid"] is False
+    assert "not found" in result["failure"]
+
+
 def test_validate_missing_rule(client: Any) -> None:
     with pytest.raises(ClientError) as exc_info:
         client.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")

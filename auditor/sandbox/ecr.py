@@ -751,16 +751,21 @@ class _BackendExtension(ECRBackend):
     ) -> tuple[PullThroughCacheRule, str | None]:
         """The rule and why its credentials are unusable (None when valid).
 
-        Unauthenticated upstreams are valid. Authenticated ones are valid when the secret is
-        in this account and Region, not scheduled for deletion, and its SecretString is JSON
-        with ``username`` and ``accessToken``; the upstream login itself cannot be tried here.
+        A rule that names a credential, whatever its upstream, is valid when the secret is in
+        this account and Region, not scheduled for deletion, and its SecretString is JSON with
+        ``username`` and ``accessToken``; the upstream login itself cannot be tried here. A rule
+        with no credential is valid unless its upstream requires one.
+
+        GUESS (aws-semantics.md §1.2): the real call reads the rule's secret whenever one is
+        attached, also on an upstream that needs none (Quay, ECR Public, k8s), since the rule
+        will present it; no source says it skips the secret there.
         """
         rule = self._get_ptc_rule(ecr_repository_prefix, registry_id)
-        if rule.upstream_registry not in _AUTHENTICATED_UPSTREAMS:
-            return rule, None
-        if not rule.credential_arn:
+        if rule.credential_arn:
+            return rule, _credential_failure(_find_secret(self.account_id, self.region_name, rule.credential_arn))
+        if rule.upstream_registry in _AUTHENTICATED_UPSTREAMS:
             return rule, "The upstream registry requires authentication but the rule has no credentialArn."
-        return rule, _credential_failure(_find_secret(self.account_id, self.region_name, rule.credential_arn))
+        return rule, None
 
     def _get_template(self, prefix: str) -> RepositoryCreationTemplate:
         template = _templates(self).get(_prefix_key(prefix))
