@@ -184,6 +184,8 @@ def run_resolve(args: Any) -> int:
             "tag": res.tag,
             "digest": res.digest,
             "ecr_uri": res.ecr_uri,
+            "pull_tag": res.pull_tag,  # what HealthOmics pulls: an image mapping's destination tag/digest
+            "pull_digest": res.pull_digest,
             "reason": res.reason,
             "via": res.via,
             "warnings": res.warnings,

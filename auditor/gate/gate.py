@@ -38,7 +38,7 @@ from auditor.findings import Finding, FindingsDocument, RunInfo, Severity, Statu
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
 from auditor.gate.resolve import Resolution, resolve
 from auditor.gate.workspace import MIB, GateLimits, Workspace, describe_size
-from auditor.grants import PTC_REGISTRY_ACTIONS, PULL_ACTIONS, TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
+from auditor.grants import OMICS_PULL_ACTIONS, PTC_REGISTRY_ACTIONS, resource_policy_grants_omics
 from auditor.models import ContainerRegistryMap, Snapshot
 
 _REFS = ["https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html"]
@@ -275,7 +275,8 @@ def _image_verdict(snap: Snapshot, res: Resolution, via_cache: bool) -> tuple[St
     from auditor.manifests import is_arm_only
 
     repo = res.ecr_repository or ""
-    key = f"{repo}@{res.digest}" if res.digest else f"{repo}:{res.tag}"
+    # The image HealthOmics pulls: an image mapping's destination tag/digest, not the source's.
+    key = f"{repo}@{res.pull_digest}" if res.pull_digest else f"{repo}:{res.pull_tag}"
     existing = {r.name for r in snap.repositories.value or []}
     collected = snap.images.get(key)
     if collected is None:
@@ -331,7 +332,7 @@ def _access_problems(snap: Snapshot, res: Resolution) -> tuple[list[str], list[s
                 checks["template"] = "FAIL"
                 problems.append(f"no PULL_THROUGH_CACHE creation template covers {prefix!r}")
             else:
-                verdict = resource_policy_grants_omics(template.repository_policy, snap, TEMPLATE_PULL_ACTIONS, pattern)
+                verdict = resource_policy_grants_omics(template.repository_policy, snap, OMICS_PULL_ACTIONS, pattern)
                 checks["template"] = verdict.status.value
                 if verdict.status == Status.FAIL:
                     problems.append(f"template {template.prefix!r} does not let omics pull")
@@ -342,7 +343,7 @@ def _access_problems(snap: Snapshot, res: Resolution) -> tuple[list[str], list[s
         if collected is None or collected.error is not None:
             undecided.append(f"repository policy of {repo} not read")
         else:
-            verdict = resource_policy_grants_omics(collected.value, snap, PULL_ACTIONS, snap.repository_arn(repo))
+            verdict = resource_policy_grants_omics(collected.value, snap, OMICS_PULL_ACTIONS, snap.repository_arn(repo))
             checks["repository_policy"] = verdict.status.value
             if verdict.status == Status.FAIL:
                 problems.append(f"repository {repo}'s policy does not let omics pull")
@@ -451,13 +452,15 @@ def _judge(
     )
     out.warnings = list(res.warnings)
     evidence = {"raw": c.raw, "normalized": res.normalized, "ecr_uri": res.ecr_uri, "via": res.via}
-    if res.normalized is not None:
-        pinned = res.digest is not None
+    if res.pull_tag is not None or res.pull_digest is not None:
+        # Judge the image HealthOmics pulls: for an image mapping that is the destination, as written.
+        pinned = res.pull_digest is not None
+        subject = f"{c.raw} → {res.ecr_uri}" if res.via == "image-mapping" and res.ecr_uri else c.raw
         add(
             "gate-image-pinned",
             Status.PASS if pinned else Status.FAIL,
             resource,
-            f"{c.raw} is pinned by digest" if pinned else f"{c.raw} is not pinned by digest (tag {res.tag!r})",
+            f"{subject} is pinned by digest" if pinned else f"{subject} is not pinned by digest (tag {res.pull_tag!r})",
             where,
             **evidence,
         )
@@ -505,7 +508,7 @@ def gate_image_refs(
                 continue
             res = resolve(c.raw, crm, account=account, region=region, default_registry=c.default_registry)
             if res.resolved and res.ecr_account == account and res.ecr_region == region and res.ecr_repository:
-                out.append((res.ecr_repository, None if res.digest else res.tag, res.digest))
+                out.append((res.ecr_repository, None if res.pull_digest else res.pull_tag, res.pull_digest))
     return sorted(set(out), key=lambda x: (x[0], x[1] or "", x[2] or ""))
 
 

@@ -33,6 +33,12 @@ class Resolution(BaseModel):
     tag: str | None = None
     digest: str | None = None
     ecr_uri: str | None = None
+    # Tag and digest of the image HealthOmics pulls: an image mapping's destination's own (a
+    # destination without either means ``latest``), otherwise the reference's own (a registry mapping
+    # rewrites only the repository). The pinning check, the image lookup and the architecture check read
+    # these, never ``tag``/``digest``, which describe the input.
+    pull_tag: str | None = None
+    pull_digest: str | None = None
     reason: str = ""
     via: Via = "none"
     ecr_account: str | None = None
@@ -108,19 +114,22 @@ def resolve(
     out.tag, out.digest = ref.tag, ref.digest
     up = upstreams.upstream_for_registry(ref.pull_host) or upstreams.upstream_for_registry(ref.registry)
     out.upstream = up.key if up else None
-    if ref.digest is None:
-        out.warnings.append(f"unpinned: tag {ref.tag!r} can change upstream; pin it by digest for reproducible runs")
     crm = crm or ContainerRegistryMap()
 
     mapped = _match_image_mapping(ref, crm.image_mappings)
     if mapped is not None:
+        # HealthOmics pulls the destination exactly as written: its repository and its own tag or digest
+        # (``latest`` when it has neither, §7.1), whatever tag or digest the source carried.
         out.via = "image-mapping"
         try:
             dest = parse_reference(mapped.destination_image or "")
         except InvalidReference as exc:
             out.reason = f"image mapping destination {mapped.destination_image!r} is invalid: {exc.reason}"
             return out
+        _pulls(out, dest, f"image mapping destination {dest.normalized}")
         return _ecr_destination(out, dest, region, f"image mapping {mapped.source_image} → {dest.normalized}")
+
+    _pulls(out, ref, None)
 
     match = _match_registry_mapping(ref, crm.registry_mappings)
     if match is not None:
@@ -175,6 +184,14 @@ def resolve(
             f"{up.registry_url or up.ptc_url}, ecrRepositoryPrefix: <PTC prefix>}} (or an image mapping)"
         )
     return out
+
+
+def _pulls(out: Resolution, pulled: ImageReference, what: str | None) -> None:
+    """Record the tag/digest HealthOmics pulls and warn when that image is not pinned by digest."""
+    out.pull_tag, out.pull_digest = pulled.tag, pulled.digest
+    if pulled.digest is None:
+        subject = f"{what} uses tag {pulled.tag!r}, which" if what else f"tag {pulled.tag!r}"
+        out.warnings.append(f"unpinned: {subject} can change upstream; pin it by digest for reproducible runs")
 
 
 def _ecr_destination(out: Resolution, dest: ImageReference, region: str | None, how: str) -> Resolution:
