@@ -26,8 +26,16 @@ from auditor.policy import (
 )
 
 OMICS = "omics.amazonaws.com"
-PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
-TEMPLATE_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+# What "HealthOmics can pull" means, the one definition that creation templates, repository policies
+# and service roles are judged against. Source: docs/aws-semantics.md §2 and §3.3 — the HealthOmics
+# permissions page's creation-template statement (Sid PTCRepoCreationTemplate) grants exactly these two
+# actions, and repositories created from it are the documented, working setup.
+OMICS_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+# Listed by the same page for repository policies but not needed for a pull: when it alone is missing
+# the finding still PASSes and carries an info note (``pull_notes``), never a FAIL.
+OPTIONAL_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability",)
+# What the fixers write (the two plus the optional one), so fixer output satisfies every reading.
+FIX_PULL_ACTIONS = OMICS_PULL_ACTIONS + OPTIONAL_PULL_ACTIONS
 PTC_REGISTRY_ACTIONS = ("ecr:CreateRepository", "ecr:BatchImportUpstreamImage")
 
 
@@ -58,6 +66,14 @@ class Verdict:
             if value:
                 out[key] = value
         return out
+
+
+def pull_notes(optional: Verdict) -> list[str]:
+    """Info notes for a PASS: the optional pull actions (``OPTIONAL_PULL_ACTIONS``) ``optional`` judged not granted."""
+    return [
+        f"{action} is not granted; HealthOmics documents only BatchGetImage and GetDownloadUrlForLayer for pulls"
+        for action in optional.denied + optional.missing
+    ]
 
 
 def omics_contexts(snap: Snapshot) -> list[dict[str, list[str] | None]]:

@@ -40,7 +40,7 @@ from auditor.fix import (
     register_kind,
 )
 from auditor.fix import refused as refuse
-from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
+from auditor.grants import OMICS_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
 from auditor.terminal import command_line, shell_comment
 
@@ -182,7 +182,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             f
             for f in group
             if resource_policy_grants_omics(
-                after["repositoryPolicy"], snap, TEMPLATE_PULL_ACTIONS, snap.prefix_pattern(f.evidence["prefix"])
+                after["repositoryPolicy"], snap, OMICS_PULL_ACTIONS, snap.prefix_pattern(f.evidence["prefix"])
             ).status
             != Status.PASS
         ]

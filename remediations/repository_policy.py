@@ -16,7 +16,7 @@ import botocore.exceptions
 from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
 from auditor.fix import refused as refuse
-from auditor.grants import PULL_ACTIONS, resource_policy_grants_omics
+from auditor.grants import FIX_PULL_ACTIONS, OMICS_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.policy_merge import ECR_POLICY_LIMIT, PolicyMergeError, merge_statement, parse_document, render
 
 RULE_ID = "repository-policy-grants-omics"
@@ -29,7 +29,7 @@ def pull_statement(account: str) -> dict[str, Any]:
         "Sid": SID,
         "Effect": "Allow",
         "Principal": {"Service": "omics.amazonaws.com"},
-        "Action": list(PULL_ACTIONS),
+        "Action": list(FIX_PULL_ACTIONS),
         "Condition": {"StringEquals": {"aws:SourceAccount": account}},
     }
 
@@ -82,7 +82,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
         except PolicyMergeError as exc:
             yield refuse(f, str(exc))
             continue
-        if resource_policy_grants_omics(text, snap, PULL_ACTIONS, f.resource).status != Status.PASS:
+        if resource_policy_grants_omics(text, snap, OMICS_PULL_ACTIONS, f.resource).status != Status.PASS:
             yield refuse(f, f"repository {name}'s policy denies omics.amazonaws.com; an Allow would not help")
             continue
         yield make_change(

@@ -20,7 +20,7 @@ from auditor.rules.service_role import pull_targets
 from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
 from auditor.fix import refused as refuse
-from auditor.grants import PULL_ACTIONS, identity_grants
+from auditor.grants import FIX_PULL_ACTIONS, OMICS_PULL_ACTIONS, identity_grants
 from auditor.policy_merge import (
     IAM_INLINE_POLICY_LIMIT,
     PolicyMergeError,
@@ -101,7 +101,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             resources = [resources] if isinstance(resources, str) else list(resources)
             resources += [t for t in targets if t not in resources]
             new_doc = merge_statement(
-                doc, {"Sid": SID, "Effect": "Allow", "Action": list(PULL_ACTIONS), "Resource": resources}
+                doc, {"Sid": SID, "Effect": "Allow", "Action": list(FIX_PULL_ACTIONS), "Resource": resources}
             )
             others = sum(_compact_size(d) for name, d in role.inline_policies.items() if name != POLICY_NAME)
             if others + _compact_size(new_doc) > IAM_INLINE_POLICY_LIMIT:
@@ -120,7 +120,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             for t in targets:
                 verdict = identity_grants(
                     docs,
-                    PULL_ACTIONS,
+                    OMICS_PULL_ACTIONS,
                     t,
                     boundary=role.permissions_boundary,
                     session_policy=session_policy,
@@ -137,7 +137,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             rule_id=RULE_ID,
             findings=[f],
             target=target,
-            summary=f"Role {role.name}: inline policy {POLICY_NAME} allowing {', '.join(PULL_ACTIONS)} on "
+            summary=f"Role {role.name}: inline policy {POLICY_NAME} allowing {', '.join(FIX_PULL_ACTIONS)} on "
             f"{len(resources)} repository scope(s).",
             api_calls=[
                 ApiCall(

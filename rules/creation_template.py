@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from auditor import upstreams
 from auditor.engine import Result, RuleContext, facet_errors, rule
 from auditor.findings import Severity, Status
-from auditor.grants import TEMPLATE_PULL_ACTIONS, resource_policy_grants_omics
+from auditor.grants import OMICS_PULL_ACTIONS, resource_policy_grants_omics
 from auditor.models import CreationTemplate, Snapshot
 
 RULE_ID = "creation-template-grants-omics"
@@ -74,7 +74,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             )
             continue
         verdict = resource_policy_grants_omics(
-            template.repository_policy, snap, TEMPLATE_PULL_ACTIONS, snap.prefix_pattern(prefix)
+            template.repository_policy, snap, OMICS_PULL_ACTIONS, snap.prefix_pattern(prefix)
         )
         evidence = {
             "prefix": prefix,

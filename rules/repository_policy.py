@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from auditor.derive import relevant_repositories
 from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
 from auditor.findings import Severity, Status
-from auditor.grants import PULL_ACTIONS, resource_policy_grants_omics
+from auditor.grants import OMICS_PULL_ACTIONS, OPTIONAL_PULL_ACTIONS, pull_notes, resource_policy_grants_omics
 from auditor.models import Snapshot
 
 RULE_ID = "repository-policy-grants-omics"
@@ -20,8 +20,9 @@ RULE_ID = "repository-policy-grants-omics"
     rationale=(
         "Creation templates act only when a repository is created; repositories that existed before the template "
         "(or were created by hand for an image mapping) keep whatever policy they had. HealthOmics pulls as "
-        "omics.amazonaws.com and needs ecr:BatchGetImage, ecr:GetDownloadUrlForLayer and "
-        "ecr:BatchCheckLayerAvailability in each repository's policy."
+        "omics.amazonaws.com and needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer in each repository's "
+        "policy, as the documented creation template grants; a policy without ecr:BatchCheckLayerAvailability "
+        "passes with an info note."
     ),
     remediation=(
         "Merge an omics pull statement into the repository policy (`aws ecr get-repository-policy`, add the "
@@ -49,8 +50,13 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
         if policy.error is not None:
             yield error_result(policy.error, arn, "the repository policy")
             continue
-        verdict = resource_policy_grants_omics(policy.value, snap, PULL_ACTIONS, arn)
+        verdict = resource_policy_grants_omics(policy.value, snap, OMICS_PULL_ACTIONS, arn)
         evidence = {"repository": name, "why_checked": reasons, **verdict.evidence()}
+        notes: list[str] = []
+        if verdict.status == Status.PASS:
+            notes = pull_notes(resource_policy_grants_omics(policy.value, snap, OPTIONAL_PULL_ACTIONS, arn))
+        if notes:
+            evidence["notes"] = notes
         if policy.value:
             evidence["policy_excerpt"] = policy.value[:2000]
         if policy.value is None:
@@ -59,6 +65,7 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             message = verdict.message(
                 subject=f"Repository {name}'s policy",
                 scope=arn,
-                granted=f"Repository {name} lets omics.amazonaws.com pull.",
+                granted=f"Repository {name} lets omics.amazonaws.com pull"
+                + (f" (note: {'; '.join(notes)})." if notes else "."),
             )
         yield Result(status=verdict.status, resource=arn, message=message, evidence=evidence)

@@ -8,7 +8,7 @@ from typing import Any
 from auditor.derive import image_mapping_destinations
 from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
 from auditor.findings import Severity, Status
-from auditor.grants import PULL_ACTIONS, Verdict, identity_grants
+from auditor.grants import OMICS_PULL_ACTIONS, OPTIONAL_PULL_ACTIONS, Verdict, identity_grants, pull_notes
 from auditor.models import RolePolicies, Snapshot
 
 RULE_ID = "service-role-can-pull"
@@ -26,13 +26,19 @@ def pull_targets(snap: Snapshot) -> list[str]:
     return targets
 
 
-def _judge(role: RolePolicies, targets: list[str], session_policy: str | None, account: str) -> dict[str, Verdict]:
+def _judge(
+    role: RolePolicies,
+    targets: list[str],
+    session_policy: str | None,
+    account: str,
+    actions: tuple[str, ...] = OMICS_PULL_ACTIONS,
+) -> dict[str, Verdict]:
     docs = list(role.inline_policies.values()) + list(role.attached_policies.values())
     per_target: dict[str, Verdict] = {}
     for target in targets:
         per_target[target] = identity_grants(
             docs,
-            PULL_ACTIONS,
+            actions,
             target,
             boundary=role.permissions_boundary,
             session_policy=session_policy,
@@ -47,13 +53,14 @@ def _judge(role: RolePolicies, targets: list[str], session_policy: str | None, a
     title="HealthOmics service roles are allowed to pull from the cache and mapped repositories",
     severity=Severity.HIGH,
     rationale=(
-        "A run's service role needs ecr:BatchGetImage, ecr:GetDownloadUrlForLayer and "
-        "ecr:BatchCheckLayerAvailability on the repositories its tasks use. The check judges the role's inline and "
-        "attached policies together with its permissions boundary and, for recent runs, the run's session policy; "
-        "an explicit Deny anywhere or a boundary that omits the actions blocks the pull."
+        "A run's service role needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repositories its "
+        "tasks use (ecr:BatchCheckLayerAvailability missing is only an info note). The check judges the role's "
+        "inline and attached policies together with its permissions boundary and, for recent runs, the run's "
+        "session policy; an explicit Deny anywhere or a boundary that omits the actions blocks the pull."
     ),
     remediation=(
-        "Attach an inline policy to the role granting the three pull actions on "
+        "Attach an inline policy to the role granting the pull actions (ecr:BatchGetImage, "
+        "ecr:GetDownloadUrlForLayer, and ecr:BatchCheckLayerAvailability for good measure) on "
         "arn:aws:ecr:<region>:<account>:repository/<prefix>/* for each PTC prefix (and on each image-mapping "
         "destination repository): `aws iam put-role-policy --role-name <role> --policy-name omics-ecr-pull "
         "--policy-document file://pull.json`; make sure any permissions boundary allows them too."
@@ -151,9 +158,17 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
                 message=f"Cannot decide whether role {role.name} may pull: " + "; ".join(undecided),
             )
         else:
+            notes: list[str] = []
+            for _, session_policy in scenarios:
+                optional = _judge(role, targets, session_policy, snap.account_id, OPTIONAL_PULL_ACTIONS)
+                for verdict in optional.values():
+                    notes += [n for n in pull_notes(verdict) if n not in notes]
+            if notes:
+                evidence["notes"] = notes
             yield Result(
                 status=Status.PASS,
                 resource=arn,
                 evidence=evidence,
-                message=f"Role {role.name} may pull from all {len(targets)} cache/mapped repository scopes.",
+                message=f"Role {role.name} may pull from all {len(targets)} cache/mapped repository scopes"
+                + (f" (note: {'; '.join(notes)})." if notes else "."),
             )

@@ -722,8 +722,8 @@ def test_repository_image_mapping_destination_outside_ptc_prefixes_is_checked(ac
     if good:
         acct.ecr.set_repository_policy(repositoryName="custom/ubuntu", policyText=policy(FULL_PULL))
     else:
-        acct.ecr.set_repository_policy(
-            repositoryName="custom/ubuntu", policyText=policy(omics_statement(TEMPLATE_PULL, Resource="*"))
+        acct.ecr.set_repository_policy(  # BatchGetImage alone: no layers, no pull
+            repositoryName="custom/ubuntu", policyText=policy(omics_statement(["ecr:BatchGetImage"], Resource="*"))
         )
     wf_id, _ = workflow(
         acct,
@@ -738,7 +738,7 @@ def test_repository_image_mapping_destination_outside_ptc_prefixes_is_checked(ac
     finding = by_resource(doc, REPO)[repo_arn("custom/ubuntu")]
     assert finding.evidence["why_checked"] == [f"image mapping of workflow {wf_id}"]
     if not good:
-        assert finding.evidence["missing"] == ["ecr:BatchCheckLayerAvailability"]
+        assert finding.evidence["missing"] == ["ecr:GetDownloadUrlForLayer"]
 
 
 def test_repository_outside_prefixes_and_unmapped_is_not_reported(acct: Account) -> None:
@@ -775,11 +775,13 @@ def test_role_inline_policy_on_all_repositories_passes(acct: Account) -> None:
 
 def test_role_missing_one_action_fails(acct: Account) -> None:
     _role_setup(acct)
-    arn = omics_role(acct, "OmicsRole", allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], repo_arn("*")))
+    arn = omics_role(
+        acct, "OmicsRole", allow(["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"], repo_arn("*"))
+    )
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
     assert finding.message == (
-        f"Role OmicsRole cannot pull what HealthOmics needs: role policies: ecr:BatchCheckLayerAvailability not "
+        f"Role OmicsRole cannot pull what HealthOmics needs: role policies: ecr:GetDownloadUrlForLayer not "
         f"allowed on {prefix_arn('quay')}"
     )
 
@@ -788,11 +790,11 @@ def test_role_managed_policy_allows_but_boundary_lacks_an_action(acct: Account) 
     _role_setup(acct)
     arn = omics_role(acct, "OmicsRole")
     acct.iam.attach_role_policy(RoleName="OmicsRole", PolicyArn=managed(acct, "ecr-all", allow("ecr:*")))
-    boundary = managed(acct, "boundary", allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "s3:*"]))
+    boundary = managed(acct, "boundary", allow(["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability", "s3:*"]))
     acct.iam.put_role_permissions_boundary(RoleName="OmicsRole", PermissionsBoundary=boundary)
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
-    assert "ecr:BatchCheckLayerAvailability" in finding.message
+    assert "ecr:GetDownloadUrlForLayer" in finding.message
     assert finding.evidence["permissions_boundary"] == boundary
 
 

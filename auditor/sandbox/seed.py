@@ -16,7 +16,7 @@ Defects (one per rule, plus a few realistic extras):
   ecr-public and ghcr are covered only by a ROOT template applied for REPLICATION.
 * repository-policy-grants-omics: quay/biocontainers/samtools was cached before
   any template existed, so it has no policy.
-* service-role-can-pull: OmicsLegacyRole lacks ecr:BatchCheckLayerAvailability.
+* service-role-can-pull: OmicsLegacyRole lacks ecr:GetDownloadUrlForLayer.
 * image-not-arm-only: docker-hub/biocontainers/arm-tool:1.0 is arm64 only.
 * ptc-rule-unchanged-during-run: the ghcr rule is updated while a run is active.
 * registry-map-consistent: variant-calling maps Docker Hub to prefix
@@ -181,7 +181,7 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     legacy = iam.create_policy(
         PolicyName="legacy-ecr-read",
         PolicyDocument=policy_document(
-            {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
+            {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"], "Resource": "*"}
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName="OmicsLegacyRole", PolicyArn=legacy)
