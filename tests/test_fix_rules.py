@@ -17,11 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-import auditor.collect
-import auditor.fix
 from auditor.cli import main
 from auditor.findings import Status
-from auditor.fix import WRITE_VERBS
 from auditor.policy_merge import normalized
 from auditor.sandbox.ecr import simulate_ptc_pull
 from tests.support.sandbox import (
@@ -36,6 +33,7 @@ from tests.support.sandbox import (
     run_scan,
     trust,
 )
+from tests.support.writes import count_writes
 
 PASS, FAIL = Status.PASS, Status.FAIL
 COVERAGE = "ptc-rule-coverage"
@@ -57,22 +55,7 @@ def prefix_arn(prefix: str) -> str:
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Every write call any client of this process makes (scan, plan, apply, verify)."""
-    counted: Counter[str] = Counter()
-    real = auditor.collect.make_client
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        client = real(*args, **kwargs)
-
-        def hook(model: Any, **_: Any) -> None:
-            if model.name.startswith(WRITE_VERBS):
-                counted[model.name] += 1
-
-        client.meta.events.register("before-call", hook)
-        return client
-
-    monkeypatch.setattr(auditor.collect, "make_client", counting)
-    monkeypatch.setattr(auditor.fix, "make_client", counting)
-    return counted
+    return count_writes(monkeypatch)
 
 
 def fix(out: Path, *args: str) -> int:

@@ -17,14 +17,12 @@ from typing import Any
 import boto3
 import pytest
 
-import auditor.collect
-import auditor.fix
 from auditor import grants
 from auditor.cli import main
 from auditor.findings import Status
-from auditor.fix import WRITE_VERBS
 from auditor.sandbox.ecr import simulate_ptc_pull
 from tests.support.sandbox import ACCOUNT, PULL, REGION, by_resource, ecr_uri, omics_statement, policy, run_scan, trust
+from tests.support.writes import count_writes
 
 PASS, FAIL = Status.PASS, Status.FAIL
 TWO = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -47,22 +45,7 @@ def repo_arn(name: str) -> str:
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Every write call any client of this process makes (scan, plan)."""
-    counted: Counter[str] = Counter()
-    real = auditor.collect.make_client
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        client = real(*args, **kwargs)
-
-        def hook(model: Any, **_: Any) -> None:
-            if model.name.startswith(WRITE_VERBS):
-                counted[model.name] += 1
-
-        client.meta.events.register("before-call", hook)
-        return client
-
-    monkeypatch.setattr(auditor.collect, "make_client", counting)
-    monkeypatch.setattr(auditor.fix, "make_client", counting)
-    return counted
+    return count_writes(monkeypatch)
 
 
 def plan(out: Path, *rules: str) -> dict[str, Any]:
