@@ -28,7 +28,7 @@ def _pyproject() -> dict:
 def test_every_package_folder_is_in_the_build() -> None:
     setuptools = _pyproject()["tool"]["setuptools"]
     mapping = setuptools["package-dir"]
-    expected = {"auditor.rules", "auditor.remediations"}
+    expected = {"auditor.rules", "auditor.remediations", "auditor.reports.templates"}  # + one data-only folder
     for init in (ROOT / "auditor").rglob("__init__.py"):
         expected.add(".".join(init.parent.relative_to(ROOT).parts))
     assert set(setuptools["packages"]) == expected
