@@ -20,7 +20,7 @@ from auditor import __version__, logs
 from auditor.commands import load_commands
 from auditor.commands.options import LOG_LEVELS, add_log_level
 from auditor.errors import AuditError, ExitCode
-from auditor.terminal import safe_for_terminal
+from auditor.terminal import safe_for_terminal, tolerate_departing_reader
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # a real process (the console script, python -m auditor), not a test calling main()
+        tolerate_departing_reader()
     args = build_parser().parse_args(argv)
     logs.configure(args.log_level)
     try:

@@ -16,6 +16,7 @@ import boto3
 
 from auditor.config import Config
 from auditor.engine import Rule
+from auditor.errors import UsageError
 from auditor.findings import FindingsDocument
 from auditor.fix import Clients, Plan, write_plan
 from auditor.fixrun import FixReport, apply_and_verify, plan_live
@@ -48,10 +49,17 @@ def run_demo(
     fix: bool = False,
     suppressions: Sequence[Suppression] = (),
 ) -> DemoResult:
-    from moto import mock_aws
-
     from auditor import sandbox
-    from auditor.sandbox.seed import REGION, seed_demo_account
+
+    try:
+        from moto import mock_aws
+
+        from auditor.sandbox.seed import REGION, seed_demo_account
+    except ImportError as exc:  # the `sandbox` extra is not installed: say which, in one line (exit 2)
+        missing = sandbox.missing_extra(exc)
+        if missing is None:
+            raise
+        raise UsageError(f"the demo needs {missing}, which is not installed: {sandbox.INSTALL_HINT}") from None
 
     sandbox.install()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

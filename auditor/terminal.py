@@ -28,8 +28,11 @@ in a command shown on screen is therefore visible (``'a\\nb'``), and the line st
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import shlex
+import sys
 from collections.abc import Iterable, Sequence
 
 # C0 controls, DEL, C1 controls (incl. NEL U+0085), bidi embeddings/overrides/isolates, LRM/RLM/ALM,
@@ -78,3 +81,57 @@ def command_line(args: Sequence[str], *, comment: str = "") -> str:
 def shell_comment(text: str) -> str:
     """A line of guidance among suggested commands: a shell comment, so pasting it runs nothing."""
     return f"# {printable(text)}"
+
+
+class _ReaderMayLeave(io.TextIOBase):
+    """stdout that, once its reader has gone (`omics-ecr-audit … | head`), discards what is left quietly.
+
+    The command goes on, so the files it writes after printing (a SARIF report, findings) are still
+    written and its exit code stands; nothing prints "BrokenPipeError" at exit either, because the
+    descriptor itself is pointed at the null device.
+    """
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        super().__init__()
+        self._stream = stream
+        self._gone = False
+
+    def _reader_left(self) -> None:
+        self._gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._stream, "encoding", "utf-8"))
+
+    def writable(self) -> bool:
+        return True
+
+
+def tolerate_departing_reader() -> None:
+    """Make sys.stdout survive a reader that leaves early (a pipe to `head`); idempotent."""
+    if not isinstance(sys.stdout, _ReaderMayLeave) and sys.stdout is not None:
+        sys.stdout = _ReaderMayLeave(sys.stdout)  # type: ignore[arg-type]

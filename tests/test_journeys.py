@@ -183,6 +183,52 @@ def test_sandbox_port_in_use_is_one_line_and_exit_2(server: SandboxProcess, tmp_
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rules", "--json"],
+        ["gate", str(PROJECT_ROOT / "tests/data/gate/real/biowdl-tasks"), "--offline", "--format", "json",
+         "--sarif", "gate.sarif"],
+    ],
+    ids=["rules", "gate"],
+)
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path, argv: list[str]) -> None:
+    """`omics-ecr-audit … | head`: no traceback, files still written, the command's own exit code."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", *argv],
+        cwd=tmp_path,
+        env=journey_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first line
+    stderr = process.stderr.read()
+    code = process.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert code == (1 if argv[0] == "gate" else 0), stderr  # without a map the gate FAILs: that code stands
+    if argv[0] == "gate":
+        assert (tmp_path / "gate.sarif").exists()
+
+
+def test_demo_without_the_extra_names_it(tmp_path: Path) -> None:
+    """`demo` where moto is not installed: one line naming the extra, exit 2 (1 would mean FAIL findings)."""
+    code = "import sys; sys.modules['moto'] = None; from auditor.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "demo", "--out", "demo-out"],
+        cwd=tmp_path,
+        env=journey_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and SANDBOX_HINT in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "demo-out" / "findings.json").exists()
+
+
 def test_sandbox_without_the_extra_names_it(tmp_path: Path) -> None:
     # moto made unimportable in a fresh interpreter, which then runs the CLI as usual.
     code = "import sys; sys.modules['moto'] = None; from auditor.cli import main; sys.exit(main(sys.argv[1:]))"

@@ -10,6 +10,17 @@ from __future__ import annotations
 
 _installed = False
 
+# moto is the optional `sandbox` extra: production installs do not carry it.
+INSTALL_HINT = "pip install 'omics-ecr-audit[sandbox]'"
+
+
+def missing_extra(exc: ImportError) -> str | None:
+    """The third-party module an ImportError says is missing (the extra to install), None for our own modules."""
+    name = exc.name or ""
+    if name.startswith("auditor"):
+        return None
+    return name.split(".")[0] or "moto"
+
 
 def install() -> None:
     global _installed

@@ -37,11 +37,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from auditor.errors import ExitCode
+from auditor.sandbox import INSTALL_HINT, missing_extra
 
 SEEDS = ("demo", "empty")
 RESEED_PATH = "/_sandbox/reseed"
 SEED_PATH = "/_sandbox/seed"
-INSTALL_HINT = "pip install 'omics-ecr-audit[sandbox]'"
 HOST = "127.0.0.1"
 # The credentials clients must use: moto maps any key to its default account; these are not secrets.
 DUMMY_ENV = {
@@ -150,9 +150,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
         from auditor.sandbox import seed as _seed  # noqa: F401  (imports moto: fail here, not mid-way)
         from auditor.sandbox import server as sandbox_server
     except ImportError as exc:
-        if (exc.name or "").startswith("auditor"):
+        missing = missing_extra(exc)
+        if missing is None:
             raise
-        missing = (exc.name or "moto").split(".")[0]
         return _error(f"the sandbox needs {missing}, which is not installed: {INSTALL_HINT}")
 
     if getattr(args, "log_level", "warning") not in ("debug", "info"):
