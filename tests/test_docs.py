@@ -300,7 +300,7 @@ def test_no_pointers_to_research_notes_outside_the_repository() -> None:
 
 def test_machine_path_patterns() -> None:
     bad = ["see /" + "work/x", "/" + "home/alice/src", "/" + "Users/Bob/x", "cd /" + "root/", "C:\\" + "Users\\x"]
-    good = ["https://example.com/" + "work/x", "docs/aws-semantics.md", "~/project", "s3://bucket/home/x"]
+    good = ["https://example.com/" + "work/x", "docs/aws-semantics.md", "~/project", "s3://bucket/" + "home/x"]
     assert all(any(p.search(s) for p in _MACHINE_PATHS) for s in bad)
     assert not any(p.search(s) for p in _MACHINE_PATHS for s in good)
 
