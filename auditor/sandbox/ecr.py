@@ -520,17 +520,23 @@ def layer_bucket_name(account_id: str, region: str) -> str:
     return f"sandbox-ecr-layers-{account_id}-{region}"
 
 
+_BLOB_STORE_LOCK = threading.Lock()
+
+
 def _store_blob(account_id: str, region: str, repository_name: str, digest: str, data: bytes) -> tuple[str, str]:
     """Copy a blob into the sandbox bucket (created on demand); returns (bucket, key)."""
     s3 = s3_backends[account_id][get_partition(region)]
     bucket = layer_bucket_name(account_id, region)
-    if bucket not in s3.buckets:
-        s3.create_bucket(bucket, region)
     key = f"{repository_name}/{digest}"
-    existing = s3.buckets[bucket].keys.get(key)
-    # Keys are content addressed, so an object of the right size is already this blob.
-    if existing is None or existing.size != len(data):
-        s3.put_object(bucket, key, data)
+    # One writer at a time: two scan threads asking for the same blob could both see it missing and
+    # put it twice, and the second put replaces the object while the first one's URL is being read.
+    with _BLOB_STORE_LOCK:
+        if bucket not in s3.buckets:
+            s3.create_bucket(bucket, region)
+        existing = s3.buckets[bucket].keys.get(key)
+        # Keys are content addressed, so an object of the right size is already this blob.
+        if existing is None or existing.size != len(data):
+            s3.put_object(bucket, key, data)
     return bucket, key
 
 
