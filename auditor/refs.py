@@ -12,7 +12,9 @@ the grammar follows docker/distribution ``reference.go``/``regexp.go``/
   no ``library/``), but it *is* Docker Hub's real registry host (normalize.go's
   own comment) and the URL ECR pull-through cache requires (docs/aws-semantics.md
   §1.3), so references written that way must land on the same ECR repository.
-  GUESS: that ``registry-1.docker.io/ubuntu`` means ``library/ubuntu``.
+  GUESS: that ``registry-1.docker.io/ubuntu`` means ``library/ubuntu``. The same
+  holds for ``registry.hub.docker.com``, Docker Hub's older registry API host,
+  still found in workflows (``registry.hub.docker.com/library/ubuntu:22.04``).
 * A reference that has both a tag and a digest keeps both (``repo:tag@digest``),
   like ``ParseNormalizedNamed``; ``ParseDockerRef`` would drop the tag, but the
   auditor needs the tag to report which mutable tag a pinned digest came from.
@@ -44,7 +46,11 @@ from pydantic import BaseModel, model_validator
 
 DOCKER_HUB = "docker.io"  # canonical domain of Docker Hub in references
 DOCKER_HUB_PULL_HOST = "registry-1.docker.io"  # the host clients and ECR PTC actually talk to (§1.3)
-DOCKER_HUB_ALIASES: frozenset[str] = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_PULL_HOST})
+# ``registry.hub.docker.com`` is Docker Hub's older API host, still answering the registry API and written in
+# workflows (``registry.hub.docker.com/library/ubuntu``); it is Docker Hub, not an unknown registry.
+DOCKER_HUB_ALIASES: frozenset[str] = frozenset(
+    {DOCKER_HUB, "index.docker.io", DOCKER_HUB_PULL_HOST, "registry.hub.docker.com"}
+)
 OFFICIAL_REPO_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 MAX_REPOSITORY_LENGTH = 255
@@ -349,7 +355,7 @@ def _check_surface(raw: object) -> str:
     return raw
 
 
-def _is_nextflow_absolute(name: str) -> bool:
+def is_nextflow_absolute(name: str) -> bool:
     """Nextflow ``isAbsoluteDockerName``: first of several components has '.' or ':'.
 
     Deliberately narrower than Docker (no ``localhost``, no uppercase rule):
@@ -360,7 +366,7 @@ def _is_nextflow_absolute(name: str) -> bool:
 
 
 def _apply_default_registry(raw: str, default_registry: str | None) -> str:
-    if not default_registry or _is_nextflow_absolute(raw):
+    if not default_registry or is_nextflow_absolute(raw):
         return raw
     registry = default_registry.rstrip("/")
     if not registry or _URL_SCHEME_RE.match(registry) or any(c.isspace() for c in registry):

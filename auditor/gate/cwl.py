@@ -25,10 +25,25 @@ Approach
       would not be walked), and a missing one is an error.
 
     ``dockerPull`` gives ``raw``. Without it, ``dockerFile``, ``dockerLoad``, ``dockerImport`` or ``dockerImageId``
-    is still reported, with ``raw=None`` and ``unresolved`` saying why HealthOmics cannot use it. A ``dockerPull``
-    with a parameter reference is resolved only when every reference is a plain ``$(inputs.NAME)`` (or
-    ``$(inputs['NAME'])``) and ``params`` (the job / inputs document) holds a string or number for each NAME; any
-    other reference and every ``${...}`` JavaScript body stays unresolved.
+    is still reported, with ``raw=None`` and ``unresolved`` saying why HealthOmics cannot use it.
+
+    ``dockerPull`` with parameter references (``$(inputs.NAME)`` / ``$(inputs['NAME'])``) is not standard CWL:
+    v1.0-v1.2 type it as a plain ``string``, not an ``Expression``, and cwltool pulls the text verbatim. Real
+    workflows write it anyway, so a tool's ``dockerPull: $(inputs.image)`` is followed the way an evaluating engine
+    would, and the reference says it is non-standard (``NON_STANDARD``). Once every file is read, the tool is
+    reported once per call path from an outermost workflow (one no step runs) down to it, context
+    ``tool <file> via <wf>#<step> > <sub>#<step>``; a tool no step runs is the top level. Along a path, an input's
+    value is: at the top level, ``params`` (the job, by that process's input names) else its ``default``; below, what
+    the step passes — ``in: x: src`` (a workflow input, recursively), ``{source, default}`` (the default when there
+    is no source or it is null, e.g. an optional input nobody gives), then ``valueFrom`` (a literal, ``$(self)``,
+    ``$(inputs.Y)`` or text around them) — and when that is null or the step does not wire it, the process's own
+    ``default``. A resolved value is reported at the literal it comes from when the whole ``dockerPull`` is one
+    reference (a tool / step / workflow ``default`` or a constant ``valueFrom``), else (``params``, or text composed
+    with references) where it is composed; unresolved values (a required input without default nor params, a step
+    output, a scatter, several sources, JavaScript, other expressions) stay at the ``dockerPull`` line with the
+    reason naming the input. At most ``MAX_CALL_PATHS`` paths per tool are followed. A ``dockerPull`` without
+    references is reported once per tool, not per step; one written at Workflow or step level is filled from
+    ``params`` only.
 
     A reference is reported once per (file, line, using tool): a fragment ``$import``ed by two tools is reported for
     each, so every tool's container is listed with its own context. Results are sorted by file, line, context.
@@ -52,8 +67,10 @@ Limits
       ``$import`` with a ``#fragment`` is reported as unsupported.
     * Remote ``run:`` / ``$import`` targets (``https://...``) are not fetched; each is an error, since its containers
       cannot be checked.
-    * A parameter reference is looked up by NAME in ``params`` as given (the top-level job); renaming of inputs
-      through workflow steps and input ``default`` values are not followed.
+    * Step wiring is followed for inputs only: a value that depends on a step output, a scatter, ``linkMerge`` /
+      ``pickValue`` over several sources, ``when`` or any JavaScript is unresolved, and requirements a step or
+      workflow overrides for its tools are not applied to the tool's ``$(inputs...)`` (they are reported where
+      written).
     * Requirement inheritance is not computed: a Workflow-level requirement is reported once, where it is written,
       not once per step it applies to.
 """
@@ -151,6 +168,9 @@ class _State:
     texts: dict[Path, str] = field(default_factory=dict)
     processed: set[Path] = field(default_factory=set)
     queue: list[Path] = field(default_factory=list)
+    procs: dict[_Key, _Proc] = field(default_factory=dict)
+    callers: dict[_Key, list[_Call]] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
 
 
 def extract(root: Path, params: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> Extraction:
@@ -164,6 +184,8 @@ def extract(root: Path, params: dict[str, Any] | None = None, *, workspace: Work
         state.queue.clear()
         for path in pending:
             _process_file(state, path, forced=True)
+    for job in state.pending:  # every process and step is known now: follow the wiring
+        _wired_pull(state, job)
     containers = sorted(state.containers.values(), key=lambda c: (c.file, c.line, c.context))
     errors = sorted(state.errors.values(), key=lambda e: (e.file, e.line or 0, e.message))
     return Extraction(language="cwl", root=str(root), containers=containers, errors=errors)
@@ -393,6 +415,67 @@ def _resolve(state: _State, node: Node | None, at: _At) -> tuple[Node | None, _A
 
 # -------------------------------------------------------------------------------------------------------------- CWL
 
+_Key = tuple[Path, str, str]  # (file, "file" | "graph" | "inline", id / step path): one process
+MAX_CALL_PATHS = 64
+NON_STANDARD = (
+    "non-standard CWL: dockerPull is a plain string, not an Expression, in CWL v1.0-v1.2 and cwltool pulls "
+    "the text verbatim"
+)
+
+
+@dataclass
+class _Input:
+    default: Node | None  # the `default:` node, None when absent
+    optional: bool  # the type admits null (`string?`, ["null", ...])
+    at: _At
+
+
+@dataclass
+class _Proc:
+    key: _Key
+    label: str  # "tools/bwa.cwl", "packed.cwl#bwa", "main.cwl#count" (inline)
+    is_workflow: bool
+    inputs: dict[str, _Input]
+    step_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _StepIn:
+    sources: list[str]
+    default: Node | None
+    value_from: Node | None
+    at: _At
+
+
+@dataclass
+class _Call:
+    """A workflow step that runs a process: how its inputs are wired."""
+
+    workflow: _Key
+    label: str  # "main.cwl#align", "packed.cwl#main/align"
+    ins: dict[str, _StepIn]
+    scatter: set[str]
+
+
+@dataclass
+class _Pending:
+    """A tool's ``dockerPull`` with ``$(...)``: evaluated once every workflow step that runs the tool is known."""
+
+    owner: _Key
+    file: str
+    line: int
+    context: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class _Val:
+    """A value, where its literal is written, or why it is not known; ``text=None`` without reason is null."""
+
+    text: str | None = None
+    where: tuple[str, int] | None = None  # (file, line) of the literal; None: from params or composed
+    reason: str | None = None
+
 
 def _document(state: _State, doc: MappingNode, path: Path) -> None:
     at = _At(path)
@@ -407,25 +490,109 @@ def _document(state: _State, doc: MappingNode, path: Path) -> None:
         entry, eat = _resolve(state, item, gat)
         if isinstance(entry, MappingNode):
             ident = _scalar(_get(entry, "id"))
-            _process(state, entry, eat, ident=_frag(ident) if ident else None)
+            _process(state, entry, eat, ident=_frag(ident) if ident else None, graph=True)
 
 
-def _process(state: _State, node: Node | None, at: _At, ident: str | None) -> None:
-    """One CWL process (tool, expression tool, operation or workflow) and everything inline in it."""
+def _process(
+    state: _State, node: Node | None, at: _At, ident: str | None, *, graph: bool = False, inline: bool = False
+) -> _Key | None:
+    """One CWL process (tool, expression tool, operation or workflow) and everything inline in it; its key."""
     node, at = _resolve(state, node, at)
     if not isinstance(node, MappingNode):
-        return
+        return None
+    kind_of_key = "inline" if inline else "graph" if graph else "file"
+    key: _Key = (at.path, kind_of_key, ident or "")
+    if key in state.procs:  # an $import-ed run: file that the walk reads as well
+        return key
     is_workflow = _scalar(_get(node, "class")) == "Workflow"
     kind = "workflow" if is_workflow else "tool"
     where = _rel(state, at.path) + (f"#{ident}" if ident else "")
-    for key in ("requirements", "hints"):
-        _requirements(state, _get(node, key), at, f"{kind} {where}")
+    proc = _Proc(key, where, is_workflow, _inputs(state, _get(node, "inputs"), at))
+    state.procs[key] = proc
+    for req_key in ("requirements", "hints"):
+        _requirements(state, _get(node, req_key), at, f"{kind} {where}", None if is_workflow else key)
     if is_workflow:
         for step_id, step, sat in _steps(state, _get(node, "steps"), at):
+            proc.step_ids.add(step_id)
             path = f"{ident}/{step_id}" if ident else step_id
-            for key in ("requirements", "hints"):
-                _requirements(state, _get(step, key), sat, f"workflow {_rel(state, at.path)}#{path}")
-            _run(state, _get(step, "run"), sat, path)
+            for req_key in ("requirements", "hints"):
+                _requirements(state, _get(step, req_key), sat, f"workflow {_rel(state, at.path)}#{path}", None)
+            call = _Call(key, f"{_rel(state, at.path)}#{path}", _step_ins(state, _get(step, "in"), sat), set())
+            call.scatter = {_name(s) for s in _strings(_get(step, "scatter"))}
+            _run(state, _get(step, "run"), sat, path, call)
+    return key
+
+
+def _name(ident: str) -> str:
+    """The short name of an input or step id: ``#main/align/image`` -> ``image``."""
+    return _frag(ident).rsplit("/", 1)[-1]
+
+
+def _strings(node: Node | None) -> list[str]:
+    if isinstance(node, SequenceNode):
+        return [t for t in (_scalar(item) for item in node.value) if t is not None]
+    text = _scalar(node)
+    return [text] if text is not None else []
+
+
+def _optional(type_node: Node | None) -> bool:
+    if isinstance(type_node, SequenceNode):
+        return any(_scalar(t) == "null" for t in type_node.value)
+    if isinstance(type_node, MappingNode):
+        return False
+    text = _scalar(type_node)
+    return text is not None and (text.endswith("?") or text == "null")
+
+
+def _inputs(state: _State, node: Node | None, at: _At) -> dict[str, _Input]:
+    """A process's inputs (list or map form) with their defaults."""
+    node, at = _resolve(state, node, at)
+    found: dict[str, _Input] = {}
+    if isinstance(node, SequenceNode):
+        for entry in node.value:
+            item, iat = _resolve(state, entry, at)
+            if not isinstance(item, MappingNode):
+                continue
+            ident = _scalar(_get(item, "id"))
+            if ident:
+                found[_name(ident)] = _Input(_get(item, "default"), _optional(_get(item, "type")), iat)
+    elif isinstance(node, MappingNode):
+        for k, v in node.value:
+            item, iat = _resolve(state, v, at)
+            if not isinstance(k, ScalarNode):
+                continue
+            if isinstance(item, MappingNode):
+                found[_name(k.value)] = _Input(_get(item, "default"), _optional(_get(item, "type")), iat)
+            else:  # `name: type` shorthand
+                found[_name(k.value)] = _Input(None, _optional(item), iat)
+    return found
+
+
+def _step_ins(state: _State, node: Node | None, at: _At) -> dict[str, _StepIn]:
+    """A step's ``in`` (list or map form): sources, default and valueFrom of each step input."""
+    node, at = _resolve(state, node, at)
+    found: dict[str, _StepIn] = {}
+
+    def one(name: str, value: Node | None, vat: _At) -> None:
+        if isinstance(value, MappingNode):
+            found[_name(name)] = _StepIn(
+                _strings(_get(value, "source")), _get(value, "default"), _get(value, "valueFrom"), vat
+            )
+        else:  # `name: source` or `name: [a, b]`
+            found[_name(name)] = _StepIn(_strings(value), None, None, vat)
+
+    if isinstance(node, SequenceNode):
+        for entry in node.value:
+            item, iat = _resolve(state, entry, at)
+            ident = _scalar(_get(item, "id")) if isinstance(item, MappingNode) else None
+            if ident and item is not None:
+                one(ident, item, iat)
+    elif isinstance(node, MappingNode):
+        for k, v in node.value:
+            item, iat = _resolve(state, v, at)
+            if isinstance(k, ScalarNode):
+                one(k.value, item, iat)
+    return found
 
 
 def _steps(state: _State, steps: Node | None, at: _At) -> Iterator[tuple[str, MappingNode, _At]]:
@@ -443,36 +610,46 @@ def _steps(state: _State, steps: Node | None, at: _At) -> Iterator[tuple[str, Ma
                 yield key.value, step, sat
 
 
-def _run(state: _State, run: Node | None, at: _At, path: str) -> None:
+def _run(state: _State, run: Node | None, at: _At, path: str, call: _Call) -> None:
     if isinstance(run, MappingNode):
         if _get(run, "$import") is not None:
-            _process(state, run, at, ident=None)  # a separate file: named by itself
+            ran = _process(state, run, at, ident=None)  # a separate file: named by itself
         else:
-            _process(state, run, at, ident=path)
+            ran = _process(state, run, at, ident=path, inline=True)
+        if ran is not None:
+            state.callers.setdefault(ran, []).append(call)
         return
     ref = _scalar(run)
-    if run is None or ref is None or ref.startswith("#") or not ref.strip():
-        return  # a $graph entry of the same document (processed with the graph) or nothing to follow
-    target = _target(state, ref.split("#", 1)[0], at.path, _rel(state, at.path), _line(run), "run:")
-    if target is not None and target not in state.processed:
+    if run is None or ref is None or not ref.strip():
+        return
+    file_part, _, fragment = ref.partition("#")
+    if not file_part:  # a $graph entry of the same document (processed with the graph)
+        state.callers.setdefault((at.path, "graph", _name(fragment)), []).append(call)
+        return
+    target = _target(state, file_part, at.path, _rel(state, at.path), _line(run), "run:")
+    if target is None:
+        return
+    key: _Key = (target, "graph", _name(fragment)) if fragment else (target, "file", "")
+    state.callers.setdefault(key, []).append(call)
+    if target not in state.processed:
         state.queue.append(target)
 
 
-def _requirements(state: _State, node: Node | None, at: _At, context: str) -> None:
+def _requirements(state: _State, node: Node | None, at: _At, context: str, owner: _Key | None) -> None:
     node, at = _resolve(state, node, at)
     if isinstance(node, SequenceNode):
         for entry in node.value:
             item, iat = _resolve(state, entry, at)
             if isinstance(item, SequenceNode):  # an $import-ed list is spliced into the list
-                _requirements(state, item, iat, context)
+                _requirements(state, item, iat, context, owner)
             elif isinstance(item, MappingNode) and _is_docker(_scalar(_get(item, "class"))):
-                _docker(state, item, iat, context)
+                _docker(state, item, iat, context, owner)
     elif isinstance(node, MappingNode):
         for key, value in node.value:
             if isinstance(key, ScalarNode) and _is_docker(key.value):
                 body, bat = _resolve(state, value, at)
                 if isinstance(body, MappingNode):
-                    _docker(state, body, bat, context)
+                    _docker(state, body, bat, context, owner)
                 elif body is value:  # `DockerRequirement:` with no body (null or a scalar)
                     _add(state, at, _line(key), context, "DockerRequirement", None, "DockerRequirement names no image")
 
@@ -481,10 +658,10 @@ def _is_docker(cls: str | None) -> bool:
     return cls is not None and (cls == DOCKER_REQUIREMENT or cls.endswith("#" + DOCKER_REQUIREMENT))
 
 
-def _docker(state: _State, req: MappingNode, at: _At, context: str) -> None:
+def _docker(state: _State, req: MappingNode, at: _At, context: str, owner: _Key | None) -> None:
     pull = _get(req, "dockerPull")
     if pull is not None and pull.tag != _NULL_TAG:
-        _docker_pull(state, pull, at, context)
+        _docker_pull(state, pull, at, context, owner)
         return
     for key in ("dockerFile", "dockerLoad", "dockerImport", "dockerImageId"):
         value = _get(req, key)
@@ -508,10 +685,10 @@ def _describe(key: str, value: Node) -> str:
     return text
 
 
-def _docker_pull(state: _State, pull: Node, at: _At, context: str) -> None:
+def _docker_pull(state: _State, pull: Node, at: _At, context: str, owner: _Key | None) -> None:
     include = _get(pull, "$include")
     if include is not None:
-        _docker_pull_include(state, include, at, context)
+        _docker_pull_include(state, include, at, context, owner)
         return
     value, vat = _resolve(state, pull, at)
     if value is None:
@@ -520,10 +697,10 @@ def _docker_pull(state: _State, pull: Node, at: _At, context: str) -> None:
     if text is None:
         _add(state, vat, _line(value), context, "dockerPull", None, "dockerPull is not a string")
         return
-    _pull_value(state, vat, _line(value), context, text)
+    _pull_value(state, vat, _line(value), context, text, owner)
 
 
-def _docker_pull_include(state: _State, include: Node, at: _At, context: str) -> None:
+def _docker_pull_include(state: _State, include: Node, at: _At, context: str, owner: _Key | None) -> None:
     file, line = _rel(state, at.path), _line(include)
     ref = _scalar(include)
     if ref is None:
@@ -539,10 +716,13 @@ def _docker_pull_include(state: _State, include: Node, at: _At, context: str) ->
         return
     stripped = text.strip()
     first = len(text) - len(text.lstrip())
-    _pull_value(state, _At(path), text.count("\n", 0, first) + 1, context, stripped)
+    _pull_value(state, _At(path), text.count("\n", 0, first) + 1, context, stripped, owner)
 
 
-def _pull_value(state: _State, at: _At, line: int, context: str, expression: str) -> None:
+def _pull_value(state: _State, at: _At, line: int, context: str, expression: str, owner: _Key | None) -> None:
+    if owner is not None and "$(" in expression and "${" not in expression:
+        state.pending.append(_Pending(owner, _rel(state, at.path), line, context, expression))
+        return
     raw, unresolved = _substitute(expression.strip(), state.params)
     _add(state, at, line, context, expression, raw, unresolved)
 
@@ -564,24 +744,219 @@ def _substitute(value: str, params: dict[str, Any]) -> tuple[str | None, str | N
         if name not in params:
             missing.append(f"params has no value for {name!r} ({match.group(0)})")
             return match.group(0)
-        given = params[name]
-        if isinstance(given, bool) or not isinstance(given, str | int | float):
-            missing.append(f"params value for {name!r} is not a string ({match.group(0)})")
+        given = _param(params, name)
+        if given.reason is not None:
+            missing.append(f"{given.reason} ({match.group(0)})")
             return match.group(0)
-        return str(given)
+        return given.text or ""
 
     raw = _PARAM_REF.sub(replace, value)
     if missing:
-        return None, "dockerPull is a CWL parameter reference: " + "; ".join(missing)
+        return None, f"dockerPull is a CWL parameter reference ({NON_STANDARD}): " + "; ".join(missing)
     if "$(" in raw:
         return None, "dockerPull contains an unparsed parameter reference $(...)"
     return raw.strip(), None
 
 
+# ------------------------------------------------------------------------------------------------------ step wiring
+
+
+def _wired_pull(state: _State, pending: _Pending) -> None:
+    """Report a tool's parameterised ``dockerPull`` once per call path from an outermost workflow to the tool."""
+    chains, truncated = _chains(state, pending.owner, ())
+    for chain in chains:
+        via = " > ".join(call.label for call in chain)
+        context = pending.context + (f" via {via}" if via else "")
+        val = _template(
+            state,
+            pending.expression,
+            (pending.file, pending.line),
+            lambda expr, chain=chain: _lookup_input(state, chain, pending.owner, expr),
+        )
+        raw = val.text.strip() if val.text is not None else None
+        if val.reason is not None or raw is None or not raw:
+            reason = val.reason or ("dockerPull is empty" if raw == "" else "the value is null")
+            unresolved = f"dockerPull is a CWL parameter reference ({NON_STANDARD}): {reason}"
+            _add_at(state, pending.file, pending.line, context, pending.expression, None, unresolved)
+            continue
+        file, line = val.where or (pending.file, pending.line)
+        note = f"{context} [{pending.expression} followed through the wiring; {NON_STANDARD}]"
+        _add_at(state, file, line, note, pending.expression, raw, None)
+    if truncated:
+        _add_at(
+            state,
+            pending.file,
+            pending.line,
+            f"{pending.context} via further call paths",
+            pending.expression,
+            None,
+            f"the tool is reached by more than {MAX_CALL_PATHS} call paths; the others are not followed",
+        )
+
+
+def _callers(state: _State, key: _Key) -> list[_Call]:
+    calls = list(state.callers.get(key, []))
+    path, kind, ident = key
+    if kind == "graph" and ident == "main":  # `run: packed.cwl` runs the entry named main
+        calls += state.callers.get((path, "file", ""), [])
+    return calls
+
+
+def _chains(state: _State, key: _Key, visiting: tuple[_Key, ...]) -> tuple[list[tuple[_Call, ...]], bool]:
+    """Every call path (outermost workflow first) that runs ``key``; [()] when nothing runs it."""
+    calls = [c for c in _callers(state, key) if c.workflow != key and c.workflow not in visiting]
+    if not calls:
+        return [()], False
+    found: list[tuple[_Call, ...]] = []
+    for call in calls:
+        above, truncated = _chains(state, call.workflow, (*visiting, key))
+        for chain in above:
+            if len(found) >= MAX_CALL_PATHS:
+                return found, True
+            found.append((*chain, call))
+        if truncated:
+            return found, True
+    return found, False
+
+
+def _lookup_input(state: _State, chain: tuple[_Call, ...], key: _Key, expr: str) -> _Val:
+    simple = _SIMPLE_INPUT.match(expr)
+    if simple is None:
+        return _Val(reason=f"$({expr}) is not a plain $(inputs.NAME) reference")
+    return _input_value(state, chain, key, simple.group(1) or simple.group(3))
+
+
+def _param(params: dict[str, Any], name: str) -> _Val:
+    given = params[name]
+    if given is None:
+        return _Val()
+    if isinstance(given, bool) or not isinstance(given, str | int | float):
+        return _Val(reason=f"params value for {name!r} is not a string")
+    return _Val(str(given))
+
+
+def _input_value(state: _State, chain: tuple[_Call, ...], key: _Key, name: str) -> _Val:
+    """The value of input ``name`` of process ``key`` when run through ``chain`` (empty: run as the top level)."""
+    proc = state.procs.get(key)
+    label = proc.label if proc else _rel(state, key[0])
+    what = f"{'workflow input' if proc and proc.is_workflow else 'input'} {name!r} of {label}"
+    if not chain:
+        if name in state.params:
+            return _param(state.params, name)
+        val = _default(state, proc, name)
+        decl = proc.inputs.get(name) if proc else None
+        if val.reason is None and val.text is None and not (decl and decl.optional):
+            return _Val(reason=f"{what} has no default and params has no value for {name!r}")
+        return val  # an optional input nobody gives is null: a step default may apply
+    val = _step_value(state, chain[:-1], chain[-1], name)
+    if val.reason is None and val.text is None:  # null or not wired: the process's own default applies
+        val = _default(state, proc, name)
+        if val.reason is None and val.text is None:
+            return _Val(reason=f"step {chain[-1].label} gives no value for {name!r} and {what} has no default")
+    return val
+
+
+def _default(state: _State, proc: _Proc | None, name: str) -> _Val:
+    decl = proc.inputs.get(name) if proc else None
+    if decl is None:
+        label = proc.label if proc else "the process"
+        return _Val(reason=f"{name!r} is not an input of {label}")
+    return _literal(state, decl.default, decl.at, f"the default of {name!r}")
+
+
+def _literal(state: _State, node: Node | None, at: _At, what: str) -> _Val:
+    if node is None or node.tag == _NULL_TAG:
+        return _Val()
+    text = _scalar(node)
+    if text is None:
+        return _Val(reason=f"{what} is not a string")
+    return _Val(text, (_rel(state, at.path), _line(node)))
+
+
+def _step_value(state: _State, chain: tuple[_Call, ...], call: _Call, name: str) -> _Val:
+    """What step ``call`` passes to its process's input ``name``: source or default, then valueFrom."""
+    if name in call.scatter:
+        return _Val(reason=f"step {call.label} scatters over {name!r}; each job gets one element")
+    entry = call.ins.get(name)
+    if entry is None:
+        return _Val()
+    base = _step_base(state, chain, call, name)
+    if entry.value_from is None or entry.value_from.tag == _NULL_TAG:
+        return base
+    text = _scalar(entry.value_from)
+    if text is None:
+        return _Val(reason=f"valueFrom of {name!r} in step {call.label} is not a string")
+
+    def lookup(expr: str) -> _Val:
+        if expr.strip() == "self":
+            return base
+        simple = _SIMPLE_INPUT.match(expr)
+        if simple is None:
+            return _Val(reason=f"$({expr}) in valueFrom of step {call.label} is not $(self) or $(inputs.NAME)")
+        return _step_base(state, chain, call, simple.group(1) or simple.group(3))
+
+    where = (_rel(state, entry.at.path), _line(entry.value_from))
+    return _template(state, text, where, lookup)
+
+
+def _step_base(state: _State, chain: tuple[_Call, ...], call: _Call, name: str) -> _Val:
+    """A step input's value before valueFrom: its source, or its default when there is none or it is null."""
+    entry = call.ins.get(name)
+    if entry is None:
+        return _Val()
+    if len(entry.sources) > 1:
+        return _Val(reason=f"step {call.label} takes {name!r} from several sources")
+    if entry.sources:
+        parts = _frag(entry.sources[0]).lstrip("#").split("/")
+        workflow = state.procs.get(call.workflow)
+        if len(parts) >= 2 and workflow is not None and parts[-2] in workflow.step_ids:
+            return _Val(
+                reason=f"step {call.label} takes {name!r} from the output of step {parts[-2]!r}; "
+                "it is only known at run time"
+            )
+        val = _input_value(state, chain, call.workflow, parts[-1])
+        if val.reason is not None or val.text is not None or entry.default is None:
+            return val
+    return _literal(state, entry.default, entry.at, f"the default of {name!r} in step {call.label}")
+
+
+def _template(state: _State, text: str, where: tuple[str, int], lookup: Any) -> _Val:
+    """``text`` with every ``$(...)`` replaced by ``lookup(expr)``; a lone reference keeps its value's place."""
+    if "${" in text:
+        return _Val(reason=f"{text.strip()!r} contains a JavaScript expression ${{...}}; it is only known at run time")
+    matches = list(_PARAM_REF.finditer(text))
+    if not matches:
+        return _Val(text, where)
+    pieces: list[str] = []
+    pos = 0
+    lone: _Val | None = None
+    for match in matches:
+        val: _Val = lookup(match.group(1))
+        if val.reason is not None:
+            return val
+        if val.text is None:
+            return _Val(reason=f"{match.group(0)} is null")
+        pieces += [text[pos : match.start()], val.text]
+        pos = match.end()
+        lone = val
+    pieces.append(text[pos:])
+    result = "".join(pieces)
+    if "$(" in result:
+        return _Val(reason="the value contains an unparsed parameter reference $(...)")
+    if len(matches) == 1 and matches[0].group(0) == text.strip() and lone is not None:
+        return _Val(lone.text, lone.where)  # the whole value is one reference: reported where its literal is
+    return _Val(result, where)
+
+
 def _add(
     state: _State, at: _At, line: int, context: str, expression: str, raw: str | None, unresolved: str | None
 ) -> None:
-    file = _rel(state, at.path)
+    _add_at(state, _rel(state, at.path), line, context, expression, raw, unresolved)
+
+
+def _add_at(
+    state: _State, file: str, line: int, context: str, expression: str, raw: str | None, unresolved: str | None
+) -> None:
     state.containers.setdefault(
         (file, line, context),
         ContainerRef(

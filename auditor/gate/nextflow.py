@@ -54,9 +54,13 @@ Not evaluated (the value is reported with ``raw=None`` and ``unresolved``
 naming what could not be resolved; nothing is guessed):
 
 * Groovy code beyond the above: method calls (``.toLowerCase()``), closures
-  (``container = { task.attempt > 1 ? ... }`` - evaluated per task at run time),
-  ``task.*``, ``workflow.*``, ``meta.*``, local variables, list/map literals,
-  ``System.getenv``.
+  anywhere but as a container's whole value, ``task.*``, ``workflow.*``,
+  ``meta.*``, local variables, list/map literals, ``System.getenv``. A
+  ``container = { ... }`` setting or ``container { ... }`` directive holding a
+  parameterless closure is called, as Nextflow does per task: its one returned
+  expression (``{ x }`` or ``{ return x }``) is evaluated, so the nf-core engine
+  ternary inside it gives the Docker branch, while ``{ task.attempt > 1 ? ... }``
+  stays unresolved (the reason names the closure and ``task.attempt``).
 * An undefined param used as a value (an undefined param on the left of ``?:``
   is null, as in Nextflow, so the right side is used).
 
@@ -93,7 +97,23 @@ the tokenizer cannot read (an unterminated string or comment) is an
 A ``docker.registry`` (active config, last one wins) is set as
 ``default_registry`` on every container of the workflow; the reference
 normaliser (:func:`auditor.refs.parse_reference`) applies it. A
-``docker.registry`` that cannot be evaluated is an :class:`ExtractionError`.
+``docker.registry`` that cannot be evaluated is an :class:`ExtractionError`. A
+``docker.registry`` read from params (``params.registry``, ``"${params.registry}"``)
+whose params have no value where it is set (null, empty, or not set in the config
+or the params file) means the workflow expects its registry (typically the
+account's ECR) at run time: every name without a registry host (Nextflow's
+``isAbsoluteDockerName``) is then reported with ``raw=None`` and ``unresolved``
+naming the parameter, never resolved as a Docker Hub name.
+
+Which pipeline (:func:`pipeline_roots`): the folder given is the pipeline when it
+holds a ``nextflow.config`` or a ``main.nf``. Otherwise (a repository with
+``pipelines/rnaseq/``) every folder below whose ``nextflow.config`` has a
+``manifest``, or whose ``main.nf`` has an entry ``workflow { }``, and that is not
+inside another such folder, is a pipeline; nf-core module and workflow configs
+(``modules/nf-core/x/nextflow.config``) are not. Each pipeline is read with its
+own ``nextflow.config``, ``conf/`` and main script, plus every ``.nf`` file outside
+all pipeline folders (shared modules it may include); with several pipelines an
+:class:`ExtractionError` names them. When none is found the folder is read as is.
 """
 
 from __future__ import annotations
@@ -101,15 +121,16 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
 from auditor.gate.workspace import Refused, Workspace
+from auditor.refs import is_nextflow_absolute
 
-__all__ = ["SKIP_DIRS", "ScanError", "Tok", "extract", "tokenize"]
+__all__ = ["SKIP_DIRS", "ScanError", "Tok", "extract", "pipeline_roots", "tokenize"]
 
 SKIP_DIRS = frozenset({".git", "work", ".nextflow", "node_modules"})
 
@@ -502,6 +523,13 @@ class _Opaque(_Node):
 
 
 @dataclass(slots=True)
+class _Closure(_Opaque):
+    """A closure ``{ expr }``: opaque as a value, but a directive or setting holding one is called per task."""
+
+    body: _Node | None  # the single expression it returns, None when it is more than that
+
+
+@dataclass(slots=True)
 class _Unary(_Node):
     op: str
     operand: _Node
@@ -686,12 +714,37 @@ class _Parser:
             self._expect(")")
             return inner
         if _is_op(t, "[", "{"):
+            open_at = self.i
             close = self._skip_group()
             text = _one_line(self.src[t.start : close.end])
             if t.text == "{":
-                return _Opaque(t.start, close.end, f"closure `{text}` is evaluated by Nextflow at run time")
+                what = f"closure `{text}` is evaluated by Nextflow at run time"
+                return _Closure(t.start, close.end, what, self._closure_body(open_at + 1, self.i - 1))
             return _Opaque(t.start, close.end, f"list/map literal `{text}` is not evaluated")
         raise _ParseError(f"unexpected {t.text!r}" if t.kind != EOF else "incomplete expression")
+
+    def _closure_body(self, start: int, end: int) -> _Node | None:
+        """The one expression a parameterless closure returns (``{ a ? b : c }``, ``{ return x }``), else None.
+
+        A closure with parameters (``{ x -> ... }``) or several statements (``;``) is left opaque.
+        """
+        inner = self.toks[start:end]
+        depth = 0
+        for t in inner:
+            if t.kind == OP and t.text in _OPENERS:
+                depth += 1
+            elif t.kind == OP and t.text in _CLOSERS:
+                depth -= 1
+            elif depth == 0 and _is_op(t, "->", ";"):
+                return None
+        if inner and inner[0].kind == IDENT and inner[0].text == "return":
+            inner = inner[1:]
+        if not inner:
+            return None
+        try:
+            return _Parser(self.src, inner).parse()
+        except _ParseError:
+            return None
 
 
 def _parse(src: str, toks: Sequence[Tok]) -> _Node:
@@ -767,10 +820,19 @@ class _Evaluator:
     def text(self, n: _Node) -> str:
         return _one_line(self.src[n.start : n.end])
 
-    def evaluate(self, toks: Sequence[Tok]) -> _Result:
-        """Parse and evaluate one expression; nesting too deep for Python's stack is unresolved, not a crash."""
+    def evaluate(self, toks: Sequence[Tok], *, call: bool = False) -> _Result:
+        """Parse and evaluate one expression; nesting too deep for Python's stack is unresolved, not a crash.
+
+        With ``call`` (a ``container`` directive or setting) a value that is a closure is called, as
+        Nextflow does for each task: its one returned expression is evaluated (the nf-core engine ternary
+        inside it gives the Docker branch); what it needs at run time (``task.*``) stays unresolved.
+        """
         try:
-            return self.ev(_parse(self.src, toks))
+            node = _parse(self.src, toks)
+            if call and isinstance(node, _Closure) and node.body is not None:
+                v = self.ev(node.body)
+                return _Unres(f"{node.what}: {v.reason}") if isinstance(v, _Unres) else v
+            return self.ev(node)
         except RecursionError:
             return _Unres("expression nested too deeply to evaluate")
 
@@ -913,6 +975,48 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _param_chains(node: _Node) -> list[tuple[str, ...]]:
+    """Every ``params.a.b`` (literal keys) an expression reads, in order."""
+    out: list[tuple[str, ...]] = []
+
+    def visit(n: _Node | str) -> None:
+        if isinstance(n, _Prop):
+            keys: list[str] = []
+            cur: _Node = n
+            while isinstance(cur, _Prop):
+                key = cur.key
+                if isinstance(key, str):
+                    keys.append(key)
+                elif isinstance(key, _Lit) and isinstance(key.value, str):
+                    keys.append(key.value)
+                else:
+                    visit(key)
+                    keys = []
+                    break
+                cur = cur.obj
+            if keys and isinstance(cur, _Name) and cur.name == "params":
+                out.append(tuple(reversed(keys)))
+            else:
+                visit(cur)
+        elif isinstance(n, _GStr):
+            for part in n.parts:
+                visit(part)
+        elif isinstance(n, _Unary):
+            visit(n.operand)
+        elif isinstance(n, _Binary):
+            visit(n.left)
+            visit(n.right)
+        elif isinstance(n, _Ternary):
+            for child in (n.cond, n.yes, n.no):
+                visit(child)
+        elif isinstance(n, _Elvis):
+            visit(n.left)
+            visit(n.right)
+
+    visit(node)
+    return list(dict.fromkeys(out))
+
+
 def _walk_dict(data: Mapping[str, Any], keys: Sequence[str]) -> Any:
     cur: Any = data
     for k in keys:
@@ -997,10 +1101,19 @@ def _selector(segment: str) -> str | None:
 
 class _Run:
     def __init__(
-        self, root: Path, params: Mapping[str, Any] | None, profiles: Sequence[str], ws: Workspace | None = None
+        self,
+        root: Path,
+        params: Mapping[str, Any] | None,
+        profiles: Sequence[str],
+        ws: Workspace | None = None,
+        *,
+        scan_root: Path | None = None,
+        others: Sequence[Path] = (),
     ) -> None:
-        self.root = root
+        self.root = root  # the pipeline: its nextflow.config, conf/, main.nf, projectDir
         self.ws = ws or Workspace(root)
+        self.scan_root = scan_root or root  # the folder gated: every *.nf under it is read ...
+        self.others = tuple(others)  # ... except those of the other pipelines in it
         self.user: Mapping[str, Any] = dict(params or {})
         self.profiles = tuple(profiles)
         self.containers: list[ContainerRef] = []
@@ -1008,7 +1121,8 @@ class _Run:
         self.config_params: dict[str, Any] = {}
         self.main_params: dict[str, Any] = {}
         self.script_param_names: set[tuple[str, ...]] = set()
-        self.registry: tuple[_Result, str, int] | None = None
+        # docker.registry: its value, where it is set, and the params it reads that have no value there
+        self.registry: tuple[_Result, str, int, tuple[str, ...]] | None = None
         self.include_stack: list[Path] = []
         self.config_seen: set[Path] = set()
         self.config_mentioned: set[Path] = set()
@@ -1016,7 +1130,7 @@ class _Run:
         self.config_walked: set[tuple[Path, _Ctx]] = set()  # each file once per context: no include blow-up
         self.config_files: list[Path] = []  # every *.config under the root (names for GString includes)
         self.local_cache: dict[str, dict[str, Any]] = {}
-        self.main_script = "main.nf"  # manifest.mainScript, relative to the root
+        self.main_script = self.rel(root / "main.nf")  # manifest.mainScript, relative to the workspace root
 
     # --- files -------------------------------------------------------------
 
@@ -1063,7 +1177,9 @@ class _Run:
 
     def files(self) -> tuple[list[Path], list[Path]]:
         nf: list[Path] = []
-        for path in self.ws.walk(SKIP_DIRS):  # never through a directory symlink
+        for path in _walk(self.ws, self.scan_root, SKIP_DIRS):  # never through a directory symlink
+            if any(path.is_relative_to(other) for other in self.others):
+                continue
             if path.name.endswith(".nf"):
                 nf.append(path)
             elif path.name.endswith(".config"):
@@ -1071,7 +1187,7 @@ class _Run:
         conf_dir = self.root / "conf"
         confs: list[Path] = []
         if conf_dir.is_symlink() and not self.ws.inside(conf_dir):
-            self.error("conf", None, "symlink leaves the workflow folder; its config files are not read")
+            self.error(self.rel(conf_dir), None, "symlink leaves the workflow folder; its config files are not read")
         elif conf_dir.is_dir():
             # Not a directory: a FIFO or a symlink named *.config is loaded, so its refusal is reported.
             confs = sorted(p for p in conf_dir.glob("*.config") if not p.is_dir())
@@ -1088,7 +1204,7 @@ class _Run:
             return
         expression = _one_line(source.src[expr_toks[0].start : expr_toks[-1].end])
         line = expr_toks[0].line
-        v = ev.evaluate(expr_toks)
+        v = ev.evaluate(expr_toks, call=True)
         raw: str | None = None
         unresolved: str | None = None
         if isinstance(v, _Unres):
@@ -1243,11 +1359,20 @@ class _Run:
         elif keys == ("manifest", "mainScript"):
             v = self.config_eval(source, keys[:-1]).evaluate(toks[start:end])
             if not ctx.uncertain and isinstance(v, _Val) and isinstance(v.value, str):
-                self.main_script = Path(v.value).as_posix()
+                self.main_script = self.rel(self.root / v.value)
         elif keys == ("docker", "registry"):
             if not ctx.uncertain and not (ctx.orphan and self.registry is not None):
                 v = self.config_eval(source, keys[:-1]).evaluate(toks[start:end])
-                self.registry = (v, source.rel, toks[start].line)
+                try:
+                    chains = _param_chains(_parse(source.src, toks[start:end]))
+                except RecursionError:
+                    chains = []
+                empty = tuple(
+                    "params." + ".".join(chain)
+                    for chain in chains
+                    if isinstance(p := self.config_lookup(chain), _Val) and (p.value is None or p.value == "")
+                )
+                self.registry = (v, source.rel, toks[start].line, empty)
         elif keys[0] == "process" and keys[-1] == "container" and len(keys) >= 2:
             selectors = [_selector(k) for k in keys[1:-1]]
             if any(s is None for s in selectors):
@@ -1302,7 +1427,7 @@ class _Run:
         target = Path(value) if os.path.isabs(value) else base / value
         try:
             target = target.resolve()
-            target.relative_to(self.root)
+            target.relative_to(self.ws.real_root)  # the folder gated, not only this pipeline's
         except (OSError, ValueError):
             return None
         return target if target.exists() and not target.is_dir() else None  # a FIFO: load() refuses and reports it
@@ -1570,17 +1695,41 @@ class _Run:
                 self.add_container(d.source, d.start, d.end, f"process {d.process}", ev, conditional=d.conditional)
 
         default_registry = self.default_registry()
+        no_registry = self.registry_without_value()
         unique: dict[tuple[str, int, str, str], ContainerRef] = {}
         for ref in self.containers:
             ref.default_registry = default_registry
+            if no_registry and ref.raw is not None and not is_nextflow_absolute(ref.raw):
+                ref.unresolved = (
+                    f"{no_registry}, and `{ref.raw}` names no registry host: the registry it is relative to "
+                    "is unknown (never assumed to be Docker Hub); pass the parameter in the params file"
+                )
+                ref.raw = None
             unique.setdefault((ref.file, ref.line, ref.context, ref.expression), ref)
         self.containers = sorted(unique.values(), key=lambda r: (r.file, r.line))
         self.errors.sort(key=lambda e: (e.file, e.line or 0))
 
-    def default_registry(self) -> str | None:
+    def registry_without_value(self) -> str | None:
+        """Why bare names have no registry: ``docker.registry`` reads params that have no value, else None.
+
+        ``docker.registry = params.registry`` with the param null, empty or not set anywhere (config or
+        params file) means the workflow expects a registry (typically the account's ECR) at run time:
+        its bare names are ECR-relative, not Docker Hub names, so they are reported unresolved.
+        """
         if self.registry is None:
             return None
-        v, rel, line = self.registry
+        v, _rel, _line, empty = self.registry
+        if not empty or (isinstance(v, _Val) and v.value not in (None, "")):
+            return None
+        names = " and ".join(empty)
+        verb = "has" if len(empty) == 1 else "have"
+        where = "null, empty or not set in the config or the params file"
+        return f"docker.registry comes from {names}, which {verb} no value ({where})"
+
+    def default_registry(self) -> str | None:
+        if self.registry is None or self.registry_without_value() is not None:
+            return None
+        v, rel, line, _empty = self.registry
         if isinstance(v, _Unres):
             self.error(rel, line, f"docker.registry cannot be resolved ({v.reason}); no default registry is applied")
             return None
@@ -1590,6 +1739,79 @@ class _Run:
             self.error(rel, line, f"docker.registry is a {type(v.value).__name__}, not a registry host")
             return None
         return v.value
+
+
+def _walk(ws: Workspace, top: Path, skip: frozenset[str]) -> Iterator[Path]:
+    """Every file name under ``top`` (the workspace root or a folder in it), as :meth:`Workspace.walk`."""
+    if Path(os.path.abspath(top)) == ws.root:
+        yield from ws.walk(skip)
+        return
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def _quiet_tokens(ws: Workspace, path: Path) -> list[Tok] | None:
+    """Tokens of ``path`` read through the workspace, or None (its problems are reported when it is loaded)."""
+    try:
+        return tokenize(ws.read_bytes(path).decode("utf-8-sig"))
+    except (Refused, UnicodeDecodeError, ScanError, RecursionError):
+        return None
+
+
+def _top_level(toks: Sequence[Tok]) -> Iterator[int]:
+    """Indexes of the tokens at bracket depth 0 that start a statement."""
+    depth = 0
+    for i, t in enumerate(toks):
+        if _is_op(t, "{", "(", "["):
+            depth += 1
+        elif _is_op(t, "}", ")", "]"):
+            depth = max(0, depth - 1)
+        elif depth == 0 and t.kind == IDENT and _at_statement_start(toks, i):
+            yield i
+
+
+def _is_pipeline_root(ws: Workspace, folder: Path) -> bool:
+    """A folder whose ``nextflow.config`` belongs to a pipeline, not to a module or a sub-workflow.
+
+    nf-core modules (``modules/nf-core/x/``) and workflows (``workflows/x/``) carry a ``nextflow.config``
+    next to their ``main.nf`` too, so that pair alone does not make a pipeline: the config must have a
+    ``manifest`` (every nf-core pipeline's has one, with ``mainScript``) or the ``main.nf`` beside it an
+    entry workflow (an unnamed ``workflow { ... }``).
+    """
+    toks = _quiet_tokens(ws, folder / "nextflow.config")
+    if toks is not None and any(toks[i].text == "manifest" for i in _top_level(toks)):
+        return True
+    main = folder / "main.nf"
+    if not main.is_file():
+        return False
+    toks = _quiet_tokens(ws, main)
+    if toks is None:
+        return False
+    return any(toks[i].text == "workflow" and _is_op(toks[_skip_nl_only(toks, i + 1)], "{") for i in _top_level(toks))
+
+
+def pipeline_roots(root: Path, workspace: Workspace | None = None) -> list[Path]:
+    """The pipeline folders to read under ``root``: ``root`` itself unless it is a parent of pipelines.
+
+    ``root`` is the pipeline when it holds a ``nextflow.config`` or a ``main.nf``, or when no pipeline
+    is found below it (a folder of loose modules). Otherwise every folder below whose
+    ``nextflow.config`` is a pipeline's (:func:`_is_pipeline_root`) and that is not inside another such
+    folder (its own modules and workflows), sorted.
+    """
+    root = Path(root).resolve()
+    ws = workspace or Workspace(root)
+    if any(os.path.lexists(root / name) for name in ("nextflow.config", "main.nf")):
+        return [root]
+    found: list[Path] = []
+    for path in _walk(ws, root, SKIP_DIRS):
+        folder = path.parent
+        if path.name != "nextflow.config" or any(folder.is_relative_to(f) for f in found):
+            continue  # walked top-down, sorted: an outer pipeline is found before its own folders
+        if _is_pipeline_root(ws, folder):
+            found.append(folder)
+    return found or [root]
 
 
 def extract(
@@ -1610,8 +1832,26 @@ def extract(
     if not root.is_dir():
         extraction.errors.append(ExtractionError(file=".", message=f"workflow folder not found: {root}"))
         return extraction
-    run = _Run(root, params, profiles, workspace)
-    run.run()
-    extraction.containers = run.containers
-    extraction.errors = run.errors
+    workspace = workspace or Workspace(root)
+    pipelines = pipeline_roots(root, workspace)
+    seen: set[tuple[Any, ...]] = set()
+    for pipeline in pipelines:
+        others = [p for p in pipelines if p != pipeline]
+        run = _Run(pipeline, params, profiles, workspace, scan_root=root, others=others)
+        run.run()
+        for ref in run.containers:  # a shared module outside every pipeline is read by each of them
+            key = (ref.file, ref.line, ref.context, ref.expression, ref.raw, ref.unresolved, ref.default_registry)
+            if key not in seen:
+                seen.add(key)
+                extraction.containers.append(ref)
+        extraction.errors.extend(e for e in run.errors if e not in extraction.errors)
+    extraction.containers.sort(key=lambda r: (r.file, r.line))
+    if len(pipelines) > 1:
+        names = ", ".join(workspace.rel(p) for p in pipelines)
+        message = (
+            f"{len(pipelines)} Nextflow pipelines under this folder ({names}): each is read with its own "
+            "nextflow.config (and the .nf files outside every pipeline folder), never with another's; "
+            "HealthOmics runs one of them, so gate the folder of the one you release"
+        )
+        extraction.errors.insert(0, ExtractionError(file=".", message=message))
     return extraction

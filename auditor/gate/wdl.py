@@ -14,7 +14,11 @@ Approach
   an import by URL (``https://``, ``s3://``...) or a path escaping the root becomes an
   :class:`ExtractionError` on the import line, never a download. A file that fails to parse or
   typecheck is an :class:`ExtractionError` with the file and line of the miniwdl error; the other
-  files are still extracted.
+  files are still extracted. A file that parses but does not typecheck (a broken import, a wrong
+  call, one bad task) is loaded again without what fails: only the imports that load, without its
+  workflow if that still fails, and with each task that typechecks on its own, so the containers
+  of every part that loads are reported (a sub-workflow file it imports is then walked as a main
+  workflow, and the tasks of its imports as uncalled tasks).
 * The folder is hostile input: every file (entry point or import) is read only through
   :class:`~auditor.gate.workspace.Workspace`, and ``read_source`` checks the *real* path (symlinks
   resolved) against the root before anything opens it. A ``.wdl`` symlink leaving the folder, a
@@ -25,12 +29,17 @@ Approach
   HealthOmics also accepts for top-level inputs) through every call, scatter, conditional and
   sub-workflow call. A task call is evaluated with the values its call passes (evaluated in the
   caller), then ``"wf.call.x"`` / ``"wf.sub.call.x"`` parameters, then the task's own defaults.
+  A null passed to an input that has a default and a non-optional type leaves the default (as
+  miniwdl and Cromwell do). An output of a sub-workflow call is evaluated in that call's scope, so
+  an output that is a literal, a default, a value the call passes or another such output is
+  determined; the reference keeps the line of the task's runtime entry, with that value as
+  ``raw``. Task call outputs exist only once the task has run and are never evaluated.
   Tasks no workflow calls are reported with their own defaults (and ``"task.x"`` parameters).
 * The ``docker`` and ``container`` entries of ``runtime {}`` (and of the WDL 1.2
   ``requirements {}`` section, which miniwdl stores in the same place) are evaluated with
   ``expr.eval(env, stdlib)``. The environment holds only values computed on demand from the rules
   above; nothing is guessed. A value that depends on a required input with neither default nor
-  parameter, on a call output, on a scatter over an unknown array, or on a function that touches
+  parameter, on a task call output, on a scatter over an unknown array, or on a function that touches
   files (``read_*``, ``write_*``, ``size``, ``glob``...; only an allow-list of pure functions is
   evaluated, and the standard library given to miniwdl refuses all file I/O anyway) is reported
   with ``raw=None`` and ``unresolved`` saying which input or why. An array ``container`` yields one
@@ -236,7 +245,68 @@ class _Loader:
             except Exception as exn:
                 failure = exn
         self.errors.extend(self._errors(failure, rel))
-        return None
+        if isinstance(failure, WDL.Error.SyntaxError | _RefusedImport | UnicodeDecodeError | OSError):
+            return None
+        return self._load_partial(real)
+
+    def _load_partial(self, real: str) -> Tree.Document | None:
+        """What of a document that failed to typecheck still loads, so that its containers are reported.
+
+        The document is parsed again with only the imports that load on their own; if its workflow
+        still does not typecheck it is left out (the tasks of its imports are then reported as
+        uncalled, and a sub-workflow file it imports is walked as a main workflow); if its tasks do
+        not typecheck together, each task that does on its own is kept, and the error of each task
+        that does not is added (unless one is already reported on that line). The original failure
+        stays an :class:`ExtractionError`; nothing here hides one.
+        """
+        try:
+            return asyncio.run(self._partial_async(real))
+        except Exception:
+            return None
+
+    async def _partial_async(self, real: str) -> Tree.Document | None:
+        source = await self.read_source(real, [self.real_root], None)
+
+        def parse() -> Tree.Document:
+            return _parser.parse_document(source.source_text, uri=real, abspath=source.abspath)
+
+        loaded: list[tuple[int, Tree.Document]] = []
+        for index, imp in enumerate(parse().imports):
+            try:
+                loaded.append((index, await self._load_async(imp.uri, parse(), _IMPORT_MAX_DEPTH - 1, False)))
+            except Exception:
+                continue
+
+        def attempt(workflow: bool, tasks: list[str], failures: list[Exception] | None = None) -> Tree.Document | None:
+            doc = parse()
+            doc.imports = [
+                Tree.DocImport(pos=imp.pos, uri=imp.uri, namespace=imp.namespace, aliases=imp.aliases, doc=sub)
+                for index, sub in loaded
+                for imp in [doc.imports[index]]
+            ]
+            doc.tasks = [task for task in doc.tasks if task.name in tasks]
+            if not workflow:
+                doc.workflow = None
+            try:
+                doc.typecheck(check_quant=False)
+            except Exception as exn:
+                if failures is not None:
+                    failures.append(exn)
+                return None
+            return doc
+
+        names = [task.name for task in parse().tasks]
+        found = attempt(True, names) or attempt(False, names)
+        if found is None:  # some task is wrong in itself: keep the others, and say which (once per line)
+            failures: list[Exception] = []
+            found = attempt(False, [name for name in names if attempt(False, [name], failures) is not None])
+            rel = self.rel(real) or Path(real).name
+            seen = {(error.file, error.line) for error in self.errors}
+            for error in (error for exn in failures for error in self._errors(exn, rel)):
+                if (error.file, error.line) not in seen:
+                    seen.add((error.file, error.line))
+                    self.errors.append(error)
+        return found
 
     def _load_quant(self, real: str, *, check_quant: bool) -> Tree.Document:
         return asyncio.run(self._load_async(real, None, _IMPORT_MAX_DEPTH, check_quant))
@@ -372,6 +442,11 @@ def _check_pure(expr: Expr.Base) -> None:
             raise _Unresolved(f"depends on {name}(), which is not evaluated statically")
 
 
+def _null_means_default(value: Value.Base, decl: Tree.Decl) -> bool:
+    """miniwdl drops a null passed to an input that has a default and a non-optional type: the default applies."""
+    return isinstance(value, Value.Null) and decl.expr is not None and not decl.type.optional
+
+
 def _optional_none(decl: Tree.Decl) -> Value.Base | None:
     return Value.Null() if decl.type.optional else None
 
@@ -420,7 +495,7 @@ class _Scope:
         if isinstance(referee, Tree.Decl):
             return self.decl(referee)
         if isinstance(referee, Tree.Call):
-            raise _Unresolved(f"{ident.name} is an output of call {self.path}.{referee.name}, known only at run time")
+            return self.call_output(referee, ident.name)
         if isinstance(referee, Tree.Scatter):
             return self.scatter_value(referee)
         if isinstance(referee, Tree.Gather):
@@ -442,6 +517,9 @@ class _Scope:
 
     def compute(self, decl: Tree.Decl) -> Value.Base:
         raise NotImplementedError
+
+    def call_output(self, call: Tree.Call, name: str) -> Value.Base:
+        raise _Unresolved(f"{name} is an output of call {self.path}.{call.name}, known only at run time")
 
     def scatter_value(self, scatter: Tree.Scatter) -> Value.Base:
         raise _Unresolved(f"scatter variable {scatter.variable} is not in scope")
@@ -470,7 +548,9 @@ class _TaskScope(_Scope):
         name = f"{self.path}.{decl.name}"
         if id(decl) in self.inputs:
             if decl.name in self.supplied:
-                return _coerce(self.supplied[decl.name](), decl, f"input {name}")
+                value = self.supplied[decl.name]()
+                if not _null_means_default(value, decl):
+                    return _coerce(value, decl, f"input {name}")
             if name in self.params:
                 return _from_param(self.params, name, decl)
         if decl.expr is not None:
@@ -495,6 +575,7 @@ class _WorkflowScope(_Scope):
         parent: _WorkflowScope | None = None,
         scatter: Tree.Scatter | None = None,
         scatter_value: Value.Base | _Unresolved | None = None,
+        depth: int = 0,
     ) -> None:
         super().__init__(version, stdlibs)
         self.workflow = workflow
@@ -509,6 +590,8 @@ class _WorkflowScope(_Scope):
         self._scatter_value = scatter_value
         self.inputs = {id(d) for d in workflow.inputs or []}
         self.owned: set[int] = set(_node_ids(scatter.body)) if scatter is not None else set()
+        self.depth: int = parent.depth if parent is not None else depth
+        self._callees: dict[int, _TaskScope | _WorkflowScope] = {}
 
     def branch(self, scatter: Tree.Scatter, value: Value.Base | _Unresolved) -> _WorkflowScope:
         return _WorkflowScope(
@@ -529,11 +612,62 @@ class _WorkflowScope(_Scope):
             return self.parent.decl(decl)
         return super().decl(decl)
 
+    def callee_scope(self, call: Tree.Call) -> _TaskScope | _WorkflowScope | None:
+        """The scope of the task or sub-workflow one call runs (shared by its walk and its outputs)."""
+        if self.parent is not None and id(call) not in self.owned:
+            return self.parent.callee_scope(call)
+        found = self._callees.get(id(call))
+        if found is None:
+            path = f"{self.path}.{call.name}"
+            supplied = {name: _thunk(self, expr) for name, expr in call.inputs.items()}
+            callee = call.callee
+            if isinstance(callee, Tree.Task):
+                found = _TaskScope(callee, path, supplied, self.params, self.stdlibs)
+            elif isinstance(callee, Tree.Workflow) and self.depth < _MAX_CALL_DEPTH:
+                version = _workflow_version(callee, self.version)
+                found = _WorkflowScope(
+                    callee,
+                    path,
+                    supplied,
+                    self.params,
+                    self.stdlibs,
+                    top=False,
+                    version=version,
+                    depth=self.depth + 1,
+                )
+            else:
+                return None
+            self._callees[id(call)] = found
+        return found
+
+    def call_output(self, call: Tree.Call, name: str) -> Value.Base:
+        """An output of a call, when the callee declares it from values known before the run.
+
+        A sub-workflow output is evaluated in the sub-workflow's scope, so one that is a literal, an
+        input default, a value the call passes or another such output is determined; one that comes
+        from a task output, a file or a scatter stays unresolved. Task outputs are never evaluated:
+        they exist only once the task has run.
+        """
+        unknown = f"{name} is an output of call {self.path}.{call.name}, known only at run time"
+        scope = self.callee_scope(call)
+        member = name[len(call.name) + 1 :] if name.startswith(call.name + ".") else name
+        callee = call.callee
+        outputs = callee.outputs if callee is not None else None
+        decl = next((d for d in outputs or [] if d.name == member), None)
+        if not isinstance(scope, _WorkflowScope) or decl is None:  # a task output exists only once it ran
+            raise _Unresolved(unknown)
+        try:
+            return scope.decl(decl)
+        except _Unresolved as exn:
+            raise _Unresolved(f"{name}, an output of sub-workflow call {self.path}.{call.name}: {exn.reason}") from None
+
     def compute(self, decl: Tree.Decl) -> Value.Base:
         name = f"{self.path}.{decl.name}"
         if id(decl) in self.inputs:
             if decl.name in self.supplied:
-                return _coerce(self.supplied[decl.name](), decl, f"input {name}")
+                value = self.supplied[decl.name]()
+                if not _null_means_default(value, decl):
+                    return _coerce(value, decl, f"input {name}")
             if name in self.params:
                 return _from_param(self.params, name, decl)
             if self.top and decl.name in self.params:
@@ -567,7 +701,7 @@ class _WorkflowScope(_Scope):
             return self.decl(inner)
         if isinstance(inner, Tree.Gather):
             return self.gather(inner, name)
-        raise _Unresolved(f"{name} is an output of call {self.path}.{inner.name}, known only at run time")
+        return self.call_output(inner, name)
 
 
 def _node_ids(nodes: list[Any]) -> Iterator[int]:
@@ -641,15 +775,11 @@ class _Collector:
         return [scope.branch(scatter, item) for item in items]
 
     def call(self, scope: _WorkflowScope, call: Tree.Call, depth: int) -> None:
-        path = f"{scope.path}.{call.name}"
-        supplied = {name: _thunk(scope, expr) for name, expr in call.inputs.items()}
-        callee = call.callee
-        if isinstance(callee, Tree.Task):
-            self.task(callee, _TaskScope(callee, path, supplied, self.params, self.stdlibs), path)
-        elif isinstance(callee, Tree.Workflow) and depth < _MAX_CALL_DEPTH:
-            version = _workflow_version(callee, scope.version)
-            sub = _WorkflowScope(callee, path, supplied, self.params, self.stdlibs, top=False, version=version)
-            self.walk(sub, callee.body, depth + 1)
+        callee = scope.callee_scope(call)
+        if isinstance(callee, _TaskScope):
+            self.task(callee.task, callee, callee.path)
+        elif isinstance(callee, _WorkflowScope):
+            self.walk(callee, callee.workflow.body, depth + 1)
 
     def task(self, task: Tree.Task, scope: _TaskScope, call_path: str) -> None:
         real = os.path.realpath(task.pos.abspath)
@@ -746,9 +876,7 @@ def _strings(value: Value.Base) -> Iterator[tuple[str | None, str | None]]:
         yield None, f"evaluates to {value.type} {value}, not a string"
 
 
-def extract(
-    root: Path, params: dict[str, Any] | None = None, *, workspace: Workspace | None = None
-) -> Extraction:
+def extract(root: Path, params: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> Extraction:
     """Every container the WDL workflows under ``root`` name; ``params`` is a Cromwell/miniwdl inputs JSON."""
     root = Path(root)
     loader = _Loader(root, workspace)

@@ -1,0 +1,9 @@
+process A {
+    container 'biocontainers/a:1'
+    script:
+    "a"
+}
+
+workflow {
+    A()
+}

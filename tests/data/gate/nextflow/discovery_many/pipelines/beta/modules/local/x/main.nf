@@ -1,0 +1,5 @@
+process X {
+    container 'biocontainers/x:1'
+    script:
+    "x"
+}

@@ -1,0 +1,5 @@
+include { RNASEQ } from './workflows/rnaseq'
+
+workflow {
+    RNASEQ()
+}

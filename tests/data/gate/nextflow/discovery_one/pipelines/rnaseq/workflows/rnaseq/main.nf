@@ -1,0 +1,7 @@
+include { ALIGN } from '../../modules/local/align'
+include { QC    } from '../../../../modules/shared/qc'
+
+workflow RNASEQ {
+    ALIGN()
+    QC()
+}
