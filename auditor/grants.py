@@ -20,6 +20,7 @@ from auditor.policy import (
     Evaluation,
     PolicyParseError,
     Request,
+    evaluate_access,
     evaluate_identity_policies,
     evaluate_resource_policy,
     parse_policy,
@@ -84,6 +85,11 @@ def omics_contexts(snap: Snapshot) -> list[dict[str, list[str] | None]]:
     must hold for every private workflow of the account; with no workflow
     known, aws:SourceArn is left unknown so a statement conditioned on it is
     reported as undecidable rather than assumed to match.
+
+    Only what HealthOmics passes is set here: the keys AWS documents for every service-principal
+    request (aws:PrincipalIsAWSService, aws:PrincipalServiceName, aws:PrincipalOrgID absent, ...) and
+    aws:RequestedRegion/aws:ResourceAccount of the repository ARN are derived by the evaluator
+    (``auditor.policy.derived_context``; docs/policy-evaluation.md), not duplicated here.
     """
     base: dict[str, list[str] | None] = {"aws:SourceAccount": [snap.account_id]}
     workflows = [w for w in snap.workflows.value or [] if (w.type or "PRIVATE") == "PRIVATE"]
@@ -181,6 +187,95 @@ def identity_grants(
             ),
         )
         for action in actions
+    ]
+    return _fold(evaluations)
+
+
+def access_grants(
+    actions: Iterable[str],
+    resource: str,
+    *,
+    principal_arn: str,
+    identity_documents: Sequence[str | Mapping[str, Any]] = (),
+    boundary: str | Mapping[str, Any] | None = None,
+    session_policy: str | Mapping[str, Any] | None = None,
+    resource_policy: str | Mapping[str, Any] | None = None,
+    resource_account: str | None = None,
+    principal_account: str | None = None,
+    context: Mapping[str, list[str] | None] | None = None,
+    service_assumed: bool = True,
+) -> Verdict:
+    """Can IAM principal ``principal_arn`` do ``actions`` on ``resource``, all policies considered?
+
+    One call for "may run role X (its identity documents, boundary, the run's session policy) pull
+    these actions from repository ARN Y, given Y's repository policy (``None``: none) and Y's account
+    (``None``: the account in Y's ARN)". Same-account and cross-account are decided by
+    :func:`auditor.policy.evaluate_access`: a repository policy that names the role itself counts in
+    its favour (limited by the boundary and session policy), one that names only the role's account
+    needs the role's own identity policies, and across accounts both sides must allow.
+    ``service_assumed`` (default): the principal is a role session HealthOmics created by assuming
+    the role, which fixes aws:MultiFactorAuthPresent and aws:CalledVia (docs/policy-evaluation.md).
+    ``context`` adds request keys the caller knows (the caller's values win over derived ones).
+    """
+    actions = list(actions)
+    try:
+        docs = [parse_policy(d, resource_policy=False) for d in identity_documents]
+        bound = parse_policy(boundary, resource_policy=False) if boundary is not None else None
+        session = parse_policy(session_policy, resource_policy=False) if session_policy is not None else None
+        repo = parse_policy(resource_policy, resource_policy=True) if resource_policy is not None else None
+    except PolicyParseError as exc:
+        return _parse_failure(exc, actions)
+    evaluations = [
+        (
+            action,
+            evaluate_access(
+                request=Request(
+                    action=action,
+                    resource=resource,
+                    principal_arn=principal_arn,
+                    principal_account=principal_account,
+                    principal_session="service-assumed" if service_assumed else None,
+                    context=dict(context or {}),
+                ),
+                identity_policies=docs,
+                boundary=bound,
+                session_policy=session,
+                resource_policy=repo,
+                resource_account=resource_account,
+            ),
+        )
+        for action in actions
+    ]
+    return _fold(evaluations)
+
+
+def service_can_assume(
+    trust_policy: str | Mapping[str, Any] | None,
+    role_arn: str,
+    contexts: Sequence[Mapping[str, list[str] | None]],
+    service: str = OMICS,
+) -> Verdict:
+    """Does the trust policy let ``service`` do sts:AssumeRole on ``role_arn`` in every one of ``contexts``?
+
+    Judged like every other policy (explicit Deny wins, undecidable conditions give ERROR naming the
+    key); unlike :func:`trusts_service`, an undecided trust is not counted as trust.
+    """
+    action = "sts:AssumeRole"
+    if not trust_policy:
+        return Verdict(status=Status.FAIL, missing=[action], reasons=["the role has no trust policy"])
+    try:
+        parsed = parse_policy(trust_policy, resource_policy=True)
+    except PolicyParseError as exc:
+        return _parse_failure(exc, [action])
+    evaluations = [
+        (
+            action,
+            evaluate_access(
+                request=Request(action=action, resource=role_arn, principal_service=service, context=dict(ctx)),
+                resource_policy=parsed,
+            ),
+        )
+        for ctx in contexts or [{}]
     ]
     return _fold(evaluations)
 

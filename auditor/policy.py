@@ -65,6 +65,8 @@ __all__ = [
     "Tri",
     "actions_allowed",
     "combine",
+    "derived_context",
+    "evaluate_access",
     "evaluate_identity_policies",
     "evaluate_resource_policy",
     "glob_covers",
@@ -138,9 +140,18 @@ class Request(BaseModel):
     ``context`` maps condition keys (case-insensitive; stored lower-cased) to their values.  A value
     of ``None`` (or ``[]``) means the key is known to be ABSENT from the real request; a key missing
     from the dict is UNKNOWN, and any statement whose outcome depends on it becomes undecided.
-    A few global keys are derived from the principal fields when the caller did not set them
-    (``aws:PrincipalArn``/``aws:PrincipalAccount`` for IAM principals, ``aws:PrincipalServiceName``
-    for service principals), because AWS always includes them for such callers.
+    Global keys that AWS documents for this kind of request are derived from the principal and
+    resource fields when the caller did not set them (see :func:`derived_context` and
+    docs/policy-evaluation.md): e.g. ``aws:PrincipalIsAWSService``, ``aws:PrincipalServiceName``,
+    ``aws:PrincipalArn``/``aws:PrincipalAccount`` for IAM principals, ``aws:PrincipalOrgID`` known
+    absent for a service principal, ``aws:RequestedRegion``/``aws:ResourceAccount`` from a regional
+    resource ARN.
+
+    ``principal_session`` says how the IAM principal's credentials came to be: ``"service-assumed"``
+    for a role session that an AWS service (HealthOmics) created by assuming the role — a session
+    with temporary credentials and no MFA, used by the service for its own calls.
+    ``principal_boundary`` says the principal has a permissions boundary attached; it changes how a
+    Deny with ``NotPrincipal`` applies (:func:`evaluate_access` sets it when a boundary is passed).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -150,6 +161,8 @@ class Request(BaseModel):
     principal_service: str | None = None
     principal_arn: str | None = None
     principal_account: str | None = None
+    principal_session: Literal["service-assumed"] | None = None
+    principal_boundary: bool = False
     context: dict[str, ContextValues] = Field(default_factory=dict)
 
     @field_validator("context", mode="before")
@@ -195,6 +208,9 @@ class StatementMatch(BaseModel):
     conditional: bool  # the statement has a Condition block
     reason: str
     source: str | None = None  # which document: "identity[0]", "boundary", "session", None for a single policy
+    # Allow via an account principal (``123456789012`` / ``arn:aws:iam::123456789012:root``) only: AWS hands
+    # the decision to that account's identity policies, so on its own this grants nothing.
+    delegated: bool = False
 
 
 class Evaluation(BaseModel):
@@ -204,6 +220,13 @@ class Evaluation(BaseModel):
     and :func:`intersect` can merge evaluations exactly (an IMPLICIT_DENY that carries an undecided
     Deny can still turn another policy's ALLOWED into UNKNOWN).  When omitted they are derived from
     ``decision``.
+
+    For a resource-based policy ``granted`` counts every Allow, including one that reaches the
+    principal only through an account principal.  :func:`evaluate_access` needs finer facts:
+    ``granted_direct`` — granted by a statement that names the principal itself (its role, session or
+    user ARN, a service principal, ``"*"``), not merely its account; ``granted_unlimited`` — granted
+    in a way that an implicit deny of a permissions boundary or session policy does not limit (a
+    session ARN, user ARN, service principal or ``"*"``; not a role ARN).  Both default to ``granted``.
     """
 
     decision: Decision
@@ -213,6 +236,8 @@ class Evaluation(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     granted: Tri | None = None
     denied: Tri | None = None
+    granted_direct: Tri | None = None
+    granted_unlimited: Tri | None = None
 
     @model_validator(mode="after")
     def _derive_facts(self) -> Evaluation:
@@ -223,6 +248,10 @@ class Evaluation(BaseModel):
             }.get(self.decision, Tri.NO)
         if self.denied is None:
             self.denied = Tri.YES if self.decision is Decision.EXPLICIT_DENY else Tri.NO
+        if self.granted_direct is None:
+            self.granted_direct = self.granted
+        if self.granted_unlimited is None:
+            self.granted_unlimited = self.granted_direct
         return self
 
     @property
@@ -298,6 +327,10 @@ class StatementResult(BaseModel):
     # several such statements may still cover it together (see _joint_cover).
     resource_partial: bool = False
     resource_patterns: tuple[str, ...] = ()
+    # Resource-based Allow statements: how the principal is matched (see Evaluation.granted_direct /
+    # granted_unlimited).  YES for identity policies, where the principal is implicit.
+    principal_direct: Tri = Tri.YES
+    principal_unlimited: Tri = Tri.YES
 
 
 # --- glob matching ---------------------------------------------------------------------------
@@ -622,22 +655,85 @@ _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_BODY = re.compile(r"^\s*([^\s,']+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?$")
 
 
-def _effective_context(request: Request) -> dict[str, ContextValues]:
-    ctx = dict(request.context)
+# Keys derived for the request being judged (docs/policy-evaluation.md explains each one, with its
+# source: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+# A value of None means "known to be absent from the request"; a key left out stays unknown.
+_TAG_ABSENT = "aws:principaltag/*"  # marker: every aws:PrincipalTag/<key> is absent
+# Present only when a service principal calls directly ("This key is not present in any other situation").
+_SERVICE_ONLY_KEYS = ("aws:principalservicename", "aws:principalservicenameslist")
+# Present only when the principal belongs to an organization; a service principal is not a member of one.
+_ORG_KEYS = ("aws:principalorgid", "aws:principalorgpaths")
+# Present only when a service uses the credentials of an IAM principal, "not present if the service uses
+# a service role"; a session HealthOmics assumed is such a service role.
+_CALLED_VIA_KEYS = ("aws:calledvia", "aws:calledviafirst", "aws:calledvialast")
+
+
+def derived_context(request: Request) -> dict[str, ContextValues]:
+    """The global condition keys AWS documents for this request, beyond what the caller passed.
+
+    Only keys whose presence (and value) AWS documents for this kind of principal and resource; the
+    caller's ``context`` always wins.  Keys that depend on the moment of the request (``aws:SourceIp``,
+    ``aws:CurrentTime``, ``aws:SecureTransport``, ``aws:UserAgent``, ...) and facts the auditor does not
+    collect (a role's ``aws:PrincipalOrgID``, ``aws:PrincipalTag/*``) are never derived, so a statement
+    that depends on them stays undecided and its reason names the key.
+    """
+    derived: dict[str, ContextValues] = {}
     if request.principal_service:
-        ctx.setdefault("aws:principalservicename", [request.principal_service])
-    else:
+        derived["aws:principalisawsservice"] = ["true"]
+        derived["aws:principalservicename"] = [request.principal_service]
+        for key in _ORG_KEYS:
+            derived[key] = None
+        derived[_TAG_ABSENT] = None
+    elif request.principal_arn or request.principal_account:
+        derived["aws:principalisawsservice"] = ["false"]
+        for key in _SERVICE_ONLY_KEYS:
+            derived[key] = None
         if request.principal_arn and ":iam::" in request.principal_arn:
             # For an STS session ARN aws:PrincipalArn is the *role* ARN (with path), which cannot be
             # rebuilt from the session ARN, so it is only derived for IAM user/role ARNs.
-            ctx.setdefault("aws:principalarn", [request.principal_arn])
+            derived["aws:principalarn"] = [request.principal_arn]
         if request.account:
-            ctx.setdefault("aws:principalaccount", [request.account])
+            derived["aws:principalaccount"] = [request.account]
+        if request.principal_session == "service-assumed":
+            # Temporary credentials carry aws:MultiFactorAuthPresent; a session a service created by
+            # AssumeRole was not validated with MFA.  (The "false" value is an inference, see the doc.)
+            derived["aws:multifactorauthpresent"] = ["false"]
+            derived["aws:multifactorauthage"] = None  # present only when MFA was used
+            for key in _CALLED_VIA_KEYS:
+                derived[key] = None
+    region, account = _arn_region_account(request.resource)
+    if region:
+        derived["aws:requestedregion"] = [region]
+    if account:
+        derived["aws:resourceaccount"] = [account]
+    return derived
+
+
+def _arn_region_account(resource: str) -> tuple[str | None, str | None]:
+    """Region and account fields of an ARN (or ARN pattern), each only when concrete (no wildcard)."""
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None, None
+    region, account = parts[3], parts[4]
+    return (
+        region if region and not _has_wildcard(region) else None,
+        account if _ACCOUNT_ID.match(account) else None,
+    )
+
+
+def _effective_context(request: Request) -> dict[str, ContextValues]:
+    ctx = derived_context(request)
+    ctx.update(request.context)  # the caller's context wins over derivation
     return ctx
 
 
 def _lookup(ctx: Mapping[str, ContextValues], key: str) -> _Lookup:
-    return ctx.get(key.lower(), _UNKNOWN)
+    lowered = key.lower()
+    if lowered in ctx:
+        return ctx[lowered]
+    if lowered.startswith("aws:principaltag/") and _TAG_ABSENT in ctx:
+        return ctx[_TAG_ABSENT]
+    return _UNKNOWN
 
 
 def _substitute(text: str, ctx: Mapping[str, ContextValues], enabled: bool, *, glob: bool) -> str | None:
@@ -1019,32 +1115,67 @@ def _same_principal(entry: str, arn: str) -> bool:
     return False
 
 
-def _principal_matches(spec: PrincipalSpec, request: Request) -> Tri:
+def _entry_levels(entry: str, request: Request) -> tuple[Tri, Tri, Tri]:
+    """(matches, matches directly, grant not limited by a boundary/session policy) for one AWS principal entry."""
+    if entry == "*":
+        return Tri.YES, Tri.YES, Tri.YES
+    matched = _aws_principal_matches(entry, request)
+    if matched is Tri.NO:
+        return Tri.NO, Tri.NO, Tri.NO
+    if _ACCOUNT_ID.match(entry) or _ROOT_ARN.match(entry):
+        return matched, Tri.NO, Tri.NO  # an account principal delegates to the account's identity policies
+    if matched is Tri.MAYBE:
+        return Tri.MAYBE, Tri.MAYBE, Tri.MAYBE
+    # A grant to a role ARN is limited by an implicit deny in the role's permissions boundary or session
+    # policy; a grant to a session ARN or an IAM user ARN is not (reference_policies_evaluation-logic.html).
+    unlimited = Tri.NO if _ROLE_ARN.match(entry) else Tri.YES
+    return Tri.YES, Tri.YES, unlimited
+
+
+def _principal_levels(spec: PrincipalSpec, request: Request) -> tuple[Tri, Tri, Tri]:
     if spec.wildcard or "*" in spec.aws:
-        return Tri.YES
+        return Tri.YES, Tri.YES, Tri.YES
     if not (request.principal_service or request.principal_arn or request.principal_account):
-        return Tri.MAYBE  # we do not know who is asking
+        return Tri.MAYBE, Tri.MAYBE, Tri.MAYBE  # we do not know who is asking
     service = (request.principal_service or "").lower()
     services = tri_of(bool(service) and service in {s.lower() for s in spec.service})
     # Federated/CanonicalUser principals are web-identity/SAML providers and S3 canonical ids:
     # neither is a service principal nor an IAM role/user ARN, so they never match our requests.
-    return tri_or([services, *(_aws_principal_matches(e, request) for e in spec.aws)])
+    levels = [(services, services, services), *(_entry_levels(e, request) for e in spec.aws)]
+    return (
+        tri_or(level[0] for level in levels),
+        tri_or(level[1] for level in levels),
+        tri_or(level[2] for level in levels),
+    )
 
 
-def _principal_component(stmt: Statement, request: Request, resource_policy: bool) -> tuple[Tri, str]:
+def _principal_matches(spec: PrincipalSpec, request: Request) -> Tri:
+    return _principal_levels(spec, request)[0]
+
+
+def _principal_component(stmt: Statement, request: Request, resource_policy: bool) -> tuple[Tri, str, Tri, Tri]:
+    """(matches, reason, matches directly, not limited by boundary/session policy); see StatementResult."""
     if not resource_policy:
-        return Tri.YES, ""  # identity policies apply to the principal they are attached to
+        return Tri.YES, "", Tri.YES, Tri.YES  # identity policies apply to the principal they are attached to
     who = request.principal_service or request.principal_arn or request.principal_account or "unknown principal"
     if stmt.principal is not None:
         if stmt.principal.wildcard or "*" in stmt.principal.aws:
-            return Tri.YES, "Principal '*' matches every principal"
-        result = _principal_matches(stmt.principal, request)
+            return Tri.YES, "Principal '*' matches every principal", Tri.YES, Tri.YES
+        result, direct, unlimited = _principal_levels(stmt.principal, request)
         text = {Tri.YES: "names", Tri.NO: "does not name", Tri.MAYBE: "may or may not name"}[result]
-        return result, f"Principal {text} {who}"
+        reason = f"Principal {text} {who}"
+        if result is Tri.YES and direct is Tri.NO:
+            reason += " through its account (an account principal delegates to the account's identity policies)"
+        return result, reason, direct, unlimited
     assert stmt.not_principal is not None  # guaranteed by parse_policy(resource_policy=True)
+    if stmt.effect == "Deny" and request.principal_boundary and request.principal_arn:
+        # reference_policies_elements_notprincipal.html: a Deny with NotPrincipal "will always deny any IAM
+        # principal that has a permissions boundary policy attached, regardless of the values specified".
+        reason = f"NotPrincipal Deny always applies to {who}, which has a permissions boundary"
+        return Tri.YES, reason, Tri.YES, Tri.YES
     result = tri_not(_principal_matches(stmt.not_principal, request))
     text = {Tri.YES: "does not list", Tri.NO: "lists", Tri.MAYBE: "may list"}[result]
-    return result, f"NotPrincipal {text} {who}"
+    return result, f"NotPrincipal {text} {who}", result, result
 
 
 # --- statement and policy evaluation ---------------------------------------------------------
@@ -1075,7 +1206,9 @@ def statement_applies(stmt: Statement, request: Request, *, resource_policy: boo
             reason=f"{element} {listed} does not cover {request.action}",
         )
     resource, resource_reason, partial, patterns = _resource_component(stmt, request.resource, ctx)
-    principal, principal_reason = _principal_component(stmt, request, resource_policy)
+    principal, principal_reason, principal_direct, principal_unlimited = _principal_component(
+        stmt, request, resource_policy
+    )
     if stmt.conditions:
         condition, condition_reason = _evaluate_conditions(stmt, ctx)
     else:
@@ -1097,6 +1230,8 @@ def statement_applies(stmt: Statement, request: Request, *, resource_policy: boo
         reason=reason,
         resource_partial=partial,
         resource_patterns=patterns,
+        principal_direct=principal_direct,
+        principal_unlimited=principal_unlimited,
     )
 
 
@@ -1109,6 +1244,8 @@ class _Pool(BaseModel):
     denies: list[StatementMatch]
     undecided: list[StatementMatch]
     reasons: list[str]
+    granted_direct: Tri = Tri.NO
+    granted_unlimited: Tri = Tri.NO
 
 
 def _match(result: StatementResult, source: str | None, reason: str) -> StatementMatch:
@@ -1120,6 +1257,7 @@ def _match(result: StatementResult, source: str | None, reason: str) -> Statemen
         conditional=bool(stmt.conditions),
         reason=reason,
         source=source,
+        delegated=stmt.effect == "Allow" and result.principal is not Tri.NO and result.principal_direct is Tri.NO,
     )
 
 
@@ -1135,7 +1273,7 @@ def _evaluate_pool(policies: Sequence[tuple[str | None, Policy]], request: Reque
             result = statement_applies(stmt, request, resource_policy=resource_policy)
             results.append((source, result))
             _record(pool, source, result, request)
-    if pool.granted is not Tri.YES and request.resource_is_pattern:
+    if request.resource_is_pattern:
         _joint_cover(pool, results, request)
     return pool
 
@@ -1146,6 +1284,13 @@ def _record(pool: _Pool, source: str | None, result: StatementResult, request: R
     what = f"{request.action} on {request.resource}"
     if not result.action:
         return  # statements about other actions only add noise to the explanation
+    if stmt.effect == "Allow":
+        for level, principal in (
+            ("granted_direct", result.principal_direct),
+            ("granted_unlimited", result.principal_unlimited),
+        ):
+            applies = tri_and([result.resource, principal, result.condition])
+            setattr(pool, level, tri_or([getattr(pool, level), applies]))
     if result.applies is Tri.NO:
         pool.reasons.append(f"{head} ({stmt.effect}) does not apply: {result.reason}")
         return
@@ -1161,6 +1306,8 @@ def _record(pool: _Pool, source: str | None, result: StatementResult, request: R
         return
     if stmt.effect == "Allow":
         text = f"{head} allows {what}: {result.reason}"
+        if result.principal_direct is Tri.NO:
+            text = f"{head} allows {what} only by delegation to the principal's account: {result.reason}"
         pool.allows.append(_match(result, source, text))
         pool.granted = Tri.YES
     else:
@@ -1172,20 +1319,42 @@ def _record(pool: _Pool, source: str | None, result: StatementResult, request: R
 
 def _joint_cover(pool: _Pool, results: Sequence[tuple[str | None, StatementResult]], request: Request) -> None:
     """Several Allow statements may each cover part of a request pattern and all of it together."""
+    if pool.granted is not Tri.YES:
+        _joint_cover_level(pool, results, request, "granted", lambda r: r.principal, record=True)
+    for level, principal_of in (
+        ("granted_direct", lambda r: r.principal_direct),
+        ("granted_unlimited", lambda r: r.principal_unlimited),
+    ):
+        if getattr(pool, level) is not Tri.YES:
+            _joint_cover_level(pool, results, request, level, principal_of, record=False)
+
+
+def _joint_cover_level(
+    pool: _Pool,
+    results: Sequence[tuple[str | None, StatementResult]],
+    request: Request,
+    level: str,
+    principal_of: Callable[[StatementResult], Tri],
+    *,
+    record: bool,
+) -> None:
     partial = [
-        (source, r) for source, r in results if r.resource_partial and tri_and([r.principal, r.condition]) is not Tri.NO
+        (source, r)
+        for source, r in results
+        if r.resource_partial and tri_and([principal_of(r), r.condition]) is not Tri.NO
     ]
-    sure = [(s, r) for s, r in partial if tri_and([r.principal, r.condition]) is Tri.YES]
+    sure = [(s, r) for s, r in partial if tri_and([principal_of(r), r.condition]) is Tri.YES]
     for candidates, verdict in ((sure, Tri.YES), (partial, Tri.MAYBE)):
         patterns = [p for _, r in candidates for p in r.resource_patterns]
         if len(candidates) > 1 and glob_covers(patterns, request.resource):
-            names = ", ".join(_prefix(s, r.statement) for s, r in candidates)
-            verb = "allow" if verdict is Tri.YES else "might allow"
-            text = f"{names} together {verb} {request.action} on {request.resource}"
-            target = pool.allows if verdict is Tri.YES else pool.undecided
-            target.extend(_match(r, s, text) for s, r in candidates)
-            pool.reasons.append(text)
-            pool.granted = tri_or([pool.granted, verdict])
+            setattr(pool, level, tri_or([getattr(pool, level), verdict]))
+            if record:
+                names = ", ".join(_prefix(s, r.statement) for s, r in candidates)
+                verb = "allow" if verdict is Tri.YES else "might allow"
+                text = f"{names} together {verb} {request.action} on {request.resource}"
+                target = pool.allows if verdict is Tri.YES else pool.undecided
+                target.extend(_match(r, s, text) for s, r in candidates)
+                pool.reasons.append(text)
             return
 
 
@@ -1211,7 +1380,14 @@ def _summary(decision: Decision, request: Request | None) -> str:
 
 
 def _evaluation(
-    granted: Tri, denied: Tri, pools: Sequence[_Pool], extra: Sequence[str], request: Request | None
+    granted: Tri,
+    denied: Tri,
+    pools: Sequence[_Pool],
+    extra: Sequence[str],
+    request: Request | None,
+    *,
+    granted_direct: Tri | None = None,
+    granted_unlimited: Tri | None = None,
 ) -> Evaluation:
     decision = _decide(granted, denied)
     return Evaluation(
@@ -1222,6 +1398,8 @@ def _evaluation(
         reasons=[*(r for p in pools for r in p.reasons), *extra, _summary(decision, request)],
         granted=granted,
         denied=denied,
+        granted_direct=granted_direct,
+        granted_unlimited=granted_unlimited,
     )
 
 
@@ -1237,7 +1415,15 @@ def evaluate_resource_policy(doc: PolicyInput, request: Request) -> Evaluation:
     policy = parse_policy(doc, resource_policy=True)
     pool = _evaluate_pool([(None, policy)], request, resource_policy=True)
     extra = [] if policy.statements else ["no resource policy: it allows nothing"]
-    return _evaluation(pool.granted, pool.denied, [pool], extra, request)
+    return _evaluation(
+        pool.granted,
+        pool.denied,
+        [pool],
+        extra,
+        request,
+        granted_direct=pool.granted_direct,
+        granted_unlimited=pool.granted_unlimited,
+    )
 
 
 def evaluate_identity_policies(
@@ -1254,6 +1440,14 @@ def evaluate_identity_policies(
     allows it AND the session policy (when given) allows it.  ``None`` means "not present"; an
     empty document passed as boundary/session allows nothing, exactly like an empty policy in IAM.
     """
+    evaluation, _limits = _identity_side(docs, request, boundary=boundary, session_policy=session_policy)
+    return evaluation
+
+
+def _identity_side(
+    docs: Sequence[PolicyInput], request: Request, *, boundary: PolicyInput, session_policy: PolicyInput
+) -> tuple[Evaluation, Tri]:
+    """The identity-side evaluation, and whether the boundary and session policy (when present) allow."""
     if isinstance(docs, str | Mapping | Policy):
         docs = [docs]  # a single document passed where a list was expected
     identity = [(f"identity[{i}]", parse_policy(doc, resource_policy=False)) for i, doc in enumerate(docs)]
@@ -1273,10 +1467,18 @@ def evaluate_identity_policies(
             extra.append(f"the {name} might not allow {request.action} on {request.resource}")
     granted = tri_and(p.granted for p in pools)
     denied = tri_or(p.denied for p in pools)
-    return _evaluation(granted, denied, pools, extra, request)
+    limits_allow = tri_and(p.granted for p in pools[1:])
+    return _evaluation(granted, denied, pools, extra, request), limits_allow
 
 
-def _merge(evaluations: Sequence[Evaluation], granted: Tri, note: str) -> Evaluation:
+def _merge(
+    evaluations: Sequence[Evaluation],
+    granted: Tri,
+    note: str,
+    *,
+    granted_direct: Tri | None = None,
+    granted_unlimited: Tri | None = None,
+) -> Evaluation:
     denied = tri_or(e.denied or Tri.NO for e in evaluations)
     decision = _decide(granted, denied)
     reasons = [r for e in evaluations for r in e.reasons if not r.startswith("decision: ")]
@@ -1288,6 +1490,8 @@ def _merge(evaluations: Sequence[Evaluation], granted: Tri, note: str) -> Evalua
         reasons=[*reasons, f"{note}: decision {decision.value}"],
         granted=granted,
         denied=denied,
+        granted_direct=granted_direct,
+        granted_unlimited=granted_unlimited,
     )
 
 
@@ -1298,14 +1502,118 @@ def combine(*evaluations: Evaluation) -> Evaluation:
     then ALLOWED if any evaluation allows; else IMPLICIT_DENY.
     """
     granted = tri_or(e.granted or Tri.NO for e in evaluations)
-    return _merge(evaluations, granted, "combined (any policy may grant, any Deny wins)")
+    return _merge(
+        evaluations,
+        granted,
+        "combined (any policy may grant, any Deny wins)",
+        granted_direct=tri_or(e.granted_direct or Tri.NO for e in evaluations),
+        granted_unlimited=tri_or(e.granted_unlimited or Tri.NO for e in evaluations),
+    )
 
 
 def intersect(*evaluations: Evaluation) -> Evaluation:
     """Policy types that must ALL allow (e.g. cross-account: the repository policy and the
     caller's identity policies).  Explicit deny anywhere still wins.  No evaluations: nothing allowed."""
-    granted = tri_and(e.granted or Tri.NO for e in evaluations) if evaluations else Tri.NO
-    return _merge(evaluations, granted, "intersected (every policy must allow, any Deny wins)")
+
+    def all_of(values: Iterable[Tri]) -> Tri:
+        return tri_and(values) if evaluations else Tri.NO
+
+    return _merge(
+        evaluations,
+        all_of(e.granted or Tri.NO for e in evaluations),
+        "intersected (every policy must allow, any Deny wins)",
+        granted_direct=all_of(e.granted_direct or Tri.NO for e in evaluations),
+        granted_unlimited=all_of(e.granted_unlimited or Tri.NO for e in evaluations),
+    )
+
+
+def evaluate_access(
+    *,
+    request: Request,
+    identity_policies: Sequence[PolicyInput] = (),
+    boundary: PolicyInput = None,
+    session_policy: PolicyInput = None,
+    resource_policy: PolicyInput = None,
+    resource_account: str | None = None,
+) -> Evaluation:
+    """The whole decision for one request, same-account and cross-account alike (AWS evaluation logic).
+
+    * A service principal (``request.principal_service``) has no identity side: only
+      ``resource_policy`` is evaluated (``None``: nothing allows it).
+    * An explicit Deny in any policy wins.  A Deny with ``NotPrincipal`` always applies to an IAM
+      principal that has a permissions boundary (``boundary`` given, or ``request.principal_boundary``).
+    * Same account (``resource_account`` equals the principal's account): allowed when the identity
+      side allows (identity policies ∩ boundary ∩ session policy), or the resource policy grants to the
+      principal's session or user ARN or to ``"*"``, or grants to its role ARN and the boundary and
+      session policy (when present) allow too.  A grant to the account (``123456789012`` /
+      ``arn:aws:iam::123456789012:root``) only delegates: the identity side must allow.
+    * Cross account: the resource policy (directly or through the account principal) AND the identity
+      side must both allow.
+    * ``resource_account`` defaults to the account field of ``request.resource``; when it or the
+      principal's account is unknown and the two readings differ, the answer is UNKNOWN.
+
+    ``None`` for ``boundary``/``session_policy``/``resource_policy`` means "not present".  Raises
+    :class:`PolicyParseError` for an invalid document.  SCPs and RCPs are not evaluated.
+    """
+    if request.principal_service:
+        evaluation = evaluate_resource_policy(resource_policy, request)
+        note = f"{request.principal_service} is a service principal: only the resource-based policy applies"
+        return evaluation.model_copy(update={"reasons": [note, *evaluation.reasons]})
+    if boundary is not None and not request.principal_boundary:
+        request = request.model_copy(update={"principal_boundary": True})
+    identity, limits = _identity_side(identity_policies, request, boundary=boundary, session_policy=session_policy)
+    resource = evaluate_resource_policy(resource_policy, request) if resource_policy is not None else None
+    owner = resource_account or _arn_region_account(request.resource)[1]
+    principal_account = request.account
+    same = Tri.MAYBE if owner is None or principal_account is None else tri_of(owner == principal_account)
+
+    res_any = resource.granted if resource else Tri.NO
+    res_direct = resource.granted_direct if resource else Tri.NO
+    res_unlimited = resource.granted_unlimited if resource else Tri.NO
+    assert identity.granted is not None and res_any is not None
+    assert res_direct is not None and res_unlimited is not None
+    same_granted = tri_or([identity.granted, res_unlimited, tri_and([res_direct, limits])])
+    cross_granted = tri_and([res_any, identity.granted])
+    notes: list[str] = []
+    if same is Tri.YES:
+        granted = same_granted
+        notes.append(
+            f"same account ({owner}): the identity side or a resource-policy grant to the principal itself "
+            "suffices; a grant to a role ARN is limited by its permissions boundary and session policy, a grant "
+            "to the account needs the identity side"
+        )
+        if res_direct is not Tri.NO and res_unlimited is not Tri.YES and limits is not Tri.YES:
+            notes.append(
+                "the resource policy's grant to the role ARN is limited by the permissions boundary or "
+                "session policy, which " + ("does not allow it" if limits is Tri.NO else "might not allow it")
+            )
+    elif same is Tri.NO:
+        granted = cross_granted
+        notes.append(
+            f"cross account (resource in {owner}, principal in {principal_account}): the resource policy and the "
+            "identity side must both allow"
+        )
+        if resource is None:
+            notes.append("there is no resource-based policy, so another account's principal is not allowed")
+    else:
+        granted = same_granted if same_granted is cross_granted else Tri.MAYBE
+        notes.append("cannot tell whether the principal and the resource are in the same account")
+    if res_any is not Tri.NO and res_direct is not Tri.YES:
+        notes.append("the resource policy grants only to the principal's account: its identity policies must allow")
+    evaluations = [identity] if resource is None else [identity, resource]
+    assert identity.denied is not None
+    denied = tri_or([identity.denied, resource.denied if resource and resource.denied else Tri.NO])
+    decision = _decide(granted, denied)
+    reasons = [r for e in evaluations for r in e.reasons if not r.startswith("decision: ")]
+    return Evaluation(
+        decision=decision,
+        allows=[m for e in evaluations for m in e.allows],
+        denies=[m for e in evaluations for m in e.denies],
+        undecided=[m for e in evaluations for m in e.undecided],
+        reasons=[*reasons, *notes, _summary(decision, request)],
+        granted=granted,
+        denied=denied,
+    )
 
 
 def actions_allowed(

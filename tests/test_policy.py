@@ -309,7 +309,7 @@ def test_statements_jointly_cover_a_pattern() -> None:
     assert any("together allow" in r for r in evaluation.reasons)
     conditional = doc(
         ident(Resource=f"{REPO_BASE}/docker-hub/"),
-        ident(Resource=f"{REPO_BASE}/docker-hub/?*", Condition={"StringEquals": {"aws:RequestedRegion": "us-east-1"}}),
+        ident(Resource=f"{REPO_BASE}/docker-hub/?*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
     )
     assert evaluate_identity_policies([conditional], role_req(resource=DOCKER_HUB)).decision is UNKNOWN
     one_part = doc(ident(Resource=f"{REPO_BASE}/docker-hub/library/*"))
