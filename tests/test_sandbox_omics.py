@@ -580,3 +580,94 @@ def test_every_operation_answers_in_the_model_shape() -> None:
     client.cancel_run(id=run_id)
     client.delete_workflow(id=workflow_id)
     assert set(seen) == IMPLEMENTED
+
+
+# ---- exported definitions (GetWorkflow / GetWorkflowVersion export=DEFINITION) -----------
+
+_EXPORT_ZIP = b"PK\x03\x04 exported definition v1"
+_REPOSITORY = {
+    "connectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0f3a1c2e-1111-2222-3333-444455556666",
+    "fullRepositoryId": "genomics/pipelines",
+}
+
+
+def test_export_definition_serves_the_zip_of_the_workflow_and_of_each_version(client: Any) -> None:
+    import requests
+
+    workflow_id = _workflow(client, definitionZip=_EXPORT_ZIP)
+    client.create_workflow_version(workflowId=workflow_id, versionName="v2", definitionZip=b"PK\x03\x04 v2")
+
+    url = client.get_workflow(id=workflow_id, export=["DEFINITION"])["definition"]  # shape-validated (attach)
+    bucket = omics.definition_bucket_name(ACCOUNT, REGION)
+    assert url.startswith(f"https://{bucket}.s3.{REGION}.amazonaws.com/")
+    assert "X-Amz-Signature=" in url
+    assert requests.get(url, timeout=10).content == _EXPORT_ZIP  # moto serves it (mock_aws intercepts requests)
+
+    version_url = client.get_workflow_version(workflowId=workflow_id, versionName="v2", export=["DEFINITION"])[
+        "definition"
+    ]
+    assert requests.get(version_url, timeout=10).content == b"PK\x03\x04 v2"
+    # Asking again stores nothing new (content addressed) and serves the same bytes.
+    again = client.get_workflow(id=workflow_id, export=["DEFINITION", "README"])["definition"]
+    assert requests.get(again, timeout=10).content == _EXPORT_ZIP
+
+
+def test_definition_is_omitted_unless_exported(client: Any) -> None:
+    workflow_id = _workflow(client, definitionZip=_EXPORT_ZIP)
+    client.create_workflow_version(workflowId=workflow_id, versionName="v2", definitionZip=b"zip")
+    assert "definition" not in client.get_workflow(id=workflow_id)
+    assert "definition" not in client.get_workflow(id=workflow_id, export=["README"])
+    assert "definition" not in client.get_workflow(id=workflow_id, export=[])
+    assert "definition" not in client.get_workflow_version(workflowId=workflow_id, versionName="v2")
+    # Nothing was copied to S3 for requests that did not export the definition.
+    assert omics.definition_bucket_name(ACCOUNT, REGION) not in {
+        b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]
+    }
+
+
+def test_export_value_must_be_in_the_enum(client: Any) -> None:
+    workflow_id = _workflow(client)
+    with pytest.raises(ClientError) as bad:
+        client.get_workflow(id=workflow_id, export=["SOURCE"])
+    assert _error(bad) == ("ValidationException", 400)
+
+
+def test_export_of_a_definition_uri_serves_the_s3_object_it_named(client: Any) -> None:
+    import requests
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="defs")
+    s3.put_object(Bucket="defs", Key="wf/main.zip", Body=b"PK\x03\x04 from s3")
+    from_s3 = client.create_workflow(name="s3", definitionUri="s3://defs/wf/main.zip")["id"]
+    # HealthOmics imports the definition at creation: a later change to the object is not the workflow's.
+    s3.put_object(Bucket="defs", Key="wf/main.zip", Body=b"PK\x03\x04 changed later")
+    url = client.get_workflow(id=from_s3, export=["DEFINITION"])["definition"]
+    assert requests.get(url, timeout=10).content == b"PK\x03\x04 from s3"
+
+    missing = client.create_workflow(name="gone", definitionUri="s3://defs/wf/none.zip")["id"]
+    assert "definition" not in client.get_workflow(id=missing, export=["DEFINITION"])
+
+
+def test_export_of_a_repository_definition_is_omitted(client: Any) -> None:
+    workflow_id = client.create_workflow(name="repo", definitionRepository=_REPOSITORY, engine="NEXTFLOW")["id"]
+    assert "definition" not in client.get_workflow(id=workflow_id, export=["DEFINITION"])
+
+
+def test_exported_definition_through_the_server_is_a_plain_http_get() -> None:
+    import urllib.request
+
+    from auditor.sandbox.server import start_server
+
+    with start_server() as server:
+        remote = attach(server.client("omics"))
+        workflow_id = remote.create_workflow(name="wf", definitionZip=_EXPORT_ZIP)["id"]
+        remote.create_workflow_version(workflowId=workflow_id, versionName="v2", definitionZip=b"PK\x03\x04 v2")
+        url = remote.get_workflow(id=workflow_id, export=["DEFINITION"])["definition"]
+        assert url.startswith(f"{server.url}/{omics.definition_bucket_name(ACCOUNT, REGION)}/")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == _EXPORT_ZIP
+        version_url = remote.get_workflow_version(workflowId=workflow_id, versionName="v2", export=["DEFINITION"])[
+            "definition"
+        ]
+        with urllib.request.urlopen(version_url, timeout=10) as response:
+            assert response.read() == b"PK\x03\x04 v2"

@@ -46,24 +46,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import functools
 import hashlib
 import inspect
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
 
 import botocore.session
 from botocore import xform_name
-from botocore.auth import S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.model import OperationModel, Shape, StructureShape
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
@@ -78,6 +74,7 @@ from moto.secretsmanager.models import FakeSecret, ReplicaSecret, secretsmanager
 from moto.utilities.utils import get_partition
 
 from auditor.sandbox import cloudtrail
+from auditor.sandbox.presign import S3_ENDPOINT_ENV, presigned_get_url, s3_endpoint_for
 
 __all__ = [
     "PTC_RESOURCE_TYPE",
@@ -89,7 +86,6 @@ __all__ = [
     "simulate_ptc_pull",
 ]
 
-S3_ENDPOINT_ENV = "OMICS_AUDIT_SANDBOX_S3_ENDPOINT"
 # CloudTrail resource type recorded for PTC rule events (the CloudFormation type name).
 PTC_RESOURCE_TYPE = "AWS::ECR::PullThroughCacheRule"
 
@@ -99,7 +95,6 @@ MAX_PTC_RULES = 50
 DEFAULT_PAGE_SIZE = 100
 ROOT_PREFIX = "ROOT"
 PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
-PRESIGNED_URL_EXPIRY_SECONDS = 3600
 
 # Upstream registry URL -> UpstreamRegistry enum value, per the upstreamRegistryUrl member doc of
 # CreatePullThroughCacheRuleRequest. Docker Hub is only ``registry-1.docker.io``. Chainguard's URL
@@ -185,6 +180,10 @@ class LayerInaccessibleException(ServiceException):
 
 class InvalidLayerException(ServiceException):
     code = "InvalidLayerException"
+
+
+class AccessDeniedException(ServiceException):
+    code = "AccessDeniedException"
 
 
 class ImageDigestDoesNotMatchException(ServiceException):
@@ -488,6 +487,26 @@ def _validate_repository_policy(text: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _grants_account(policy_text: str | None, account: str, action: str) -> bool:
+    """Whether an Allow statement of a resource policy names ``account`` (or one of its principals, or '*')
+    for ``action``; conditions are not evaluated."""
+    if not policy_text:
+        return False
+    statements = json.loads(policy_text).get("Statement", [])
+    for stmt in statements if isinstance(statements, list) else [statements]:
+        if stmt.get("Effect") != "Allow" or "Principal" not in stmt:
+            continue
+        principal = stmt["Principal"]
+        entries = ["*"] if principal == "*" else principal.get("AWS", []) if isinstance(principal, dict) else []
+        entries = [entries] if isinstance(entries, str) else entries
+        named = any(e in ("*", account) or f":{account}:" in e for e in entries)
+        actions = stmt.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if named and any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in actions):
+            return True
+    return False
+
+
 def _sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -538,36 +557,6 @@ def _store_blob(account_id: str, region: str, repository_name: str, digest: str,
         if existing is None or existing.size != len(data):
             s3.put_object(bucket, key, data)
     return bucket, key
-
-
-def _presigned_get_url(bucket: str, key: str, region: str, endpoint: str | None) -> str:
-    if endpoint:
-        url = f"{endpoint.rstrip('/')}/{bucket}/{quote(key, safe='/')}"
-    else:
-        url = f"https://{bucket}.s3.{region}.amazonaws.com/{quote(key, safe='/')}"
-    request = AWSRequest(method="GET", url=url)
-    # Any credentials do: moto does not verify S3 signatures. The URL is still a well-formed
-    # SigV4 query-string presign, like the ones ECR hands out.
-    signer = S3SigV4QueryAuth(
-        Credentials("AKIASANDBOXECRLAYERS", "sandbox-ecr-layer-signing"), "s3", region, PRESIGNED_URL_EXPIRY_SECONDS
-    )
-    signer.add_auth(request)
-    return str(request.url)
-
-
-def _is_aws_host(host: str) -> bool:
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
-
-
-def _s3_endpoint_for(response: ECRResponse) -> str | None:
-    """Where the download URL must point; None means the real S3 endpoint (see module doc)."""
-    configured = os.environ.get(S3_ENDPOINT_ENV)
-    if configured:
-        return configured
-    parsed = response.parsed_url
-    if parsed.hostname and not _is_aws_host(parsed.hostname):
-        return f"{parsed.scheme}://{parsed.netloc}"
-    return None
 
 
 def _image_digest_from_manifest(self: Image) -> None:
@@ -633,6 +622,23 @@ class _BackendExtension(ECRBackend):
                 f"Invalid parameter at 'registryId' failed to satisfy constraint: "
                 f"'Registry {registry_id} is not the caller's registry {self.account_id}'"
             )
+
+    def get_repository_policy(self, registry_id: str, repository_name: str) -> dict[str, Any]:
+        # Another account's repository (moto answers RepositoryNotFound): ECR lets the caller read the policy
+        # only when that repository's own policy grants the caller's account ecr:GetRepositoryPolicy. The
+        # sandbox checks exactly that (Allow statements, conditions ignored) with its own small matcher, never
+        # the auditor's evaluator, so the scan's cross-account verdicts are tested against an independent answer.
+        if registry_id and registry_id != self.account_id:
+            owner = ecr_backends[registry_id][self.region_name]
+            repo = owner._get_repository(repository_name, registry_id)
+            if not _grants_account(repo.policy, self.account_id, "ecr:GetRepositoryPolicy"):
+                raise AccessDeniedException(
+                    f"User: arn:aws:sts::{self.account_id}:assumed-role/caller is not authorized to perform: "
+                    f"ecr:GetRepositoryPolicy on resource: {repo.arn} because no resource-based policy allows "
+                    "the ecr:GetRepositoryPolicy action"
+                )
+            return owner.get_repository_policy(registry_id, repository_name)
+        return cast(dict[str, Any], _ORIGINALS["get_repository_policy"](self, registry_id, repository_name))
 
     def _require_secret(self, credential_arn: str) -> None:
         if _find_secret(self.account_id, self.region_name, credential_arn) is None:
@@ -944,7 +950,7 @@ class _BackendExtension(ECRBackend):
                 f"The layer with digest '{layer_digest}' is not available because it is not associated with an image"
             )
         bucket, key = _store_blob(self.account_id, self.region_name, repository_name, layer_digest, data)
-        return _presigned_get_url(bucket, key, self.region_name, s3_endpoint)
+        return presigned_get_url(bucket, key, self.region_name, s3_endpoint, signer="AKIASANDBOXECRLAYERS")
 
 
 def _apply_template_settings(template: RepositoryCreationTemplate, settings: Mapping[str, Any]) -> None:
@@ -1140,7 +1146,7 @@ class _ResponseExtension(ECRResponse):
             repository_name=params["repositoryName"],
             layer_digest=params["layerDigest"],
             registry_id=params.get("registryId"),
-            s3_endpoint=_s3_endpoint_for(self),
+            s3_endpoint=s3_endpoint_for(self),
         )
         return ActionResult({"downloadUrl": url, "layerDigest": params["layerDigest"]})
 
@@ -1228,6 +1234,7 @@ def install() -> None:
             return
         _ORIGINALS["complete_layer_upload"] = ECRBackend.complete_layer_upload
         _ORIGINALS["put_image"] = ECRBackend.put_image
+        _ORIGINALS["get_repository_policy"] = ECRBackend.get_repository_policy
         _copy_functions(_BackendExtension, ECRBackend)
         _copy_functions(_ResponseExtension, ECRResponse)
         Image._create_digest = _image_digest_from_manifest  # type: ignore[method-assign]

@@ -22,6 +22,38 @@ rather than leaking to the network.
 
 State the public API cannot set (run status and timestamps, run tasks) is seeded
 with :func:`set_run_state` and :func:`add_run_task`.
+
+Exported definitions (GetWorkflow / GetWorkflowVersion with ``export=["DEFINITION"]``)
+-------------------------------------------------------------------------------------
+The model (and the API reference generated from it) documents ``definition`` only as "The
+workflow's definition"; that with ``export`` including ``DEFINITION`` the service answers a
+pre-signed URL from which the definition zip can be downloaded (its own copy, taken when the
+workflow was created) is the service's behaviour as this project relies on it, not something the
+model states. The sandbox does what its ECR extension does for layer blobs
+(``auditor.sandbox.ecr``): it copies the zip into moto's S3, in the bucket
+``sandbox-omics-definitions-<account>-<region>`` (content addressed), and answers a SigV4
+pre-signed GET URL fetchable with a plain HTTP GET (``urllib``, ``requests``). The endpoint is
+chosen per request as for ECR blobs:
+
+1. ``$OMICS_AUDIT_SANDBOX_S3_ENDPOINT`` when set (path-style URL on that endpoint);
+2. otherwise, when the request reached moto on a host that is not an AWS host (the sandbox
+   server at ``http://127.0.0.1:<port>``), that same scheme and host, path-style;
+3. otherwise the real virtual-hosted S3 endpoint, which ``mock_aws`` intercepts for ``requests``.
+
+What is exported, per the definition source of CreateWorkflow / CreateWorkflowVersion:
+
+* ``definitionZip``: those bytes;
+* ``definitionUri`` (``s3://bucket/key``): the object as moto's S3 held it when the workflow
+  was created (HealthOmics imports the definition at creation; later changes to the object do
+  not change the workflow). If the sandbox had no such object, ``definition`` is omitted;
+* ``definitionRepository``: omitted. The model says nothing of exporting a repository-based
+  definition (only ``definitionRepositoryDetails`` describes the source), and the sandbox holds
+  no files for one.
+
+Without ``export`` (or with only ``README``) ``definition`` is omitted, as before: the model
+documents no other value for it. The model caps ``WorkflowDefinition`` at 256 characters, as it
+does ``ReadmeS3PresignedUrl``; a SigV4 pre-signed URL is longer, and botocore does not check
+maximum lengths of output, so the URL is returned whole (a truncated URL would be useless).
 """
 
 from __future__ import annotations
@@ -33,6 +65,7 @@ import json
 import random
 import re
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +85,10 @@ from moto.core.utils import get_service_model
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
+from auditor.sandbox.presign import presigned_get_url, s3_endpoint_for
+
 SERVICE_NAME = "omics"
+# Where exported definition URLs point (the same variable the ECR extension reads; see module doc).
 
 # --------------------------------------------------------------------------------------
 # Exceptions (shape names and HTTP status codes come from the service model)
@@ -303,6 +339,8 @@ class WorkflowDefinition:
     definition_uri: str | None = None
     definition_zip: bytes | None = None
     definition_repository: dict[str, Any] | None = None
+    # What GetWorkflow --export DEFINITION serves: the zip as the workflow was created (module doc).
+    exported_zip: bytes | None = None
     digest: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     uuid: str = field(default_factory=lambda: str(uuid4()))
@@ -587,6 +625,34 @@ def paginate(
 
 
 # --------------------------------------------------------------------------------------
+# Exported definitions (see the module docstring)
+# --------------------------------------------------------------------------------------
+
+
+def definition_bucket_name(account_id: str, region: str) -> str:
+    """The moto S3 bucket that holds the sandbox's downloadable workflow definitions."""
+    return f"sandbox-omics-definitions-{account_id}-{region}"
+
+
+_DEFINITION_STORE_LOCK = threading.Lock()
+
+
+def _store_definition(account_id: str, region: str, data: bytes) -> tuple[str, str]:
+    """Copy a definition zip into the sandbox bucket (created on demand); returns (bucket, key)."""
+    s3 = s3_backends[account_id][get_partition(region)]
+    bucket = definition_bucket_name(account_id, region)
+    key = f"definitions/{hashlib.sha256(data).hexdigest()}.zip"
+    # One writer at a time, so that a second put never replaces the object while a URL is being read.
+    with _DEFINITION_STORE_LOCK:
+        if bucket not in s3.buckets:
+            s3.create_bucket(bucket, region)
+        existing = s3.buckets[bucket].keys.get(key)
+        if existing is None or existing.size != len(data):  # content addressed: same size, same bytes
+            s3.put_object(bucket, key, data)
+    return bucket, key
+
+
+# --------------------------------------------------------------------------------------
 # Backend
 # --------------------------------------------------------------------------------------
 
@@ -646,6 +712,9 @@ class OmicsBackend(BaseBackend):
             raise ValidationException("Specify exactly one of definitionZip, definitionUri or definitionRepository")
         registry_map = self._registry_map(params.get("containerRegistryMap"), params.get("containerRegistryMapUri"))
         definition_zip = params.get("definitionZip")
+        exported_zip = definition_zip
+        if params.get("definitionUri"):
+            exported_zip = self._read_definition_uri(params["definitionUri"])
         return WorkflowDefinition(
             description=params.get("description"),
             engine=params.get("engine"),
@@ -660,6 +729,7 @@ class OmicsBackend(BaseBackend):
             definition_uri=params.get("definitionUri"),
             definition_zip=definition_zip,
             definition_repository=params.get("definitionRepository"),
+            exported_zip=exported_zip,
             digest=_digest(
                 definition_zip,
                 params.get("definitionUri"),
@@ -687,6 +757,26 @@ class OmicsBackend(BaseBackend):
             return json.loads(s3_object.value)  # type: ignore[union-attr]
         except Exception:  # any missing bucket/key or malformed JSON is the caller's error
             raise ValidationException(f"Unable to read a container registry map from {uri}") from None
+
+    def _read_definition_uri(self, uri: str) -> bytes | None:
+        """The definition zip at ``s3://bucket/key`` in moto's S3, or None if the sandbox has no such object."""
+        match = re.fullmatch(r"s3://([^/]+)/(.+)", uri)
+        if not match:
+            return None
+        try:
+            bucket, key = match.groups()
+            s3_object = s3_backends[self.account_id][get_partition(self.region_name)].get_object(bucket, key)
+            return bytes(s3_object.value)  # type: ignore[union-attr]
+        except Exception:  # no such bucket or key: nothing to export
+            return None
+
+    def definition_url(self, definition: WorkflowDefinition, s3_endpoint: str | None) -> str | None:
+        """A pre-signed GET URL of the definition zip, or None when there is none to export (module doc)."""
+        data = definition.exported_zip
+        if data is None:
+            return None
+        bucket, key = _store_definition(self.account_id, self.region_name, data)
+        return presigned_get_url(bucket, key, self.region_name, s3_endpoint, signer="AKIASANDBOXOMICSDEFS")
 
     def _idempotent(self, request_id: str | None) -> str | None:
         return self._requests.get(request_id) if request_id else None
@@ -938,10 +1028,20 @@ class OmicsResponse(BaseResponse):
             }
         )
 
+    def _exported(
+        self, described: dict[str, Any], definition: WorkflowDefinition, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``described`` plus the ``definition`` download URL when ``export`` asks for it and there is one."""
+        if "DEFINITION" in (params.get("export") or []):
+            url = self.backend.definition_url(definition, s3_endpoint_for(self))
+            if url is not None:
+                described["definition"] = url
+        return described
+
     def get_workflow(self) -> ActionResult:
         params = self._params()
         workflow = self.backend.get_workflow(params["id"], params.get("type"), params.get("workflowOwnerId"))
-        return ActionResult(workflow.describe())
+        return ActionResult(self._exported(workflow.describe(), workflow.definition, params))
 
     def list_workflows(self) -> ActionResult:
         params = self._params()
@@ -971,7 +1071,7 @@ class OmicsResponse(BaseResponse):
         version = self.backend.get_workflow_version(
             params["workflowId"], params["versionName"], params.get("type"), params.get("workflowOwnerId")
         )
-        return ActionResult(version.describe())
+        return ActionResult(self._exported(version.describe(), version.definition, params))
 
     def list_workflow_versions(self) -> ActionResult:
         params = self._params()

@@ -38,8 +38,9 @@ from moto.server import ThreadedMotoServer
 
 from auditor import sandbox
 
-# The ECR extension builds layer download URLs from this (they must reach this server).
-S3_ENDPOINT_ENV = "OMICS_AUDIT_SANDBOX_S3_ENDPOINT"
+# The ECR and HealthOmics extensions build their download URLs from this (they must reach this server).
+from auditor.sandbox.presign import S3_ENDPOINT_ENV
+
 # botocore's config variable "disable_host_prefix_injection" (see module docstring).
 HOST_PREFIX_ENV = "AWS_DISABLE_HOST_PREFIX_INJECTION"
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
