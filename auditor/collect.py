@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import boto3
@@ -31,8 +32,14 @@ import requests
 import structlog
 
 from auditor import manifests, upstreams
-from auditor.aws import ApiCallCounter, CollectOptions, attempt, make_client
-from auditor.derive import image_mapping_destinations, ptc_repositories, relevant_repositories
+from auditor.aws import ApiCallCounter, CellError, CollectOptions, attempt, make_client
+from auditor.derive import (
+    foreign_repositories,
+    image_mapping_destinations,
+    ptc_repositories,
+    relevant_repositories,
+    used_repositories,
+)
 from auditor.facets import Facet, collection_order, expand_facets
 from auditor.grants import trusts_service
 from auditor.models import (
@@ -55,6 +62,7 @@ from auditor.models import (
     ServiceRoleSource,
     Snapshot,
     Workflow,
+    WorkflowDefinition,
 )
 from auditor.refs import InvalidReference, parse_reference
 
@@ -341,6 +349,23 @@ class Collector:
 
         return dict(self._parallel(get, sorted(relevant_repositories(snap))))
 
+    def _foreign_repository_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
+        """Policies of other accounts' repositories that workflows use, asked of their registries directly.
+
+        This succeeds only where the owner lets this account read the policy (ecr:GetRepositoryPolicy in the
+        repository policy); otherwise the error is kept and the cross-account rule names what it could not
+        read. An organisation scan replaces these with what the owning account's own cell collected.
+        """
+
+        def get(arn: str) -> tuple[str, Collected[str | None]]:
+            account, name = arn.split(":")[4], arn.split(":repository/", 1)[1]
+            client = self.client("ecr")
+            return arn, attempt(
+                "ecr:GetRepositoryPolicy", arn, lambda: repository_policy(client, name, registry_id=account)
+            )
+
+        return dict(self._parallel(get, sorted(foreign_repositories(snap))))
+
     def _lifecycle_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
         def get(name: str) -> tuple[str, Collected[str | None]]:
             def fetch() -> str | None:
@@ -395,6 +420,19 @@ class Collector:
                     )
                 )
         existing = {r.name for r in snap.repositories.value or []}
+        for repository, uses in used_repositories(snap).items():
+            if repository not in existing:
+                continue  # nothing to inspect yet (a cache repository is created on the first pull)
+            for use in uses:
+                if use.source == "definition":
+                    add(
+                        ImageRef(
+                            repository=repository,
+                            tag=None if use.digest else use.tag,
+                            digest=use.digest,
+                            origin=f"definition:{use.workflow_id}:{use.origin}",
+                        )
+                    )
         for repository, tag, digest in self.opt.extra_images:
             if repository in existing:  # a cache repository not created yet is fetched on first pull
                 add(ImageRef(repository=repository, tag=None if digest else tag, digest=digest, origin="gate"))
@@ -447,6 +485,7 @@ class Collector:
         for start in range(0, len(refs), 100):
             chunk = refs[start : start + 100]
             ids = [{"imageDigest": r.digest} if r.digest else {"imageTag": r.tag or "latest"} for r in chunk]
+
             def batch_get(ids: list[dict[str, str]] = ids) -> dict[str, Any]:
                 return cast(
                     dict[str, Any],
@@ -636,6 +675,24 @@ class Collector:
             return wf
 
         return Collected(value=self._parallel(get, listed.value or []))
+
+    def _workflow_definitions(self, snap: Snapshot) -> None:
+        """Read each private workflow's definition with the gate's extractors (stored on the workflow)."""
+        from auditor import definitions  # the gate's extractors (miniwdl, parsers) load only when needed
+
+        workflows = [w for w in snap.workflows.value or [] if (w.type or "PRIVATE") == "PRIVATE"]
+
+        def read(wf: Workflow) -> Collected[WorkflowDefinition]:
+            return attempt(
+                "omics:GetWorkflow",
+                wf.arn,
+                lambda: definitions.read_definition(
+                    self.client("omics"), wf.id, timeout=self.opt.read_timeout, http=self._http
+                ),
+            )
+
+        for wf, got in zip(workflows, self._parallel(read, workflows), strict=True):
+            wf.definition = got
 
     def _runs(self) -> Collected[list[Run]]:
         listed = attempt("omics:ListRuns", "runs", lambda: self._paginate("omics", "list_runs", "items"))
@@ -833,6 +890,43 @@ class Collector:
             return events
 
         return attempt("cloudtrail:LookupEvents", "cloudtrail", fetch)
+
+
+def repository_policy(ecr: Any, name: str, *, registry_id: str | None = None) -> str | None:
+    """A repository's policy text, or None when it has none."""
+    kwargs = {"registryId": registry_id} if registry_id else {}
+    try:
+        return cast(str, ecr.get_repository_policy(repositoryName=name, **kwargs)["policyText"])
+    except botocore.exceptions.ClientError as exc:
+        if _error_code(exc) == "RepositoryPolicyNotFoundException":
+            return None
+        raise
+
+
+def read_from_owners(
+    snapshots: list[Snapshot],
+    session_for: Callable[[str, str], boto3.Session | None],
+    opt: CollectOptions,
+    counter: ApiCallCounter,
+) -> None:
+    """Organisation scans: read each other-account repository a workflow uses with its owner's own credentials.
+
+    When the owning account is part of the same scan, its answer is definite, whether or not the owner lets
+    the workflow's account read the policy; owners outside the scan keep the cross-account attempt.
+    """
+    for snap in snapshots:
+        for arn in list(snap.foreign_repository_policies):
+            _, _, _, region, owner, rest = arn.split(":", 5)
+            session = session_for(owner, region)
+            if session is None:
+                continue
+            client = make_client(session, "ecr", region, opt, counter, account_id=owner)
+            name = rest.removeprefix("repository/")
+            try:
+                got = attempt("ecr:GetRepositoryPolicy", arn, partial(repository_policy, client, name))
+            except CellError as exc:
+                got = Collected[str | None](error=exc.error)
+            snap.foreign_repository_policies[arn] = got
 
 
 def _nothing(snap: Snapshot | None = None) -> Collected[list[Any]] | None:

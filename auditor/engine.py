@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from auditor.findings import Finding, Severity, Status, finding_id
-from auditor.models import CallError, Collected, Snapshot
+from auditor.models import CallError, Collected, RolePolicies, Snapshot
 
 
 class RuleMeta(BaseModel):
@@ -127,6 +127,30 @@ def error_result(error: CallError, resource: str, what: str) -> Result:
         message=f"Could not read {what}: {error.describe()}",
         evidence={"api_error": error.model_dump(exclude_none=True)},
     )
+
+
+def role_or_result(
+    snap: Snapshot, arn: str, evidence: dict[str, Any], *, resource: str | None = None, policies: bool = True
+) -> RolePolicies | Result:
+    """The collected role, or the Result that stands in its place: NOT_APPLICABLE for another account's role
+    (judged when that account is scanned), ERROR when it, or (``policies``) one of its policies, was not read."""
+    resource = resource or arn
+    if arn.split(":")[4:5] != [snap.account_id]:
+        return Result(
+            status=Status.NOT_APPLICABLE,
+            resource=resource,
+            evidence=evidence,
+            message=f"Role {arn} belongs to another account; it is judged when that account is scanned.",
+        )
+    collected = snap.roles.get(arn)
+    if collected is None:
+        return Result(status=Status.ERROR, resource=resource, evidence=evidence, message="The role was not collected.")
+    if collected.error is not None or collected.value is None:
+        assert collected.error is not None
+        return error_result(collected.error, resource, "the role")
+    if policies and collected.value.errors:
+        return error_result(collected.value.errors[0], resource, "one of the role's policies")
+    return collected.value
 
 
 def facet_errors(resource: str, **facets: Collected[Any]) -> list[Result]:

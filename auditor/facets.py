@@ -91,12 +91,21 @@ _DECLARED = (
     ),
     Facet(
         name="repository_policies",
-        what="The policies of the repositories that matter: under a cache prefix, or the destination of an "
-        "image mapping.",
+        what="The policies of the repositories that matter: under a cache prefix, the destination of an "
+        "image mapping, or used by a workflow's definition or a recent run.",
         permissions=("ecr:GetRepositoryPolicy",),
         collect="_repository_policies",
         snapshot_field="repository_policies",
-        depends_on=("repositories", "ptc_rules", "workflows"),
+        depends_on=("repositories", "ptc_rules", "workflows", "workflow_definitions", "run_tasks"),
+    ),
+    Facet(
+        name="foreign_repository_policies",
+        what="The policies of repositories in other accounts that workflows use (read cross-account, or from "
+        "the owning account in an organisation scan).",
+        permissions=("ecr:GetRepositoryPolicy",),
+        collect="_foreign_repository_policies",
+        snapshot_field="foreign_repository_policies",
+        depends_on=("workflows", "workflow_definitions", "run_tasks"),
     ),
     Facet(
         name="lifecycle_policies",
@@ -113,7 +122,7 @@ _DECLARED = (
         permissions=("ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
         collect="_images",
         snapshot_field="images",
-        depends_on=("repositories", "ptc_rules", "workflows", "run_tasks"),
+        depends_on=("repositories", "ptc_rules", "workflows", "workflow_definitions", "run_tasks"),
         also_fills=("image_refs", "image_listings"),
         in_place=True,
     ),
@@ -123,6 +132,17 @@ _DECLARED = (
         permissions=("omics:ListWorkflows", "omics:GetWorkflow"),
         collect="_workflows",
         snapshot_field="workflows",
+        healthomics=True,
+    ),
+    Facet(
+        name="workflow_definitions",
+        what="Each private workflow's definition (GetWorkflow --export DEFINITION, the pre-signed zip), read "
+        "with the gate's extractors: the containers it names, with file and line (stored on each workflow).",
+        permissions=("omics:GetWorkflow",),
+        collect="_workflow_definitions",
+        snapshot_field="workflows",
+        depends_on=("workflows",),
+        in_place=True,
         healthomics=True,
     ),
     Facet(

@@ -141,6 +141,20 @@ class ManualStep(BaseModel):
     after: Any = None
     diff: str = ""
 
+    @classmethod
+    def for_finding(cls, finding: Finding, *, title: str, why: str, commands: list[str]) -> ManualStep:
+        """The step for one finding: its rule, id, account, region and resource."""
+        return cls(
+            rule_id=finding.rule_id,
+            finding_ids=[finding.id],
+            account=finding.account,
+            region=finding.region,
+            resource=finding.resource,
+            title=title,
+            why=why,
+            commands=commands,
+        )
+
 
 class Skipped(BaseModel):
     """A FAIL finding the plan leaves alone, and why."""

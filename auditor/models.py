@@ -144,6 +144,30 @@ class ContainerRegistryMap(BaseModel):
     image_mappings: list[ImageMapping] = Field(default_factory=list)
 
 
+class DefinitionContainer(BaseModel):
+    """One container a registered workflow's definition names (the gate's extractors, run on the exported zip)."""
+
+    file: str
+    line: int
+    language: str
+    context: str  # "task bwa_mem", "process FASTQC"
+    raw: str | None = None  # the reference as written after known substitutions; None when not determinable
+    unresolved: str | None = None  # why ``raw`` is None
+    default_registry: str | None = None  # Nextflow docker.registry applied to bare names
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class WorkflowDefinition(BaseModel):
+    """What ``GetWorkflow --export DEFINITION`` gave: the containers, and what could not be read."""
+
+    languages: list[str] = Field(default_factory=list)
+    containers: list[DefinitionContainer] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # "main.wdl:3: ..." files the extractors could not read
+
+
 class Workflow(BaseModel):
     id: str
     arn: str
@@ -152,6 +176,8 @@ class Workflow(BaseModel):
     status: str | None = None
     # GetWorkflow per workflow; may fail on its own
     registry_map: Collected[ContainerRegistryMap | None] = Field(default_factory=Collected)
+    # GetWorkflow --export DEFINITION, read with the gate's extractors; not collected = value and error None
+    definition: Collected[WorkflowDefinition] = Field(default_factory=Collected)
 
 
 class RunTask(BaseModel):
@@ -234,6 +260,9 @@ class Snapshot(BaseModel):
     templates: Collected[list[CreationTemplate]] = Field(default_factory=Collected)
     repositories: Collected[list[Repository]] = Field(default_factory=Collected)
     repository_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)  # by repo name
+    # Repositories in other accounts that workflows use, by repository ARN: their policies, read cross-account
+    # (GetRepositoryPolicy with registryId) or, in an organisation scan, from the owning account's cell.
+    foreign_repository_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)
     lifecycle_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)  # by repo name
     images: dict[str, Collected[ImagePlatforms]] = Field(default_factory=dict)  # by ImageRef.key
     image_refs: list[ImageRef] = Field(default_factory=list)

@@ -27,7 +27,7 @@ import structlog
 from pydantic import ValidationError
 
 from auditor.aws import ApiCallCounter, CellError, CollectOptions, call_error
-from auditor.collect import Collector
+from auditor.collect import Collector, read_from_owners
 from auditor.config import Config, RoleSettings
 from auditor.custom_rules import build_rule
 from auditor.engine import Rule, RuleContext, cell_error_findings, load_builtin_rules, run_rules
@@ -282,6 +282,7 @@ def _scan_cells(
     snapshots: list[Snapshot] = []
     findings: list[Finding] = []
     api_calls: Counter[str] = Counter(extra_calls.snapshot() if extra_calls else {})
+    _read_sources_from_owners(jobs, outcomes, options, api_calls)
     for outcome in outcomes:
         api_calls.update(outcome.api_calls)
         if outcome.snapshot is None:
@@ -299,6 +300,24 @@ def _scan_cells(
     if keep_snapshots is not None:
         keep_snapshots.extend(snapshots)
     return build_document(run, findings, dict(sorted(api_calls.items())))
+
+
+def _read_sources_from_owners(
+    jobs: Sequence[_CellJob], outcomes: Sequence[_CellOutcome], options: CollectOptions, api_calls: Counter[str]
+) -> None:
+    """Cross-account sources whose owner is scanned in this run are read with the owner's credentials."""
+    scanned = {(o.account, o.region): job for job, o in zip(jobs, outcomes, strict=True) if o.snapshot is not None}
+
+    def session_for(account: str, region: str) -> boto3.Session | None:
+        job = scanned.get((account, region))
+        return job.session()[0] if job is not None else None
+
+    snapshots = [o.snapshot for o in outcomes if o.snapshot is not None and o.snapshot.foreign_repository_policies]
+    if not snapshots:
+        return
+    counter = ApiCallCounter()
+    read_from_owners(snapshots, session_for, options, counter)
+    api_calls.update(counter.snapshot())
 
 
 def _check_regions(session: boto3.Session, regions: Iterable[str]) -> None:
@@ -428,6 +447,7 @@ def scan_org(
     _check_regions(session, {c.region for c in cells})
     role = config.targets.role if config.targets is not None else RoleSettings()
     sessions = _AccountSessions(session, role, endpoint_url, calls)
+
     def session_of(account: str) -> SessionFor:
         return lambda: sessions.get(account)
 

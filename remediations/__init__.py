@@ -6,6 +6,7 @@ for planning and applying, ``StateKind.permissions`` for reading and restoring i
 
 from auditor.remediations import (
     creation_template,
+    cross_account_source,
     image_architecture,
     ptc_change_during_run,
     ptc_rule,
@@ -13,10 +14,13 @@ from auditor.remediations import (
     registry_policy,
     repository_policy,
     service_role,
+    service_role_trust,
+    workflow_images,
 )
 
 __all__ = [
     "creation_template",
+    "cross_account_source",
     "image_architecture",
     "ptc_change_during_run",
     "ptc_rule",
@@ -24,4 +28,6 @@ __all__ = [
     "registry_policy",
     "repository_policy",
     "service_role",
+    "service_role_trust",
+    "workflow_images",
 ]

@@ -23,12 +23,8 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     for f in findings:
         image = f.evidence.get("image", f.resource)
         uri = f"{ctx.snap.registry_host()}/{image.replace('@', '@', 1)}"
-        yield ManualStep(
-            rule_id=RULE_ID,
-            finding_ids=[f.id],
-            account=f.account,
-            region=f.region,
-            resource=f.resource,
+        yield ManualStep.for_finding(
+            f,
             title=f"Provide a linux/amd64 image for {image}",
             why="HealthOmics runs tasks on x86_64 only; this image has no amd64 variant "
             f"({', '.join(f.evidence.get('platforms', [])) or 'platforms unknown'}).",

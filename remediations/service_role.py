@@ -1,11 +1,11 @@
 """Fix ``service-role-can-pull``: a least-privilege inline policy on the HealthOmics service role.
 
 The inline policy ``OmicsEcrAuditPull`` holds one statement (same Sid) allowing
-the three pull actions on exactly the repositories HealthOmics pulls from in
-this region: ``repository/<prefix>/*`` per cache prefix and each same-account
-image-mapping destination. If a permissions boundary, an explicit Deny or a
-run's session policy would still block the pull, an Allow cannot help and the
-plan refuses instead of pretending.
+the three pull actions on exactly the repositories the role's own workflows use
+in this region (their definitions and recent runs' tasks) that the role cannot
+pull from yet: the fix never widens a role beyond what its workflows use. If a
+permissions boundary, an explicit Deny or a run's session policy would still
+block the pull, an Allow cannot help and the plan refuses instead of pretending.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 import botocore.exceptions
-from auditor.rules.service_role import pull_targets
+from auditor.rules.service_role import can_pull, pull_targets
 
 from auditor.findings import Finding, Status
 from auditor.fix import ApiCall, Clients, FixContext, PlanItem, StateKind, Target, fixer, make_change, register_kind
 from auditor.fix import refused as refuse
-from auditor.grants import FIX_PULL_ACTIONS, OMICS_PULL_ACTIONS, identity_grants
+from auditor.grants import FIX_PULL_ACTIONS
 from auditor.policy_merge import (
     IAM_INLINE_POLICY_LIMIT,
     PolicyMergeError,
@@ -73,9 +73,6 @@ def _compact_size(doc: Any) -> int:
 @fixer(rule_id=RULE_ID, permissions=KIND.permissions)
 def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
     snap = ctx.snap
-    targets = pull_targets(snap)
-    if not targets:
-        return
     sessions: dict[str, list[str]] = {}
     for run in snap.runs.value or []:
         if run.role_arn and run.session_policy:
@@ -93,13 +90,21 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             region=snap.region,
             key={"roleName": role.name, "policyName": POLICY_NAME},
         )
+        # Only what this role's workflows use and it cannot pull yet: never a prefix, never another team's scope.
+        targets = [
+            t
+            for t in pull_targets(snap, arn)
+            if any(can_pull(snap, role, t, s).status != Status.PASS for s in [None, *sessions.get(arn, [])])
+        ]
+        if not targets:
+            continue
         before = ctx.read(target)
         try:
             doc = parse_document(json.dumps(before) if before is not None else None, f"inline policy {POLICY_NAME}")
             existing = find_statement(doc, SID) or {}
             resources = existing.get("Resource", [])
             resources = [resources] if isinstance(resources, str) else list(resources)
-            resources += [t for t in targets if t not in resources]
+            resources += sorted(t for t in targets if t not in resources)
             new_doc = merge_statement(
                 doc, {"Sid": SID, "Effect": "Allow", "Action": list(FIX_PULL_ACTIONS), "Resource": resources}
             )
@@ -118,15 +123,7 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
         blocked = []
         for session_policy in [None, *sessions.get(arn, [])]:
             for t in targets:
-                verdict = identity_grants(
-                    docs,
-                    OMICS_PULL_ACTIONS,
-                    t,
-                    boundary=role.permissions_boundary,
-                    session_policy=session_policy,
-                    principal_arn=role.arn,
-                    account=snap.account_id,
-                )
+                verdict = can_pull(snap, role, t, session_policy, documents=docs)
                 if verdict.status != Status.PASS:
                     where = "a run's session policy" if session_policy else "the role's boundary or a Deny"
                     blocked.append(f"{where} still blocks {', '.join(verdict.denied + verdict.missing) or 'it'} on {t}")

@@ -6,6 +6,7 @@ the workflow's own map, the order in which a pull goes through the pieces.
 
 from auditor.rules import (
     creation_template,
+    cross_account_source,
     image_architecture,
     ptc_change_during_run,
     ptc_rule_coverage,
@@ -13,14 +14,19 @@ from auditor.rules import (
     registry_policy,
     repository_policy,
     service_role,
+    service_role_trust,
+    workflow_images,
 )
 
 ORDER = (
+    workflow_images.RULE_ID,
     ptc_rule_coverage.RULE_ID,
     registry_policy.RULE_ID,
     creation_template.RULE_ID,
     repository_policy.RULE_ID,
+    service_role_trust.RULE_ID,
     service_role.RULE_ID,
+    cross_account_source.RULE_ID,
     image_architecture.RULE_ID,
     ptc_change_during_run.RULE_ID,
     registry_map.RULE_ID,

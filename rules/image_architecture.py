@@ -19,7 +19,8 @@ RULE_ID = "image-not-arm-only"
     severity=Severity.HIGH,
     rationale=(
         "HealthOmics runs tasks on x86_64 only. An image whose manifest (or every entry of its index/manifest list) "
-        "is arm64/arm fails when the task starts. Images of image mappings, of recent run tasks and the newest tags "
+        "is arm64/arm fails when the task starts. Images workflow definitions name (in this account's existing "
+        "repositories), image-mapping destinations, recent run tasks' images and the newest tags "
         "of each pull-through cache repository are inspected: index/list platforms, else the config blob's "
         "architecture, else schema 1's architecture field."
     ),
@@ -31,7 +32,7 @@ RULE_ID = "image-not-arm-only"
         "https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html",
         "https://github.com/opencontainers/image-spec/blob/main/image-index.md",
     ],
-    facets=["images", "ptc_rules", "repositories", "workflows", "runs", "run_tasks"],
+    facets=["images", "ptc_rules", "repositories", "workflows", "workflow_definitions", "runs", "run_tasks"],
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:

@@ -1,4 +1,4 @@
-"""Existing cache repositories and image-mapping destinations carry the omics pull policy."""
+"""Cache repositories, image-mapping destinations and directly used repositories carry the omics pull policy."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ RULE_ID = "repository-policy-grants-omics"
 
 @rule(
     id=RULE_ID,
-    title="Every cache repository and image-mapping destination lets omics.amazonaws.com pull",
+    title="Every repository workflows use (cache, image-mapping destination, or direct) lets omics.amazonaws.com pull",
     severity=Severity.HIGH,
     rationale=(
         "Creation templates act only when a repository is created; repositories that existed before the template "
-        "(or were created by hand for an image mapping) keep whatever policy they had. HealthOmics pulls as "
+        "(or were created by hand for an image mapping, or built and pushed by a team and named in a workflow "
+        "definition) keep whatever policy they had. HealthOmics pulls as "
         "omics.amazonaws.com and needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer in each repository's "
         "policy, as the documented creation template grants; a policy without ecr:BatchCheckLayerAvailability "
         "passes with an info note."
@@ -31,7 +32,7 @@ RULE_ID = "repository-policy-grants-omics"
         "aws:SourceAccount <account>. `omics-ecr-audit fix` merges it without touching other statements."
     ),
     references=["https://docs.aws.amazon.com/omics/latest/dev/permissions-ecr.html"],
-    facets=["repositories", "repository_policies", "ptc_rules", "workflows"],
+    facets=["repositories", "repository_policies", "ptc_rules", "workflows", "workflow_definitions", "run_tasks"],
     fixable=True,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:

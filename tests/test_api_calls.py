@@ -8,13 +8,17 @@ test proves.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import threading
+import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import requests
 
 from auditor import upstreams
 from auditor.aws import CollectOptions
@@ -90,6 +94,17 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
         m["credentialArn"] for crm in maps for m in crm.get("registryMappings", []) if "credentialArn" in m
     }
 
+    # The definitions' own ECR references (GetWorkflow --export DEFINITION, the zip read as plain text): this
+    # account's repositories used directly, and other accounts' repositories in this region.
+    exported = [omics.get_workflow(id=w["id"], export=["DEFINITION"])["definition"] for w in workflows]
+    texts = []
+    for url in exported:
+        with zipfile.ZipFile(io.BytesIO(requests.get(url, timeout=10).content)) as archive:
+            texts += [archive.read(n).decode() for n in archive.namelist()]
+    ecr_refs = set(re.findall(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/._-]+", "\n".join(texts)))
+    direct_repos = {_repository(r, host) for r in ecr_refs if r.startswith(host)} & set(repositories)
+    foreign_repos = {r.split("/", 1)[1] for r in ecr_refs if not r.startswith(host) and f".{REGION}." in r}
+
     runs = omics.list_runs()["items"]
     horizon = datetime.now(UTC) - timedelta(days=CollectOptions().run_lookback_days)
     assert all(r["creationTime"] >= horizon for r in runs), "every seeded run is within the look-back period"
@@ -110,7 +125,7 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
     managed = {p["PolicyArn"] for ps in attached.values() for p in ps} | boundaries
 
     # images: BatchGetImage per repository with a referenced image; a config blob per single-platform manifest
-    inspected_repos = ptc_repos | mapped_repos | task_repos
+    inspected_repos = ptc_repos | mapped_repos | task_repos | direct_repos
     config_blobs = set()
     for repo in inspected_repos:
         details = ecr.describe_images(repositoryName=repo, filter={"tagStatus": "TAGGED"})["imageDetails"]
@@ -148,7 +163,8 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
         "repositories": repositories,
         "ptc_rules": ptc_rules,
         "ptc_repos": ptc_repos,
-        "relevant_repos": ptc_repos | (mapped_repos & set(repositories)),
+        "relevant_repos": ptc_repos | (mapped_repos & set(repositories)) | direct_repos,
+        "foreign_repos": foreign_repos,
         "secrets": {r["credentialArn"] for r in ptc_rules if "credentialArn" in r} | registry_secrets,
         "workflows": workflows,
         "runs": runs,
@@ -182,7 +198,8 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "ecr:DescribeRepositoryCreationTemplates": 1,  # one page of 3 templates
         "ecr:DescribeRepositories": 1,  # one page of 3 repositories
         # one per repository under a PTC prefix or named by an image mapping (all 3 repositories)
-        "ecr:GetRepositoryPolicy": len(facts["relevant_repos"]),
+        # and one per other account's repository a definition names, asked of that registry
+        "ecr:GetRepositoryPolicy": len(facts["relevant_repos"]) + len(facts["foreign_repos"]),
         # one per PTC rule naming a credential or needing one: Docker Hub and GHCR (Quay and ECR Public
         # need none and name none)
         "ecr:ValidatePullThroughCacheRule": len(validated),
@@ -197,7 +214,8 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "secretsmanager:DescribeSecret": len(facts["secrets"]),
         # --- HealthOmics ------------------------------------------------------------------------------
         "omics:ListWorkflows": 1,
-        "omics:GetWorkflow": len(facts["workflows"]),  # the registry map of each private workflow
+        # the registry map of each private workflow, and its exported definition
+        "omics:GetWorkflow": 2 * len(facts["workflows"]),
         "omics:ListRuns": 1,
         "omics:GetRun": len(facts["runs"]),  # every run in the look-back period
         "omics:ListRunTasks": len(facts["runs"]),
@@ -216,9 +234,10 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
     }
     assert doc.api_calls == expected
     # the same numbers written out for the demo, so a change in the seed is noticed here too
-    assert sum(expected.values()) == 45
-    assert expected["ecr:GetRepositoryPolicy"] == 3 and expected["ecr:ValidatePullThroughCacheRule"] == 2
-    assert expected["ecr:BatchGetImage"] == 3 and expected["ecr:GetDownloadUrlForLayer"] == 2
+    # 45 before definitions were read: +2 GetWorkflow exports, +3 policies (bwa, 2 cross-account), +1 image
+    assert sum(expected.values()) == 51
+    assert expected["ecr:GetRepositoryPolicy"] == 6 and expected["ecr:ValidatePullThroughCacheRule"] == 2
+    assert expected["ecr:BatchGetImage"] == 4 and expected["ecr:GetDownloadUrlForLayer"] == 2
     # no lifecycle policies: no selected rule reads them
     assert "ecr:GetLifecyclePolicy" not in doc.api_calls
     # the scan's own counter agrees with an independent one on the session

@@ -134,9 +134,10 @@ def test_collection_order_follows_the_dependencies() -> None:
         assert done.issuperset(facet.depends_on), f"{facet.name} collected before {facet.depends_on}"
         done.add(facet.name)
     assert done == set(FACETS)
-    # only what was asked for and its dependencies: images pulls in run_tasks, which pulls in runs
+    # only what was asked for and its dependencies: images pulls in the workflows' definitions and run_tasks,
+    # which pulls in runs
     listings, dependent = collection_order(["images"])
-    assert [f.name for f in dependent] == ["run_tasks", "images"]
+    assert [f.name for f in dependent] == ["workflow_definitions", "run_tasks", "images"]
     assert expand_facets(["roles"]) == {"roles", "service_roles", "runs"}
     assert permissions_for_facets(["roles"])[0] == "iam:GetPolicy"
     assert "sts:GetCallerIdentity" in permissions_for_facets([])

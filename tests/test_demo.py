@@ -86,7 +86,10 @@ def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
         if f["status"] == "FAIL" and not f["fixable"]:
             assert after[f["id"]]["status"] == "FAIL"
     assert {m["rule_id"] for m in plan["manual"]} == {
+        "workflow-images-resolve",
         "ptc-rule-coverage",
+        "service-role-trusts-omics",
+        "cross-account-source-grants",
         "image-not-arm-only",
         "ptc-rule-unchanged-during-run",
         "registry-map-consistent",

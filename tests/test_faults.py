@@ -34,7 +34,7 @@ from auditor.collect import Collector
 from auditor.config import parse_config
 from auditor.engine import load_builtin_rules
 from auditor.findings import Finding, FindingsDocument, Status, exit_code
-from auditor.sandbox.seed import DemoAccount, expected_failures
+from auditor.sandbox.seed import SHARED_TOOLS_ACCOUNT, DemoAccount, expected_failures
 from auditor.scan import scan_live, select_rules
 from tests.support.faults import Fault, denied, denied_code, error_response, ok_response, request_param
 from tests.support.sandbox import ACCOUNT, REGION, run_scan
@@ -153,6 +153,7 @@ def assert_fault_reported(doc: FindingsDocument, baseline: FindingsDocument, exp
 
 
 # What a failure of the ptc_rules facet does to each rule depending on it (resource of the facet ERROR).
+# (A role is judged against what its workflows use, so the role rule does not depend on the cache rules.)
 PTC_DEPENDENT = {
     "creation-template-grants-omics": "repository-creation-templates",
     "ptc-rule-coverage": "pull-through-cache-rules",
@@ -160,7 +161,18 @@ PTC_DEPENDENT = {
     "registry-map-consistent": "workflows",
     "registry-policy-allows-omics": "registry-policy",
     "repository-policy-grants-omics": "repositories",
-    "service-role-can-pull": "iam-roles",
+}
+WORKFLOW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OmicsWorkflowRole"
+LEGACY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"
+SHARED = f"arn:aws:ecr:{REGION}:{SHARED_TOOLS_ACCOUNT}:repository/shared-tools"
+# Without the runs, no role is known to have run a workflow, so neither what each role must pull nor which
+# roles pull the other account's images is known: ERROR, never NOT_APPLICABLE.
+# The trust rule judges the roles runs name: without the runs they drop out, and "omics-runs" says why.
+TRUST_OF_RUN_ROLES = {("service-role-trusts-omics", WORKFLOW_ROLE), ("service-role-trusts-omics", LEGACY_ROLE)}
+RUNS_UNREADABLE = {
+    "service-role-can-pull": {"omics-runs", WORKFLOW_ROLE, LEGACY_ROLE},
+    "cross-account-source-grants": {"omics-runs", f"{SHARED}/gatk", f"{SHARED}/multiqc"},
+    "service-role-trusts-omics": {"omics-runs"},
 }
 # Image references that only run tasks name (pinned digests). When runs or run tasks cannot be read they
 # drop out of the inspected set without an ERROR: see test_image_rule_reports_an_incomplete_image_set.
@@ -210,7 +222,8 @@ def test_repository_policy_denied_for_one_repository_only(session, baseline) -> 
     )
     doc = run_scan(session)
     assert fault.injected == 1
-    assert fault.calls == 3  # the other two repositories were read normally
+    # the other three of this account were read normally, and the two other-account sources across accounts
+    assert fault.calls == 6
     assert_fault_reported(
         doc,
         baseline,
@@ -248,9 +261,9 @@ DENIED_CASES = {
     ),
     "list-runs": DeniedCase(
         "omics:ListRuns",
-        {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}, "service-role-can-pull": {"omics-runs"}}
-        | IMAGES_FROM_RUNS,
-        whole_rules={"ptc-rule-unchanged-during-run"},
+        {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}} | RUNS_UNREADABLE | IMAGES_FROM_RUNS,
+        whole_rules={"ptc-rule-unchanged-during-run", "cross-account-source-grants"},
+        may_change=TRUST_OF_RUN_ROLES,
         run_task_images_drop=True,
     ),
     "list-roles": DeniedCase("iam:ListRoles", {"service-role-can-pull": {"iam-roles"}}),
@@ -266,7 +279,14 @@ DENIED_CASES = {
     "download-url": DeniedCase(
         "ecr:GetDownloadUrlForLayer",
         # arm-tool and samtools are single-platform images: their architecture is in the config blob
-        {"image-not-arm-only": {repo_arn(ARM_TOOL) + ":1.0", repo_arn(SAMTOOLS) + ":1.17", repo_arn(SAMTOOLS) + "@"}},
+        {
+            "image-not-arm-only": {
+                repo_arn(ARM_TOOL) + ":1.0",
+                repo_arn(SAMTOOLS) + ":1.17",
+                repo_arn(SAMTOOLS) + "@",
+                repo_arn("my-workflow/bwa") + ":0.7.17",
+            }
+        },
     ),
     "batch-get-image": DeniedCase(
         "ecr:BatchGetImage",
@@ -320,10 +340,9 @@ def test_get_run_always_throttled_is_error_after_max_attempts(session, baseline,
         Expect(
             "omics:GetRun",
             "ThrottlingException",
-            {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}, "service-role-can-pull": {"omics-runs"}}
-            | IMAGES_FROM_RUNS,
-            whole_rules={"ptc-rule-unchanged-during-run"},
-            may_change=_digest_keys(baseline),
+            {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}} | RUNS_UNREADABLE | IMAGES_FROM_RUNS,
+            whole_rules={"ptc-rule-unchanged-during-run", "cross-account-source-grants"},
+            may_change=_digest_keys(baseline) | TRUST_OF_RUN_ROLES,
             permission=False,  # throttling is not a missing permission
         ),
     )
@@ -493,7 +512,13 @@ def test_role_policy_that_is_not_json_is_that_roles_error(session, baseline) -> 
     assert_fault_reported(
         doc,
         baseline,
-        Expect("iam:GetRolePolicy", "MalformedResponse", {"service-role-can-pull": {role}}, permission=False),
+        Expect(
+            "iam:GetRolePolicy",
+            "MalformedResponse",
+            # the role's own side of its cross-account pull cannot be judged either
+            {"service-role-can-pull": {role}, "cross-account-source-grants": {f"{SHARED}/multiqc|{role}"}},
+            permission=False,
+        ),
     )
 
 

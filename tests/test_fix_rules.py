@@ -33,6 +33,7 @@ from tests.support.sandbox import (
     run_scan,
     trust,
 )
+from tests.support.workflows import nextflow_definition
 from tests.support.writes import count_writes
 
 PASS, FAIL = Status.PASS, Status.FAIL
@@ -46,6 +47,10 @@ FOREIGN_REGISTRY = {
     "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
     "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*",
 }
+
+
+def repo_arn(name: str) -> str:
+    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
 
 
 def prefix_arn(prefix: str) -> str:
@@ -376,11 +381,31 @@ def _role(iam: Any, name: str, *statements_: dict[str, Any], inline: str = "pull
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
+SAMTOOLS, PYTHON = "quay.io/biocontainers/samtools:1.17", "public.ecr.aws/docker/library/python:3.12"
+QUAY_MAP = {"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay"}
+ECR_PUBLIC_MAP = {"upstreamRegistryUrl": "public.ecr.aws", "ecrRepositoryPrefix": "ecr-public"}
+
+
+def _workflow_run(aws: boto3.Session, role: str, maps: list[dict[str, str]], *images: str) -> str:
+    """A private workflow pulling ``images`` through ``maps``, and a run of it with ``role``; returns its id."""
+    omics = aws.client("omics")
+    wf = omics.create_workflow(
+        name="wf",
+        engine="NEXTFLOW",
+        definitionZip=nextflow_definition(*images),
+        containerRegistryMap={"registryMappings": maps},
+    )["id"]
+    omics.start_run(workflowId=wf, roleArn=role, name="r", outputUri="s3://out/x/")
+    return str(wf)
+
+
 def test_service_role_gets_least_privilege_inline_policy(aws, tmp_path, writes) -> None:
     ecr, iam = aws.client("ecr"), aws.client("iam")
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="k8s", upstreamRegistryUrl="registry.k8s.io")
     arn = _role(iam, "OmicsRole", {"Effect": "Allow", "Action": ["ecr:BatchGetImage"], "Resource": "*"})
+    _workflow_run(aws, arn, [QUAY_MAP, ECR_PUBLIC_MAP], SAMTOOLS, PYTHON)
     after = full_cycle(
         tmp_path,
         writes,
@@ -390,21 +415,39 @@ def test_service_role_gets_least_privilege_inline_policy(aws, tmp_path, writes) 
         session=aws,
     )
     ours = after["OmicsEcrAuditPull"]["Statement"]
+    # Exactly the two repositories the workflow uses: no prefix, and nothing under the unused k8s rule.
     assert ours == [
         {
             "Sid": "OmicsEcrAuditPull",
             "Effect": "Allow",
             "Action": PULL,
-            "Resource": sorted([prefix_arn("quay"), prefix_arn("ecr-public")]),
+            "Resource": sorted([repo_arn("quay/biocontainers/samtools"), repo_arn("ecr-public/docker/library/python")]),
         }
     ]
     assert set(role_policies(iam, "OmicsRole")) == {"pull"}  # rollback deleted the inline policy
 
 
+def test_service_role_fix_grants_only_what_is_missing_and_never_widens(aws, tmp_path, writes) -> None:
+    ecr, iam = aws.client("ecr"), aws.client("iam")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    scoped = _role(iam, "ScopedRole", {"Effect": "Allow", "Action": PULL, "Resource": repo_arn("quay/*")})
+    _workflow_run(aws, scoped, [QUAY_MAP, ECR_PUBLIC_MAP], SAMTOOLS, PYTHON)
+    fine = _role(iam, "FineRole", {"Effect": "Allow", "Action": PULL, "Resource": repo_arn("quay/*")})
+    _workflow_run(aws, fine, [QUAY_MAP], SAMTOOLS)
+    assert fix(tmp_path, "--rules", "service-role-can-pull") == 1
+    changes = plan_of(tmp_path)["changes"]
+    assert [c["target"]["key"]["roleName"] for c in changes] == ["ScopedRole"]
+    (statement,) = changes[0]["after"]["Statement"]
+    assert statement["Resource"] == [repo_arn("ecr-public/docker/library/python")]  # samtools already allowed
+    assert sum(writes.values()) == 0  # a plan writes nothing
+
+
 def test_service_role_blocked_by_boundary_is_refused(aws, tmp_path, writes) -> None:
     ecr, iam = aws.client("ecr"), aws.client("iam")
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
-    _role(iam, "OmicsRole")
+    arn = _role(iam, "OmicsRole")
+    _workflow_run(aws, arn, [QUAY_MAP], SAMTOOLS)
     boundary = iam.create_policy(
         PolicyName="boundary",
         PolicyDocument=policy({"Effect": "Allow", "Action": ["s3:*", "ecr:BatchGetImage"], "Resource": "*"}),

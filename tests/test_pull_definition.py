@@ -22,6 +22,7 @@ from auditor.cli import main
 from auditor.findings import Status
 from auditor.sandbox.ecr import simulate_ptc_pull
 from tests.support.sandbox import ACCOUNT, PULL, REGION, by_resource, ecr_uri, omics_statement, policy, run_scan, trust
+from tests.support.workflows import nextflow_definition
 from tests.support.writes import count_writes
 
 PASS, FAIL = Status.PASS, Status.FAIL
@@ -33,7 +34,7 @@ NOTE = (
     "ecr:BatchCheckLayerAvailability is not granted; HealthOmics documents only BatchGetImage and "
     "GetDownloadUrlForLayer for pulls"
 )
-DEFINITION = b"PK\x05\x06" + b"\x00" * 18
+QUAY_MAP = {"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay"}
 # The creation template statement of https://docs.aws.amazon.com/omics/latest/dev/permissions-ecr.html
 DOCUMENTED_TEMPLATE = policy(omics_statement(TWO, "PTCRepoCreationTemplate", Resource="*"))
 
@@ -62,6 +63,15 @@ def omics_role(session: boto3.Session, name: str, actions: list[str], resource: 
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
+def workflow_run(session: boto3.Session, role: str, crm: dict[str, Any], *images: str) -> None:
+    """A workflow whose definition names ``images`` (resolved through ``crm``), and a run of it as ``role``."""
+    omics = session.client("omics")
+    wf = omics.create_workflow(
+        name="wf", engine="NEXTFLOW", definitionZip=nextflow_definition(*images), containerRegistryMap=crm
+    )["id"]
+    omics.start_run(workflowId=wf, roleArn=role, name="r", outputUri="s3://out/x/")
+
+
 def test_one_definition_judges_and_fixers_write_all_three() -> None:
     assert grants.OMICS_PULL_ACTIONS == ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
     assert not hasattr(grants, "PULL_ACTIONS") and not hasattr(grants, "TEMPLATE_PULL_ACTIONS")  # one name only
@@ -78,6 +88,7 @@ def test_documented_template_setup_passes_everywhere_and_fix_plans_nothing(
     )
     simulate_ptc_pull(ACCOUNT, REGION, "quay/biocontainers/bwa")  # created through the documented template
     role = omics_role(aws, "OmicsRole", TWO, repo_arn("quay/*"))
+    workflow_run(aws, role, {"registryMappings": [QUAY_MAP]}, "quay.io/biocontainers/bwa:0.7.17")
     bwa = repo_arn("quay/biocontainers/bwa")
     cached_policy = ecr.get_repository_policy(repositoryName="quay/biocontainers/bwa")["policyText"]
     assert json.loads(cached_policy)["Statement"][0]["Sid"] == "PTCRepoCreationTemplate"
@@ -152,19 +163,12 @@ def test_role_granting_the_two_on_the_repository_arn_passes(
 ) -> None:
     ecr = aws.client("ecr")
     ecr.create_repository(repositoryName="custom/ubuntu")
-    aws.client("omics").create_workflow(
-        name="wf",
-        engine="NEXTFLOW",
-        definitionZip=DEFINITION,
-        containerRegistryMap={
-            "registryMappings": [],
-            "imageMappings": [{"sourceImage": "ubuntu:22.04", "destinationImage": ecr_uri("custom/ubuntu:22.04")}],
-        },
-    )
     role = omics_role(aws, "OmicsRole", TWO, repo_arn("custom/ubuntu"))
+    mapping = {"sourceImage": "ubuntu:22.04", "destinationImage": ecr_uri("custom/ubuntu:22.04")}
+    workflow_run(aws, role, {"imageMappings": [mapping]}, "ubuntu:22.04")
     finding = by_resource(run_scan(aws, rules=[ROLE]), ROLE)[role]
     assert finding.status == PASS, finding.message
-    assert finding.evidence["targets"] == [repo_arn("custom/ubuntu")]
+    assert list(finding.evidence["targets"]) == [repo_arn("custom/ubuntu")]
     assert finding.evidence["notes"] == [NOTE]
     assert NOTE in finding.message
 
@@ -177,6 +181,7 @@ def test_role_granting_only_batch_get_image_fails(aws: boto3.Session) -> None:
     ecr = aws.client("ecr")
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
     role = omics_role(aws, "OmicsRole", ["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"], repo_arn("quay/*"))
+    workflow_run(aws, role, {"registryMappings": [QUAY_MAP]}, "quay.io/biocontainers/bwa:0.7.17")
     finding = by_resource(run_scan(aws, rules=[ROLE]), ROLE)[role]
     assert finding.status == FAIL
     assert "ecr:GetDownloadUrlForLayer not allowed" in finding.message

@@ -38,6 +38,7 @@ from tests.support.sandbox import (
     statuses,
     trust,
 )
+from tests.support.workflows import nextflow_definition
 
 PASS, FAIL, ERROR, NA = Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE
 OTHER_ACCOUNT = "210987654321"
@@ -102,16 +103,22 @@ def ptc_rule(a: Account, prefix: str, url: str, credential_arn: str | None = Non
 
 
 def workflow(
-    a: Account, name: str, registry: list[dict[str, str]] | None = None, image: list[tuple[str, str]] | None = None
+    a: Account,
+    name: str,
+    registry: list[dict[str, str]] | None = None,
+    image: list[tuple[str, str]] | None = None,
+    containers: tuple[str, ...] = (),
 ) -> tuple[str, str]:
-    """(id, arn) of a new private workflow with the given container registry map (none when both empty)."""
+    """(id, arn) of a new private workflow with the given container registry map (none when both empty) and
+    a Nextflow definition naming ``containers`` (an empty zip when there are none)."""
     kwargs: dict[str, Any] = {}
     if registry or image:
         kwargs["containerRegistryMap"] = {
             "registryMappings": registry or [],
             "imageMappings": [{"sourceImage": s, "destinationImage": d} for s, d in image or []],
         }
-    created = a.omics.create_workflow(name=name, engine="NEXTFLOW", definitionZip=DEFINITION, **kwargs)
+    definition = nextflow_definition(*containers) if containers else DEFINITION
+    created = a.omics.create_workflow(name=name, engine="NEXTFLOW", definitionZip=definition, **kwargs)
     return created["id"], created["arn"]
 
 
@@ -468,6 +475,22 @@ def test_registry_policy_explicit_deny_is_named(acct: Account) -> None:
 
 
 def test_registry_policy_unknown_condition_key_is_error_with_reason(acct: Account) -> None:
+    """A key only the moment of the request decides (the caller's address) cannot be vouched for."""
+    _registry_setup(
+        acct,
+        omics_statement(PTC_ACTIONS, Resource=repo_arn("*"), Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+    )
+    doc = scan(acct, REGISTRY)
+    assert statuses(doc, REGISTRY) == _registry(ERROR, ERROR)
+    finding = by_resource(doc, REGISTRY)["registry-policy/quay"]
+    assert finding.message.startswith("Cannot decide")
+    assert "aws:sourceip" in finding.message.lower()
+    assert finding.evidence["undecided"] == PTC_ACTIONS
+
+
+def test_registry_policy_grant_on_principal_org_id_never_reaches_a_service_principal(acct: Account) -> None:
+    """aws:PrincipalOrgID is absent from a service principal's requests, so the grant does not apply to omics
+    (docs/policy-evaluation.md): a definite FAIL, not an undecidable ERROR."""
     _registry_setup(
         acct,
         omics_statement(
@@ -475,11 +498,10 @@ def test_registry_policy_unknown_condition_key_is_error_with_reason(acct: Accoun
         ),
     )
     doc = scan(acct, REGISTRY)
-    assert statuses(doc, REGISTRY) == _registry(ERROR, ERROR)
+    assert statuses(doc, REGISTRY) == _registry(FAIL, FAIL)
     finding = by_resource(doc, REGISTRY)["registry-policy/quay"]
-    assert finding.message.startswith("Cannot decide")
     assert "aws:PrincipalOrgID".lower() in finding.message.lower()
-    assert finding.evidence["undecided"] == PTC_ACTIONS
+    assert finding.evidence["missing"] == PTC_ACTIONS
 
 
 @pytest.mark.parametrize(("workflows", "expected"), [(0, ERROR), (2, PASS)])
@@ -757,38 +779,45 @@ def test_repository_outside_prefixes_and_unmapped_is_not_reported(acct: Account)
 ROLE = "service-role-can-pull"
 
 
-def _role_setup(a: Account) -> str:
-    """A quay PTC rule and a workflow; returns the workflow id."""
+SAMTOOLS = "quay.io/biocontainers/samtools:1.17"
+SAMTOOLS_REPO = "quay/biocontainers/samtools"
+QUAY_MAPS = [{"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay"}]
+
+
+def _role_setup(a: Account, role: str | None = None) -> str:
+    """A quay PTC rule and a workflow whose definition pulls samtools through it (and a run of it with ``role``);
+    returns the workflow id."""
     ptc_rule(a, "quay", "quay.io")
-    return workflow(a, "wf")[0]
+    wf_id = workflow(a, "wf", registry=QUAY_MAPS, containers=(SAMTOOLS,))[0]
+    if role is not None:
+        run(a, wf_id, role)
+    return wf_id
 
 
-def test_role_inline_policy_on_all_repositories_passes(acct: Account) -> None:
-    _role_setup(acct)
-    arn = omics_role(acct, "OmicsRole", allow(PULL, repo_arn("*")))
+def test_role_scoped_to_what_its_workflow_uses_passes(acct: Account) -> None:
+    arn = omics_role(acct, "OmicsRole", allow(PULL, repo_arn(SAMTOOLS_REPO)))
+    wf_id = _role_setup(acct, arn)
     doc = scan(acct, ROLE)
     assert statuses(doc, ROLE) == {arn: PASS}
     finding = by_resource(doc, ROLE)[arn]
-    assert finding.evidence["why_checked"] == [f"trusts {OMICS}"]
-    assert finding.evidence["targets"] == [prefix_arn("quay")]
+    assert finding.evidence["targets"] == {repo_arn(SAMTOOLS_REPO): [f"workflow {wf_id} (main.nf:4 (process P0))"]}
+    assert finding.evidence["workflows"] == [wf_id]
 
 
 def test_role_missing_one_action_fails(acct: Account) -> None:
-    _role_setup(acct)
-    arn = omics_role(
-        acct, "OmicsRole", allow(["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"], repo_arn("*"))
-    )
+    arn = omics_role(acct, "OmicsRole", allow(["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"], repo_arn("*")))
+    _role_setup(acct, arn)
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
     assert finding.message == (
         f"Role OmicsRole cannot pull what HealthOmics needs: role policies: ecr:GetDownloadUrlForLayer not "
-        f"allowed on {prefix_arn('quay')}"
+        f"allowed on {repo_arn(SAMTOOLS_REPO)}"
     )
 
 
 def test_role_managed_policy_allows_but_boundary_lacks_an_action(acct: Account) -> None:
-    _role_setup(acct)
     arn = omics_role(acct, "OmicsRole")
+    _role_setup(acct, arn)
     acct.iam.attach_role_policy(RoleName="OmicsRole", PolicyArn=managed(acct, "ecr-all", allow("ecr:*")))
     boundary = managed(acct, "boundary", allow(["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability", "s3:*"]))
     acct.iam.put_role_permissions_boundary(RoleName="OmicsRole", PermissionsBoundary=boundary)
@@ -799,71 +828,94 @@ def test_role_managed_policy_allows_but_boundary_lacks_an_action(acct: Account) 
 
 
 def test_role_explicit_deny_in_another_attached_policy_fails(acct: Account) -> None:
-    _role_setup(acct)
     arn = omics_role(acct, "OmicsRole", allow(PULL, repo_arn("*")))
+    _role_setup(acct, arn)
     acct.iam.attach_role_policy(
         RoleName="OmicsRole", PolicyArn=managed(acct, "no-quay", deny("ecr:BatchGetImage", prefix_arn("quay")))
     )
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
     assert "ecr:BatchGetImage not allowed" in finding.message
-    details = finding.evidence["details"][f"role policies → {prefix_arn('quay')}"]
+    details = finding.evidence["details"][f"role policies → {repo_arn(SAMTOOLS_REPO)}"]
     assert details["denied"] == ["ecr:BatchGetImage"]
 
 
 def test_role_resource_scoped_to_a_different_prefix_fails(acct: Account) -> None:
-    _role_setup(acct)
     arn = omics_role(acct, "OmicsRole", allow(PULL, prefix_arn("docker-hub")))
+    _role_setup(acct, arn)
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
-    assert prefix_arn("quay") in finding.message
+    assert repo_arn(SAMTOOLS_REPO) in finding.message
+
+
+def test_role_is_never_held_to_another_teams_cache_rule(acct: Account) -> None:
+    """Seed 002's least privilege: a role scoped to its own workflow's images passes when another team adds a
+    cache rule and a workflow of its own, and the fixer leaves it alone."""
+    arn = omics_role(acct, "OmicsRole", allow(PULL, repo_arn(SAMTOOLS_REPO)))
+    _role_setup(acct, arn)
+    other = omics_role(acct, "OtherTeamRole", allow(PULL, prefix_arn("ecr-public")))
+    ptc_rule(acct, "ecr-public", "public.ecr.aws")
+    other_wf = workflow(
+        acct,
+        "other",
+        registry=[{"upstreamRegistryUrl": "public.ecr.aws", "ecrRepositoryPrefix": "ecr-public"}],
+        containers=("public.ecr.aws/docker/library/python:3.12",),
+    )[0]
+    run(acct, other_wf, other)
+    assert statuses(scan(acct, ROLE), ROLE) == {arn: PASS, other: PASS}
 
 
 def test_role_referenced_only_by_a_run_is_judged_and_unused_lambda_role_is_not(acct: Account) -> None:
-    wf_id = _role_setup(acct)
     used = omics_role(acct, "RunOnlyRole", allow(["ecr:BatchGetImage"]), service="lambda.amazonaws.com")
     omics_role(acct, "LambdaRole", allow(PULL), service="lambda.amazonaws.com")  # neither trusts omics nor used
+    wf_id = _role_setup(acct)
     run_id = run(acct, wf_id, used)
     doc = scan(acct, ROLE)
     assert statuses(doc, ROLE) == {used: FAIL}
     assert by_resource(doc, ROLE)[used].evidence["why_checked"] == [f"run {run_id}"]
 
 
-def test_role_from_configuration_is_judged(acct: Account) -> None:
+def test_role_from_configuration_without_runs_is_judged_against_nothing(acct: Account) -> None:
     _role_setup(acct)
     configured = omics_role(acct, "ConfiguredRole", allow(PULL), service="lambda.amazonaws.com")
     doc = scan(acct, ROLE, config={"service_roles": [configured]})
-    assert statuses(doc, ROLE) == {configured: PASS}
-    assert by_resource(doc, ROLE)[configured].evidence["why_checked"] == ["configured"]
+    finding = by_resource(doc, ROLE)[configured]
+    assert finding.status == NA
+    assert finding.evidence["why_checked"] == ["configured"]
+    assert "ran no HealthOmics run" in finding.message
 
 
 def test_role_run_session_policy_excluding_pulls_fails(acct: Account) -> None:
-    wf_id = _role_setup(acct)
     arn = omics_role(acct, "OmicsRole", allow(PULL, repo_arn("*")))
-    clean_run = run(acct, wf_id, arn)
+    wf_id = _role_setup(acct, arn)
     scoped_run = run(acct, wf_id, arn, session_policy=identity_policy(allow(["s3:*", "logs:*"])))
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
     assert f"session policy of run {scoped_run}" in finding.message
-    assert f"session policy of run {clean_run}" not in finding.message
     assert "role policies:" not in finding.message  # the role itself is fine
 
 
 def test_role_must_also_reach_image_mapping_destinations(acct: Account) -> None:
     ptc_rule(acct, "quay", "quay.io")
-    workflow(acct, "wf", image=[("ubuntu:22.04", ecr_uri("custom/ubuntu:22.04"))])
+    wf_id = workflow(
+        acct,
+        "wf",
+        registry=QUAY_MAPS,
+        image=[("ubuntu:22.04", ecr_uri("custom/ubuntu:22.04"))],
+        containers=(SAMTOOLS, "ubuntu:22.04"),
+    )[0]
     arn = omics_role(acct, "OmicsRole", allow(PULL, prefix_arn("quay")))
+    run(acct, wf_id, arn)
     finding = by_resource(scan(acct, ROLE), ROLE)[arn]
     assert finding.status == FAIL
-    assert finding.evidence["targets"] == [prefix_arn("quay"), repo_arn("custom/ubuntu")]
+    assert sorted(finding.evidence["targets"]) == sorted([repo_arn(SAMTOOLS_REPO), repo_arn("custom/ubuntu")])
     assert f"not allowed on {repo_arn('custom/ubuntu')}" in finding.message
-    assert f"not allowed on {prefix_arn('quay')}" not in finding.message
+    assert f"not allowed on {repo_arn(SAMTOOLS_REPO)}" not in finding.message
 
 
 def test_role_of_another_account_used_by_a_run_is_not_applicable(acct: Account) -> None:
-    wf_id = _role_setup(acct)
     foreign = f"arn:aws:iam::{OTHER_ACCOUNT}:role/SharedRole"
-    run(acct, wf_id, foreign)
+    _role_setup(acct, foreign)
     doc = scan(acct, ROLE)
     assert statuses(doc, ROLE) == {foreign: NA}
     assert "belongs to another account" in by_resource(doc, ROLE)[foreign].message
@@ -1215,3 +1267,67 @@ def test_registry_map_workflow_without_map_is_not_applicable(acct: Account) -> N
     doc = scan(acct, MAP)
     assert statuses(doc, MAP) == {bare: NA, mapped: PASS}
     assert "has no container registry map" in by_resource(doc, MAP)[bare].message
+
+
+# =====================================================================================================
+# what workflows use: their definitions (GetWorkflow --export DEFINITION) and their runs' tasks
+# =====================================================================================================
+
+IMAGES = "workflow-images-resolve"
+REPO = "repository-policy-grants-omics"
+BWA = ecr_uri("my-workflow/bwa:0.7.17")  # built and pushed by the team, used directly (seed 004)
+
+
+def test_definition_images_that_cannot_resolve_fail_with_file_and_line(acct: Account) -> None:
+    acct.ecr.create_repository(repositoryName="my-workflow/bwa")
+    elsewhere = ecr_uri("my-workflow/bwa:0.7.17", region="eu-west-1")
+    _, wf_arn = workflow(
+        acct, "wf", registry=QUAY_MAPS, containers=(SAMTOOLS, BWA, "ubuntu:22.04", elsewhere, ecr_uri("gone/x:1"))
+    )
+    finding = by_resource(scan(acct, IMAGES), IMAGES)[wf_arn]
+    assert finding.status == FAIL
+    assert finding.message.startswith("Workflow wf names 3 container(s) HealthOmics cannot pull: ")
+    assert "main.nf:16 (process P2): ubuntu:22.04 — no mapping for docker.io" in finding.message
+    assert "main.nf:22 (process P3)" in finding.message and "not the workflow's region us-east-1" in finding.message
+    assert "main.nf:28 (process P4)" in finding.message and "repository gone/x does not exist" in finding.message
+    pulls = {c["where"]: c["pulls"] for c in finding.evidence["containers"]}
+    assert pulls["main.nf:4 (process P0)"] == f"{ACCOUNT}.dkr.ecr.{REGION}/{SAMTOOLS_REPO}"
+    assert pulls["main.nf:10 (process P1)"] == f"{ACCOUNT}.dkr.ecr.{REGION}/my-workflow/bwa"
+
+
+def test_definition_images_that_all_resolve_pass(acct: Account) -> None:
+    acct.ecr.create_repository(repositoryName="my-workflow/bwa")
+    _, wf_arn = workflow(acct, "wf", registry=QUAY_MAPS, containers=(SAMTOOLS, BWA))
+    finding = by_resource(scan(acct, IMAGES), IMAGES)[wf_arn]
+    assert finding.status == PASS, finding.message
+    assert finding.message == "All 2 determined container(s) of workflow wf resolve to private ECR images in us-east-1."
+
+
+def test_directly_used_repository_without_policy_fails_naming_where_it_is_used(acct: Account) -> None:
+    acct.ecr.create_repository(repositoryName="my-workflow/bwa")
+    acct.ecr.create_repository(repositoryName="unrelated/tool")  # used by nothing: never judged
+    wf_id, _ = workflow(acct, "wf", containers=(BWA,))
+    doc = scan(acct, REPO)
+    assert statuses(doc, REPO) == {repo_arn("my-workflow/bwa"): FAIL}
+    finding = by_resource(doc, REPO)[repo_arn("my-workflow/bwa")]
+    assert finding.evidence["why_checked"] == [f"used by workflow {wf_id} (main.nf:4 (process P0))"]
+    assert "has no repository policy" in finding.message
+
+
+def test_directly_used_repository_with_the_documented_policy_passes(acct: Account) -> None:
+    acct.ecr.create_repository(repositoryName="my-workflow/bwa")
+    acct.ecr.set_repository_policy(
+        repositoryName="my-workflow/bwa", policyText=policy(omics_statement(TEMPLATE_PULL, "OmicsPull"))
+    )
+    workflow(acct, "wf", containers=(BWA,))
+    assert statuses(scan(acct, REPO), REPO) == {repo_arn("my-workflow/bwa"): PASS}
+
+
+def test_arm_only_image_in_a_directly_used_repository_fails(acct: Account) -> None:
+    acct.ecr.create_repository(repositoryName="my-workflow/bwa")
+    images.push_image(acct.ecr, "my-workflow/bwa", tag="0.7.17", architecture="arm64")
+    wf_id, _ = workflow(acct, "wf", containers=(BWA,))
+    doc = scan(acct, ARCH)
+    failed = [f for f in doc.findings if f.status == FAIL]
+    assert len(failed) == 1
+    assert failed[0].evidence["origins"] == [f"definition:{wf_id}:main.nf:4 (process P0)"]

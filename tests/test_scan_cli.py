@@ -11,6 +11,7 @@ import boto3
 
 from auditor.cli import main
 from auditor.config import parse_config
+from auditor.engine import load_builtin_rules
 from auditor.findings import Severity, Status, exit_code
 from auditor.sandbox.seed import seed_demo_account
 from auditor.scan import load_inventory, scan_inventory, select_rules
@@ -99,7 +100,7 @@ def test_custom_jmespath_rule(aws) -> None:
         "biocontainers/samtools": Status.FAIL,
     }
     assert all(f.rule_id == "org-ptc-lifecycle" and f.severity == Severity.LOW for f in doc.findings)
-    assert doc.api_calls.get("ecr:GetLifecyclePolicy") == 3
+    assert doc.api_calls.get("ecr:GetLifecyclePolicy") == 4  # every repository's, the team's own included
 
 
 def test_custom_rule_errors_when_its_data_cannot_be_read(aws) -> None:
@@ -125,7 +126,8 @@ def test_custom_rule_errors_when_its_data_cannot_be_read(aws) -> None:
 def test_rules_command_lists_everything(capsys) -> None:
     assert main(["rules", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 8
+    assert [row["id"] for row in rows] == list(load_builtin_rules())
+    assert len(rows) == 11
     for row in rows:
         assert set(row) >= {"id", "severity", "title", "fixable", "permissions"}
         assert row["permissions"]

@@ -14,11 +14,20 @@ Defects (one per rule, plus a few realistic extras):
 * registry-policy-allows-omics: the registry policy omits ``ecr-public/*``.
 * creation-template-grants-omics: the quay template grants only BatchGetImage;
   ecr-public and ghcr are covered only by a ROOT template applied for REPLICATION.
+* workflow-images-resolve: variant-calling's definition names a GitHub
+  Container Registry image, and its map has no mapping for ghcr.io.
 * repository-policy-grants-omics: quay/biocontainers/samtools was cached before
-  any template existed, so it has no policy.
+  any template existed, so it has no policy; my-workflow/bwa, which the team
+  built and rnaseq's definition names directly, has none either.
+* service-role-trusts-omics: OmicsLegacyRole's trust policy, copied from another
+  account, only lets HealthOmics assume it on behalf of that account.
 * service-role-can-pull: OmicsLegacyRole lacks ecr:GetDownloadUrlForLayer.
 * image-not-arm-only: docker-hub/biocontainers/arm-tool:1.0 is arm64 only.
 * ptc-rule-unchanged-during-run: the ghcr rule is updated while a run is active.
+* cross-account-source-grants: variant-calling pulls shared-tools/gatk from
+  another account, whose repository policy lets this account read the policy
+  and call BatchGetImage but not GetDownloadUrlForLayer, which
+  OmicsLegacyRole's own policy lacks as well.
 * registry-map-consistent: variant-calling maps Docker Hub to prefix
   ``dockerhub`` (the rule's prefix is ``docker-hub``), maps registry.k8s.io
   without a rule, and maps Seqera Wave with a secret that does not exist.
@@ -26,8 +35,10 @@ Defects (one per rule, plus a few realistic extras):
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +51,8 @@ from auditor.sandbox.omics import add_run_task, set_run_state
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# Another team's account that publishes images the variant-calling workflow pulls across accounts.
+SHARED_TOOLS_ACCOUNT = "444455556666"
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 
@@ -61,12 +74,132 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
         "creation-template-coverage/ecr-public",
         "creation-template-coverage/ghcr",
     },
-    "repository-policy-grants-omics": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/quay/biocontainers/samtools"},
+    "workflow-images-resolve": {"<variant-calling workflow ARN>"},
+    "repository-policy-grants-omics": {
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/quay/biocontainers/samtools",
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/my-workflow/bwa",
+    },
+    "service-role-trusts-omics": {f"arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"},
     "service-role-can-pull": {f"arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"},
+    "cross-account-source-grants": {
+        f"arn:aws:ecr:{REGION}:{SHARED_TOOLS_ACCOUNT}:repository/shared-tools/gatk"
+        f"|arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"
+    },
     "image-not-arm-only": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/docker-hub/biocontainers/arm-tool:1.0"},
     "ptc-rule-unchanged-during-run": {"pull-through-cache-rule/ghcr"},
     "registry-map-consistent": {"<variant-calling workflow ARN>"},
 }
+
+
+# The workflows' definitions, as their authors wrote them: HealthOmics rewrites the public references through
+# each workflow's container registry map; the scan reads them back with GetWorkflow --export DEFINITION.
+_RNASEQ_MAIN_NF = """\
+nextflow.enable.dsl = 2
+
+process ALIGN {
+    container 'ubuntu:22.04'
+    script:
+    "echo align"
+}
+
+process SORT {
+    container 'quay.io/biocontainers/samtools:1.17'
+    script:
+    "echo sort"
+}
+
+process MULTIQC {
+    container '<shared>shared-tools/multiqc:1.25'
+    script:
+    "echo report"
+}
+
+process BWA_INDEX {
+    container '<registry>my-workflow/bwa:0.7.17'
+    script:
+    "echo index"
+}
+
+workflow {
+    ALIGN()
+    SORT()
+    BWA_INDEX()
+    MULTIQC()
+}
+"""
+
+_VARIANT_MAIN_WDL = """\
+version 1.0
+
+workflow variant_calling {
+    input {
+        String caller_docker
+    }
+    call call_variants { input: docker = caller_docker }
+    call arm_step
+    call annotate
+    call joint_genotype
+}
+
+task call_variants {
+    input {
+        String docker
+    }
+    command <<< echo call >>>
+    runtime { docker: docker }
+}
+
+task arm_step {
+    command <<< echo arm >>>
+    runtime { docker: "biocontainers/arm-tool:1.0" }
+}
+
+task annotate {
+    command <<< echo annotate >>>
+    runtime { docker: "ghcr.io/broadinstitute/gatk:4.6.0.2" }
+}
+
+task joint_genotype {
+    command <<< echo genotype >>>
+    runtime { docker: "<shared>shared-tools/gatk:4.6.0.2" }
+}
+"""
+
+
+def _publish_shared_tools(session: boto3.Session, consumer: str, region: str) -> None:
+    """The other team's account: two images; one repository policy forgot GetDownloadUrlForLayer."""
+    credentials = session.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{SHARED_TOOLS_ACCOUNT}:role/ImagePublisher", RoleSessionName="demo-seed"
+    )["Credentials"]
+    ecr = session.client(
+        "ecr",
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    read = ["ecr:GetRepositoryPolicy", "ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"]
+    for name, tag, actions in (
+        ("shared-tools/gatk", "4.6.0.2", read),  # forgot GetDownloadUrlForLayer
+        ("shared-tools/multiqc", "1.25", [*read, "ecr:GetDownloadUrlForLayer"]),
+    ):
+        ecr.create_repository(repositoryName=name)
+        images.push_image(ecr, name, tag=tag, architecture="amd64")
+        grant = {
+            "Sid": "ConsumersRead",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{consumer}:root"},
+            "Action": actions,
+        }
+        ecr.set_repository_policy(repositoryName=name, policyText=policy_document(grant))
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return buf.getvalue()
 
 
 def _ecr_uri(account: str, region: str, path: str) -> str:
@@ -167,6 +300,11 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     )
     images.push_image(ecr, "docker-hub/biocontainers/arm-tool", tag="1.0", architecture="arm64")
     samtools_digest = images.push_image(ecr, "quay/biocontainers/samtools", tag="1.17", architecture="amd64")
+    # Built and pushed by the team, named directly in rnaseq's definition; nobody gave it a repository policy.
+    ecr.create_repository(repositoryName="my-workflow/bwa")
+    images.push_image(ecr, "my-workflow/bwa", tag="0.7.17", architecture="amd64")
+
+    _publish_shared_tools(session, account, region)
 
     # --- roles ------------------------------------------------------------------------------------------
     iam.create_role(RoleName="OmicsWorkflowRole", AssumeRolePolicyDocument=trust_policy(OMICS))
@@ -174,10 +312,29 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         RoleName="OmicsWorkflowRole",
         PolicyName="omics-ecr-pull",
         PolicyDocument=policy_document(
-            {"Effect": "Allow", "Action": PULL, "Resource": f"arn:aws:ecr:{region}:{account}:repository/*"}
+            {
+                "Effect": "Allow",
+                "Action": PULL,
+                "Resource": [
+                    f"arn:aws:ecr:{region}:{account}:repository/*",
+                    f"arn:aws:ecr:{region}:{SHARED_TOOLS_ACCOUNT}:repository/shared-tools/*",
+                ],
+            }
         ),
     )
-    iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=trust_policy(OMICS))
+    # Its trust policy was copied from another account's setup and still names that account as the source.
+    legacy_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": OMICS},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+            }
+        ],
+    }
+    iam.create_role(RoleName="OmicsLegacyRole", AssumeRolePolicyDocument=json.dumps(legacy_trust))
     legacy = iam.create_policy(
         PolicyName="legacy-ecr-read",
         PolicyDocument=policy_document(
@@ -188,11 +345,16 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     iam.create_role(RoleName="LambdaRole", AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"))
 
     # --- workflows ----------------------------------------------------------------------------------------
-    definition = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the sandbox stores definitions opaquely
     rnaseq = omics.create_workflow(
         name="rnaseq-pipeline",
         engine="NEXTFLOW",
-        definitionZip=definition,
+        definitionZip=_zip(
+            {
+                "main.nf": _RNASEQ_MAIN_NF.replace("<registry>", _ecr_uri(account, region, "")).replace(
+                    "<shared>", _ecr_uri(SHARED_TOOLS_ACCOUNT, region, "")
+                )
+            }
+        ),
         containerRegistryMap={
             "registryMappings": [
                 {"upstreamRegistryUrl": "registry-1.docker.io", "ecrRepositoryPrefix": "docker-hub"},
@@ -210,7 +372,9 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     variant = omics.create_workflow(
         name="variant-calling",
         engine="WDL",
-        definitionZip=definition,
+        definitionZip=_zip(
+            {"main.wdl": _VARIANT_MAIN_WDL.replace("<shared>", _ecr_uri(SHARED_TOOLS_ACCOUNT, region, ""))}
+        ),
         containerRegistryMap={
             "registryMappings": [
                 {"upstreamRegistryUrl": "registry-1.docker.io", "ecrRepositoryPrefix": "dockerhub"},
@@ -303,12 +467,14 @@ def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
     """EXPECTED_FAILURES for this seeding: its account and region (the demo can be seeded in any cell)."""
 
     def here(resource: str) -> str:
-        return resource.replace(f":{REGION}:{ACCOUNT}:", f":{demo.region}:{demo.account}:").replace(
-            f"::{ACCOUNT}:", f"::{demo.account}:"
+        return (
+            resource.replace(f":{REGION}:{ACCOUNT}:", f":{demo.region}:{demo.account}:")
+            .replace(f":{REGION}:{SHARED_TOOLS_ACCOUNT}:", f":{demo.region}:{SHARED_TOOLS_ACCOUNT}:")
+            .replace(f"::{ACCOUNT}:", f"::{demo.account}:")
         )
 
     out = {k: {here(r) for r in v} for k, v in EXPECTED_FAILURES.items()}
-    out["registry-map-consistent"] = {
-        f"arn:aws:omics:{demo.region}:{demo.account}:workflow/{demo.workflows['variant-calling']}"
-    }
+    variant = f"arn:aws:omics:{demo.region}:{demo.account}:workflow/{demo.workflows['variant-calling']}"
+    out["registry-map-consistent"] = {variant}
+    out["workflow-images-resolve"] = {variant}
     return out

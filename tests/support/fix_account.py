@@ -23,8 +23,8 @@ from auditor.fixrun import FixReport
 from auditor.policy_merge import normalized
 from auditor.sandbox.omics import set_run_state
 from tests.support.sandbox import ACCOUNT, REGION, trust
+from tests.support.workflows import nextflow_definition
 
-DEFINITION = b"PK\x05\x06" + b"\x00" * 18
 WRITE_PREFIXES = WRITE_VERBS
 
 OTHER_ACCOUNT = "111111111111"
@@ -161,9 +161,19 @@ def acct(aws: boto3.Session) -> Account:
     a.workflow_id = a.omics.create_workflow(
         name="wf",
         engine="NEXTFLOW",
-        definitionZip=DEFINITION,
+        definitionZip=nextflow_definition(
+            "quay.io/biocontainers/samtools:1.17", f"public.ecr.aws/{ONE.split('/', 1)[1]}:1"
+        ),
         containerRegistryMap={"registryMappings": [QUAY_MAP, ECR_PUBLIC_MAP]},
     )["id"]
+    # A finished run: the role is judged against what this workflow uses.
+    done = a.omics.start_run(
+        workflowId=a.workflow_id,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/OmicsRunRole",
+        name="done",
+        outputUri="s3://o/x/",
+    )["id"]
+    set_run_state(ACCOUNT, REGION, done, status="COMPLETED")
     return a
 
 
