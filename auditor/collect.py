@@ -347,7 +347,10 @@ class Collector:
 
             return name, attempt("ecr:GetRepositoryPolicy", snap.repository_arn(name), fetch)
 
-        return dict(self._parallel(get, sorted(relevant_repositories(snap))))
+        existing = {r.name for r in snap.repositories.value or []}
+        # The gate's own images (opt.extra_images) may name repositories no registered workflow uses yet.
+        gated = {repository for repository, _, _ in self.opt.extra_images if repository in existing}
+        return dict(self._parallel(get, sorted(set(relevant_repositories(snap)) | gated)))
 
     def _foreign_repository_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
         """Policies of other accounts' repositories that workflows use, asked of their registries directly.
