@@ -393,8 +393,11 @@ class Collector:
         def add(ref: ImageRef) -> None:
             refs.setdefault(ref.key, ref)
 
+        existing = {r.name for r in snap.repositories.value or []}
         for wf, parsed in image_mapping_destinations(snap):
-            if parsed is not None and parsed.registry == host:
+            # A destination not created yet has nothing to inspect: a cache repository appears on the first
+            # pull, and a missing direct one is the workflow-images rule's FAIL.
+            if parsed is not None and parsed.registry == host and parsed.repository in existing:
                 add(
                     ImageRef(
                         repository=parsed.repository,
@@ -422,7 +425,6 @@ class Collector:
                         origin=f"run-task:{run.id}/{task.task_id}",
                     )
                 )
-        existing = {r.name for r in snap.repositories.value or []}
         for repository, uses in used_repositories(snap).items():
             if repository not in existing:
                 continue  # nothing to inspect yet (a cache repository is created on the first pull)

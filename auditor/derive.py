@@ -86,7 +86,7 @@ class ImageUse(BaseModel):
     repository: str | None = None
     tag: str | None = None
     digest: str | None = None
-    ptc_prefix: str | None = None  # the cache prefix a registry mapping sends it through
+    ptc_prefix: str | None = None  # the cache rule prefix it is pulled through (a registry mapping's, or its own)
 
     @property
     def resolved(self) -> bool:
@@ -101,6 +101,11 @@ def _use(wf: Workflow, snap: Snapshot, source: UseSource, origin: str, written: 
     if res.ecr_uri is None:
         # e.g. a private ECR reference in another region: HealthOmics pulls only in its own region.
         return use.model_copy(update={"unresolved": res.reason})
+    prefix = res.ptc_prefix
+    if prefix is None and res.ecr_account == snap.account_id and res.ecr_repository:
+        # A private URI written as is (seed 000: "reference these containers using ECR private URIs") goes
+        # through the cache rule whose prefix it falls under, which creates the repository on the first pull.
+        prefix = upstreams.longest_prefix(snap.ptc_prefixes(), res.ecr_repository)
     return use.model_copy(
         update={
             "account": res.ecr_account,
@@ -108,7 +113,7 @@ def _use(wf: Workflow, snap: Snapshot, source: UseSource, origin: str, written: 
             "repository": res.ecr_repository,
             "tag": res.pull_tag,
             "digest": res.pull_digest,
-            "ptc_prefix": res.ptc_prefix,
+            "ptc_prefix": prefix,
         }
     )
 

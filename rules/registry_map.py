@@ -140,7 +140,15 @@ def _check_image_mapping(snap: Snapshot, m: ImageMapping, j: _Judgement) -> None
         return
     existing = {r.name for r in snap.repositories.value or []}
     if dest.repository not in existing:
-        j.problems.append(f"destination repository {dest.repository} does not exist")
+        prefix = upstreams.longest_prefix(snap.ptc_prefixes(), dest.repository)
+        if prefix is None:
+            j.problems.append(f"destination repository {dest.repository} does not exist")
+        else:
+            # ECR creates a cache repository (from its template) on the first pull (seed 000's combined map).
+            j.notes.append(
+                f"destination repository {dest.repository} is not cached yet; the cache rule {prefix!r} creates "
+                "it on the first pull"
+            )
         return
     key = f"{dest.repository}@{dest.digest}" if dest.digest else f"{dest.repository}:{dest.tag}"
     image = snap.images.get(key)
