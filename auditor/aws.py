@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -53,6 +54,9 @@ class CollectOptions:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # (repository, tag, digest) to inspect besides those the account itself names (the gate's containers)
     extra_images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    # Folder of the on-disk cache of platforms by digest, reused across scans (auditor.digest_cache);
+    # None: no cache (the library default; the CLI's scan turns it on).
+    digest_cache: Path | None = None
 
 
 # --- API accounting ---------------------------------------------------------------

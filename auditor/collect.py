@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -31,7 +31,7 @@ import botocore.exceptions
 import requests
 import structlog
 
-from auditor import manifests, upstreams
+from auditor import digest_cache, manifests, upstreams
 from auditor.aws import ApiCallCounter, CellError, CollectOptions, attempt, make_client
 from auditor.derive import (
     foreign_repositories,
@@ -137,6 +137,10 @@ class Collector:
         self._blob_cache: dict[str, Future[Collected[str]]] = {}
         self._blob_lock = threading.Lock()
         self._http = requests.Session()
+        # Platforms by digest across scans (auditor.digest_cache); None: off, the library default.
+        self._digests = digest_cache.open_cache(self.opt.digest_cache) if self.opt.digest_cache else None
+        # repository -> {tag: digest} from this scan's DescribeImages: which digests a repository holds now
+        self._listed_digests: dict[str, dict[str, str]] = {}
 
     # one client per service, shared by the pool's threads (botocore clients are thread-safe)
     def client(self, service: str) -> Any:
@@ -187,20 +191,41 @@ class Collector:
         # the ECR side of the region is still audited.
         snap.healthomics_available = self.region in self.session.get_available_regions("omics", snap.partition)
         log.info("collect_start", account=snap.account_id, region=self.region, facets=snap.facets)
-        listings, dependent = collection_order(self.facets)
-        # Independent top-level listings run concurrently; each is a handful of paginated calls.
-        with self._pool() as pool:
-            futures = {f: pool.submit(self._facet_method(f, snap)) for f in listings}
-            for facet, future in futures.items():
-                setattr(snap, facet.snapshot_field, future.result())
-        # The others in dependency order, each fanning out over its own resources in the pool.
-        for facet in dependent:
-            value = self._facet_method(facet, snap)(snap)
-            if not facet.in_place:
-                setattr(snap, facet.snapshot_field, value)
+        self._collect_facets(snap)
         snap.api_calls = self.counter.snapshot()
         log.info("collect_done", account=snap.account_id, region=self.region, api_calls=sum(snap.api_calls.values()))
         return snap
+
+    def _collect_facets(self, snap: Snapshot) -> None:
+        """Every facet, each as soon as the facets it depends on are in the snapshot.
+
+        Independent facets overlap (the repositories' policies with the images, HealthOmics with CloudTrail),
+        so a cell takes about as long as its slowest chain of calls, each operation paced by its own limiter,
+        rather than the sum of every phase. Each facet fans out over its resources in a pool of its own.
+        """
+        listings, dependent = collection_order(self.facets)
+        pending = listings + dependent
+        wanted = {f.name for f in pending}
+        done: set[str] = set()
+        running: dict[Future[Any], Facet] = {}
+        with ThreadPoolExecutor(max_workers=max(1, len(pending)), thread_name_prefix="facet") as pool:
+
+            def launch() -> None:
+                for facet in [f for f in pending if done.issuperset(f.prerequisites(wanted))]:
+                    pending.remove(facet)
+                    method = self._facet_method(facet, snap)
+                    running[pool.submit(method) if facet.listing else pool.submit(method, snap)] = facet
+
+            launch()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    facet = running.pop(future)
+                    value = future.result()  # a CellError ends the cell: nothing further is launched
+                    if not facet.in_place:
+                        setattr(snap, facet.snapshot_field, value)
+                    done.add(facet.name)
+                launch()
 
     def _facet_method(self, facet: Facet, snap: Snapshot) -> Callable[..., Any]:
         """The facet's collector method, or an empty stand-in where HealthOmics has no endpoint."""
@@ -441,17 +466,24 @@ class Collector:
         for repository, tag, digest in self.opt.extra_images:
             if repository in existing:  # a cache repository not created yet is fetched on first pull
                 add(ImageRef(repository=repository, tag=None if digest else tag, digest=digest, origin="gate"))
-        ptc_repos = ptc_repositories(snap)
-        if self.opt.image_tags_per_repository > 0:
-            for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):
-                snap.image_listings[repo] = (
-                    Collected[list[str]](error=listed.error)
-                    if not listed.ok
-                    else Collected[list[str]](value=[r.tag or "" for r in listed.value or []])
-                )
-                for ref in listed.value or []:
-                    add(ref)
+        for repo, listing in snap.image_listings.items():  # collected only when a rule reads them
+            for tag in listing.value or []:
+                add(ImageRef(repository=repo, tag=tag, origin="ptc-newest"))
         return list(refs.values())
+
+    def _ptc_image_listings(self, snap: Snapshot) -> dict[str, Collected[list[str]]]:
+        """The newest tags of each cache repository (``image_tags_per_repository`` of them)."""
+        if self.opt.image_tags_per_repository <= 0:
+            return {}
+        ptc_repos = ptc_repositories(snap)
+        out: dict[str, Collected[list[str]]] = {}
+        for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):
+            out[repo] = (
+                Collected[list[str]](error=listed.error)
+                if not listed.ok
+                else Collected[list[str]](value=[r.tag or "" for r in listed.value or []])
+            )
+        return out
 
     def _newest_tags(self, repository: str) -> Collected[list[ImageRef]]:
         """The newest N tagged images of a PTC repository (DescribeImages, paginated)."""
@@ -464,6 +496,7 @@ class Collector:
             # The filter is server-side, but an index's untagged children must never be picked even
             # where a registry ignores it; newest first by push time.
             tagged = [d for d in details if d.get("imageTags")]
+            self._listed_digests[repository] = {t: d["imageDigest"] for d in tagged for t in d["imageTags"]}
             tagged.sort(key=lambda d: d.get("imagePushedAt") or datetime.min.replace(tzinfo=UTC), reverse=True)
             return [
                 ImageRef(repository=repository, tag=sorted(d["imageTags"])[0], origin="ptc-newest") for d in tagged[:n]
@@ -486,6 +519,20 @@ class Collector:
     ) -> dict[str, Collected[ImagePlatforms]]:
         out: dict[str, Collected[ImagePlatforms]] = {}
         resource = snap.repository_arn(repository)
+        if self._digests is not None:
+            # The digest cache says what a digest offers, never whether this repository holds it: only a
+            # digest this scan's DescribeImages listed here (or a listed tag's) is answered without a call.
+            listed = self._listed_digests.get(repository, {})
+            held = set(listed.values())
+            fetch: list[ImageRef] = []
+            for ref in refs:
+                digest = ref.digest or listed.get(ref.tag or "latest")
+                known = self._digests.image(digest) if digest in held else None
+                if known is None:
+                    fetch.append(ref)
+                else:
+                    out[ref.key] = Collected(value=known)
+            refs = fetch
         # BatchGetImage takes up to 100 image ids per call: one call per repository chunk.
         for start in range(0, len(refs), 100):
             chunk = refs[start : start + 100]
@@ -509,6 +556,9 @@ class Collector:
                     out[ref.key] = Collected(error=got.error)
                     continue
                 out[ref.key] = self._platforms_from_response(snap, repository, ref, got.value or {})
+                found = out[ref.key].value
+                if self._digests is not None and found and digest_cache.manifest_is_cacheable(got.value or {}, found):
+                    self._digests.put_image(found)
         return out
 
     def _platforms_from_response(
@@ -640,6 +690,10 @@ class Collector:
         return result
 
     def _fetch_config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
+        known = self._digests.config_platform(config_digest) if self._digests is not None else None
+        if known is not None:
+            return Collected(value=known)  # content-addressed: any repository's download gave these bytes
+
         def fetch() -> str:
             url = self.client("ecr").get_download_url_for_layer(repositoryName=repository, layerDigest=config_digest)[
                 "downloadUrl"
@@ -648,9 +702,12 @@ class Collector:
             resp = self._http.get(url, timeout=(self.opt.connect_timeout, self.opt.read_timeout))
             resp.raise_for_status()
             try:
-                return manifests.platform_from_config(resp.content)
+                platform = manifests.platform_from_config(resp.content)
             except manifests.ManifestError as exc:
                 raise requests.RequestException(f"malformed image config blob: {exc}") from None
+            if self._digests is not None and digest_cache.config_is_cacheable(resp.content, config_digest):
+                self._digests.put_config_platform(config_digest, platform)
+            return platform
 
         result = attempt("ecr:GetDownloadUrlForLayer", snap.repository_arn(repository), fetch)
         if result.error and result.error.code == "HTTPError":

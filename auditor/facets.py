@@ -29,6 +29,9 @@ class Facet:
     collect: str  # the Collector method: () -> value for a top-level listing, else (snapshot) -> value
     snapshot_field: str  # the Snapshot field the method's value is stored in (or that it fills in place)
     depends_on: tuple[str, ...] = ()  # facets collected first: they say which resources to ask about
+    # Facets collected first only when they are collected at all: they add resources to ask about, but a
+    # rule that does not need them must not pay for them (images: the cache listings, definitions, tasks).
+    after: tuple[str, ...] = ()
     also_fills: tuple[str, ...] = ()  # further Snapshot fields the method writes
     in_place: bool = False  # the method writes the snapshot itself and returns None
     healthomics: bool = False  # HealthOmics data: empty, with no call, where the region has no endpoint
@@ -37,6 +40,10 @@ class Facet:
     def listing(self) -> bool:
         """A top-level listing: needs nothing collected before it, so it runs concurrently with the others."""
         return not self.depends_on
+
+    def prerequisites(self, wanted: set[str]) -> tuple[str, ...]:
+        """What must be in the snapshot before this facet runs, among the ``wanted`` facets."""
+        return self.depends_on + tuple(a for a in self.after if a in wanted)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -116,14 +123,24 @@ _DECLARED = (
         depends_on=("repositories",),
     ),
     Facet(
+        name="ptc_image_listings",
+        what="The newest tags of each cache repository, whose images the architecture rule inspects.",
+        permissions=("ecr:DescribeImages",),
+        collect="_ptc_image_listings",
+        snapshot_field="image_listings",
+        depends_on=("repositories", "ptc_rules"),
+    ),
+    Facet(
         name="images",
-        what="The platforms of the images workflows and runs name, and of the newest tags of each cache "
-        "repository (manifests, else config blobs).",
-        permissions=("ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+        what="The platforms of the images in use: image-mapping destinations and, when collected, the images "
+        "workflow definitions and run tasks name and the cache repositories' newest tags (manifests, else "
+        "config blobs).",
+        permissions=("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
         collect="_images",
         snapshot_field="images",
-        depends_on=("repositories", "ptc_rules", "workflows", "workflow_definitions", "run_tasks"),
-        also_fills=("image_refs", "image_listings"),
+        depends_on=("repositories", "workflows"),
+        after=("ptc_image_listings", "workflow_definitions", "run_tasks"),
+        also_fills=("image_refs",),
         in_place=True,
     ),
     Facet(
@@ -238,16 +255,16 @@ def permissions_for_facets(facets: Iterable[str]) -> list[str]:
 def collection_order(facets: Iterable[str]) -> tuple[list[Facet], list[Facet]]:
     """(top-level listings, the rest in dependency order) for these facets and their dependencies.
 
-    The listings run concurrently; each of the rest runs once every facet it depends on has been
-    collected, ties broken by declaration order.
+    The listings run concurrently; each of the rest runs once every facet it depends on (and, among the
+    wanted ones, every facet it comes ``after``) has been collected, ties broken by declaration order.
     """
     wanted = expand_facets(facets)
-    listings = [f for f in FACETS.values() if f.name in wanted and f.listing]
+    listings = [f for f in FACETS.values() if f.name in wanted and not f.prerequisites(wanted)]
     done = {f.name for f in listings}
-    pending = [f for f in FACETS.values() if f.name in wanted and not f.listing]
+    pending = [f for f in FACETS.values() if f.name in wanted and f.prerequisites(wanted)]
     ordered: list[Facet] = []
     while pending:
-        ready = next((f for f in pending if done.issuperset(f.depends_on)), None)
+        ready = next((f for f in pending if done.issuperset(f.prerequisites(wanted))), None)
         if ready is None:
             raise ValueError(f"facet dependency cycle among {', '.join(f.name for f in pending)}")
         ordered.append(ready)

@@ -190,8 +190,10 @@ def suppress(doc: FindingsDocument, suppressions: list[Suppression], today: date
     )
 
 
-def collect_options(config: Config, endpoint_url: str | None = None) -> CollectOptions:
-    """What every cell of a scan collects with, from the config."""
+def collect_options(
+    config: Config, endpoint_url: str | None = None, digest_cache: Path | None = None
+) -> CollectOptions:
+    """What every cell of a scan collects with: the config, and the digest cache folder (None: off)."""
     return CollectOptions(
         run_lookback_days=config.run_lookback_days,
         image_tags_per_repository=config.image_tags_per_repository,
@@ -199,6 +201,7 @@ def collect_options(config: Config, endpoint_url: str | None = None) -> CollectO
         max_workers=config.workers_per_cell,
         endpoint_url=endpoint_url,
         rate_limits=RateLimits(config.concurrency.rate_limits),
+        digest_cache=digest_cache,
     )
 
 
@@ -263,6 +266,7 @@ def _scan_cells(
     save_to: str | Path | None = None,
     keep_snapshots: list[Snapshot] | None = None,
     extra_calls: ApiCallCounter | None = None,
+    digest_cache: Path | None = None,
 ) -> FindingsDocument:
     """Collect every cell in a bounded pool, judge the snapshots, build the document."""
     run = RunInfo(
@@ -272,7 +276,7 @@ def _scan_cells(
         rules=[r.meta.id for r in rules],
         severity_threshold=config.severity_threshold,
     )
-    options = collect_options(config, endpoint_url)
+    options = collect_options(config, endpoint_url, digest_cache)
     facets = facets_for(rules)
     timeout = config.concurrency.cell_timeout_seconds
     workers = max(1, min(config.concurrency.max_cells, len(jobs)))
@@ -337,11 +341,12 @@ def scan_live(
     save_to: str | Path | None = None,
     mode: str = "live",
     keep_snapshots: list[Snapshot] | None = None,
+    digest_cache: Path | None = None,
 ) -> FindingsDocument:
     """The caller's account, region by region, with the session's credentials (``config.targets`` is not read).
 
     ``account_id`` spares each cell its STS lookup; ``keep_snapshots`` receives the snapshots (the fixer
-    plans from them).
+    plans from them); ``digest_cache`` is the folder of image platforms by digest kept across scans.
     """
     regions = list(regions) or [session.region_name or "us-east-1"]
     _check_regions(session, regions)
@@ -354,6 +359,7 @@ def scan_live(
         mode=mode,
         save_to=save_to,
         keep_snapshots=keep_snapshots,
+        digest_cache=digest_cache,
     )
 
 
@@ -432,6 +438,7 @@ def scan_org(
     keep_snapshots: list[Snapshot] | None = None,
     run_id: str | None = None,
     save_to: str | Path | None = None,
+    digest_cache: Path | None = None,
 ) -> FindingsDocument:
     """Scan account x region cells: ``cells``, or every cell ``targets.plan_cells`` finds for the config.
 
@@ -463,6 +470,7 @@ def scan_org(
         save_to=save_to,
         keep_snapshots=keep_snapshots,
         extra_calls=calls,
+        digest_cache=digest_cache,
     )
 
 

@@ -31,6 +31,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from auditor.sandbox.documents import OMICS, omics_statement, policy_document, trust_policy
@@ -373,12 +375,16 @@ class _Sample:
     doc: Any
 
 
-def _scan_once(session: Any, cfg: Any, rules: list[Any], endpoint_url: str | None) -> _Sample:
+def _scan_once(
+    session: Any, cfg: Any, rules: list[Any], endpoint_url: str | None, digest_cache: Path | None = None
+) -> _Sample:
     from auditor.scan import scan_live
 
     with phase_timers() as phases:
         start = time.perf_counter()
-        doc = scan_live(cfg, rules, session=session, regions=[REGION], endpoint_url=endpoint_url)
+        doc = scan_live(
+            cfg, rules, session=session, regions=[REGION], endpoint_url=endpoint_url, digest_cache=digest_cache
+        )
         wall = time.perf_counter() - start
     return _Sample(wall, phases, doc)
 
@@ -394,8 +400,10 @@ def run_scan(
     *,
     repeats: int = 1,
     trace_memory: bool = False,
+    digest_cache: Path | None = None,
 ) -> ScanResult:
-    """Scan ``repeats`` times (wall time: the median); with ``trace_memory`` once, under tracemalloc."""
+    """Scan ``repeats`` times (wall time: the median); with ``trace_memory`` once, under tracemalloc;
+    ``digest_cache``: the folder of image platforms by digest the scans share (None: off)."""
     from auditor.config import parse_config
     from auditor.scan import facets_for, select_rules
 
@@ -410,7 +418,7 @@ def run_scan(
         finally:
             tracemalloc.stop()
     else:
-        samples = [_scan_once(session, cfg, rules, endpoint_url) for _ in range(repeats)]
+        samples = [_scan_once(session, cfg, rules, endpoint_url, digest_cache) for _ in range(repeats)]
     median = sorted(samples, key=lambda s: s.wall)[(len(samples) - 1) // 2]
     first = samples[0].doc
     total = sum(first.api_calls.values())
@@ -490,6 +498,7 @@ def bench_size(
     trace_memory: bool,
     server_url: str | None,
     log: Callable[[str], None],
+    digest_cache: bool = False,
 ) -> SizeResult:
     import boto3
     from botocore.config import Config as BotoConfig
@@ -536,6 +545,12 @@ def bench_size(
         scans = [scan("all rules (cold, first scan)", [], workers[0])]
         scans += [scan("all rules", [], w, repeats=repeats) for w in workers]
         scans += [scan(rule_id, [rule_id], workers[0], repeats=repeats) for rule_id in single_rules]
+        if digest_cache:
+            # A fresh cache folder: the first scan fills it (cold), the next ones find every unchanged digest (warm).
+            with tempfile.TemporaryDirectory(prefix="bench-digests-") as folder:
+                root = Path(folder)
+                scans += [scan("all rules, digest cache cold", [], workers[0], digest_cache=root)]
+                scans += [scan("all rules, digest cache warm", [], workers[0], repeats=repeats, digest_cache=root)]
         if trace_memory:
             # A separate pass: tracemalloc slows Python down, so it never times a reported scan.
             traced = run_scan(scan_session, "all rules", [], workers[0], n, latency_ms, endpoint_url, trace_memory=True)
@@ -697,6 +712,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-tracemalloc", action="store_true", help="skip the extra tracemalloc pass that measures peak memory"
     )
+    parser.add_argument(
+        "--digest-cache",
+        action="store_true",
+        help="also scan with a fresh digest cache: once to fill it (cold), then --repeat times warm",
+    )
     args = parser.parse_args(argv)
     if min(args.sizes) < 10:
         parser.error("--sizes: every size must be at least 10")
@@ -754,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
                     trace_memory=not args.no_tracemalloc,
                     server_url=server.url if server is not None else None,
                     log=log,
+                    digest_cache=args.digest_cache,
                 )
             )
     finally:

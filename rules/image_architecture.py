@@ -32,7 +32,16 @@ RULE_ID = "image-not-arm-only"
         "https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html",
         "https://github.com/opencontainers/image-spec/blob/main/image-index.md",
     ],
-    facets=["images", "ptc_rules", "repositories", "workflows", "workflow_definitions", "runs", "run_tasks"],
+    facets=[
+        "images",
+        "ptc_image_listings",
+        "ptc_rules",
+        "repositories",
+        "workflows",
+        "workflow_definitions",
+        "runs",
+        "run_tasks",
+    ],
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:

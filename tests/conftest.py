@@ -5,6 +5,7 @@ Only fixtures live here (tests/test_layout.py checks that no test module imports
 * ``aws``     a fresh sandbox account (moto + our extensions) per test, and a session on it
 * ``demo``    the demo account, seeded once per module, for read-only tests
 * ``estate``  three accounts in two regions (tests/support/org.py), seeded once per module
+* ``private_cache_home`` (autouse) a temporary $XDG_CACHE_HOME, so no test writes the user's digest cache
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ import pytest
 from auditor.sandbox.seed import DemoAccount, seed_demo_account
 from tests.support.org import Estate, build_estate
 from tests.support.sandbox import REGION, sandbox_account
+
+
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI keeps a digest cache under $XDG_CACHE_HOME: tests (and the processes they start) use their own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture

@@ -268,6 +268,21 @@ def test_single_rule_scan_calls_only_what_its_facets_need(demo) -> None:
     assert dict(seen.calls) == doc.api_calls
 
 
+def test_registry_map_rule_alone_reads_only_the_mapping_destinations_images(demo) -> None:
+    """The map rule inspects image-mapping destinations, so it lists no cache repository's images and reads no
+    definition or run task: one BatchGetImage per destination repository, nothing per cache repository."""
+    session = boto3.Session(region_name=REGION)
+    omics = session.client("omics")
+    host = f"{session.client('sts').get_caller_identity()['Account']}.dkr.ecr.{REGION}.amazonaws.com/"
+    maps = [omics.get_workflow(id=w["id"]).get("containerRegistryMap") or {} for w in omics.list_workflows()["items"]]
+    destinations = {_repository(m["destinationImage"], host) for crm in maps for m in crm.get("imageMappings", [])}
+    doc = run_scan(session, rules=["registry-map-consistent"])
+    assert doc.api_calls["ecr:BatchGetImage"] == len(destinations) == 2
+    for needless in ("ecr:DescribeImages", "omics:ListRunTasks", "omics:GetRunTask", "ecr:GetRepositoryPolicy"):
+        assert needless not in doc.api_calls, needless
+    assert doc.api_calls["omics:GetWorkflow"] == len(maps)  # the maps only, no definition export
+
+
 def test_scans_are_read_only(demo) -> None:
     session = boto3.Session(region_name=REGION)
     seen = SessionCalls(session)

@@ -70,7 +70,7 @@ def test_shared_config_blob_is_fetched_once_even_in_parallel(aws) -> None:
         simulate_ptc_pull(ACCOUNT, REGION, repo)
         images.push_image(ecr, repo, tag="1.0", architecture="amd64")
     calls = _count_calls(aws)
-    Collector(aws, REGION, ["images"], CollectOptions(max_workers=8)).collect()
+    Collector(aws, REGION, ["images", "ptc_image_listings"], CollectOptions(max_workers=8)).collect()
     assert calls["GetDownloadUrlForLayer"] == 1  # one distinct config digest
     assert calls["BatchGetImage"] == 12
 
@@ -134,10 +134,13 @@ def test_collection_order_follows_the_dependencies() -> None:
         assert done.issuperset(facet.depends_on), f"{facet.name} collected before {facet.depends_on}"
         done.add(facet.name)
     assert done == set(FACETS)
-    # only what was asked for and its dependencies: images pulls in the workflows' definitions and run_tasks,
-    # which pulls in runs
+    # only what was asked for and its dependencies: images needs the repositories and the workflows (their
+    # image mappings); the cache listings, definitions and run tasks only order it when they are wanted too
     listings, dependent = collection_order(["images"])
-    assert [f.name for f in dependent] == ["workflow_definitions", "run_tasks", "images"]
+    assert {f.name for f in listings} == {"repositories", "workflows"}
+    assert [f.name for f in dependent] == ["images"]
+    listings, dependent = collection_order(["images", "ptc_image_listings", "run_tasks"])
+    assert [f.name for f in dependent] == ["ptc_image_listings", "run_tasks", "images"]
     assert expand_facets(["roles"]) == {"roles", "service_roles", "runs"}
     assert permissions_for_facets(["roles"])[0] == "iam:GetPolicy"
     assert "sts:GetCallerIdentity" in permissions_for_facets([])

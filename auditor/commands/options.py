@@ -1,14 +1,15 @@
 """Option groups the subcommands share: one name, one meaning and one help text for each option.
 
 ``--config``, ``--profile``/``--endpoint-url``, ``--out``, ``--quiet``, ``--format``, ``--regions``
-(with ``--region`` for one) and ``--log-level`` are declared here only; a subcommand picks the groups
-it takes.
+(with ``--region`` for one), ``--cache``/``--no-cache`` and ``--log-level`` are declared here only; a
+subcommand picks the groups it takes.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from auditor.findings import Severity
@@ -136,6 +137,27 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--role-name", help="role to assume in each account (default: OmicsEcrAuditReadOnly)")
     g.add_argument("--external-id", help="external id the role's trust policy requires")
     g.add_argument("--max-cells", type=positive, help="account x region cells scanned at once")
+
+
+def add_cache(p: argparse.ArgumentParser) -> None:
+    """``--cache DIR`` / ``--no-cache``: the on-disk cache of image platforms by digest (auditor.digest_cache)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="cache image platforms by digest in DIR, reused by later scans "
+        "(default: $XDG_CACHE_HOME/omics-ecr-audit/digests, else ~/.cache/omics-ecr-audit/digests)",
+    )
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the digest cache")
+
+
+def cache_of(args: argparse.Namespace) -> Path | None:
+    """The digest cache folder ``add_cache``'s options choose; None with ``--no-cache``."""
+    from auditor import digest_cache
+
+    if args.no_cache:
+        return None
+    return Path(args.cache).expanduser() if args.cache else digest_cache.default_root()
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ def _scan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-inventory", help="write the collected inventory snapshot(s) to this file")
     options.add_report_options(p)
     options.add_target_options(p)
+    options.add_cache(p)
 
 
 @command(
@@ -41,7 +42,14 @@ def run_scan(args: argparse.Namespace) -> int:
         doc = scan_inventory(config, rules, args.inventory)
     elif config.targets is not None:
         session = common.session_of(args, config)
-        doc = scan_org(config, rules, session=session, endpoint_url=args.endpoint_url, save_to=args.save_inventory)
+        doc = scan_org(
+            config,
+            rules,
+            session=session,
+            endpoint_url=args.endpoint_url,
+            save_to=args.save_inventory,
+            digest_cache=options.cache_of(args),
+        )
     else:
         session = common.session_of(args, config)
         doc = scan_live(
@@ -51,6 +59,7 @@ def run_scan(args: argparse.Namespace) -> int:
             regions=args.regions or config.regions,
             endpoint_url=args.endpoint_url,
             save_to=args.save_inventory,
+            digest_cache=options.cache_of(args),
         )
     if suppressions:
         doc = suppress(doc, suppressions)
