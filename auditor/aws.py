@@ -1,8 +1,10 @@
 """AWS client plumbing every part of the auditor shares: the scanner, the fixer, the gate, org discovery.
 
 * ``make_client``: one recipe for a client: botocore adaptive retries, connect/read timeouts, the
-  user agent, the rate limiter of its (account, region, service) (``auditor.ratelimit``) or a bare
-  deadline, and a per-operation call counter (``ApiCallCounter``, a botocore ``before-call`` hook).
+  user agent, the rate limiter of its (account, region, service) (``auditor.ratelimit``: a
+  ``before-send`` hook that paces every attempt and a ``needs-retry`` hook through which throttling
+  answers lower the limiter's rate and quiet time raises it back) or a bare deadline, and a
+  per-operation call counter (``ApiCallCounter``, a botocore ``before-call`` hook).
 * ``attempt``: runs one call and records a failure as a ``CallError`` (``call_error``) on the resource
   it concerns instead of raising, except the failures that make the whole (account, region) unreadable
   (``CellError``, missing credentials, the scan's deadline), which are re-raised.
@@ -223,6 +225,7 @@ def make_client(
     """A counted, rate-limited client with adaptive retries and timeouts; the one recipe for scanning and fixing.
 
     ``account_id`` keys the rate limiters (quotas are per account); unknown, the calls share the caller's.
+    The limiters adapt to throttling (``RateLimits(adaptive=...)``; None keeps the configured rates).
     """
     kwargs: dict[str, Any] = {"config": client_config(region, opt, pool=pool)}
     if opt.endpoint_url:

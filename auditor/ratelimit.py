@@ -39,15 +39,35 @@ spent (a sliding-window limiter): up to ``burst`` calls may start at once, and n
 than ``burst`` start in any window of ``burst / rate`` seconds. A classic refilling bucket
 of the same size would let ``burst + rate`` calls through in the first second, which is
 over a "N per second" quota; this one never is.
+
+Limits that adapt (``Adaptive``, on by default): the configured rate is the limiter's
+*ceiling*, never exceeded; the limiter starts at ``start`` times it (1.0: the configured
+rate, which the defaults above already keep at or under the published quota). ``attach``
+also registers a handler on the service's ``needs-retry`` event, which botocore emits after
+every HTTP attempt with the parsed response, before it decides on a retry. A throttling
+answer (botocore's own list of throttling codes, ``THROTTLING_CODES``, or HTTP 429) for an
+operation multiplies the current rate of that operation's limiter by ``decrease`` (0.5), not
+below ``floor`` (1/s, or the ceiling if that is lower); answers to calls that were admitted
+before that back-off are not counted again, so eight threads throttled at once cut the rate
+once, not eight times. After ``quiet`` seconds without throttling, every answer that is not
+throttling raises the rate by ``increase`` times the ceiling per second since the last rise
+(additive increase: from half the ceiling back to it in 5 s), up to the ceiling (AIMD). The
+burst follows the current rate (``floor(rate)``), so the window guarantee holds at the
+reduced rate too. botocore's adaptive retry mode keeps its own per-client limiter on top
+(it slows the whole client, every operation); ours slows only the throttled scope. Each
+back-off and each return to the ceiling is logged (``rate_backed_off``, ``rate_recovered``:
+account, Region, scope, rates, error code; never a request parameter).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -71,6 +91,53 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
 # One quota per account, whatever Region the client was made for.
 GLOBAL_SERVICES = frozenset({"iam", "organizations"})
 
+# The error codes botocore's retry modes treat as throttling (botocore.retries.standard.
+# ThrottledRetryableChecker._THROTTLED_ERROR_CODES, botocore 1.44.5; tests/test_ratelimit_adaptive.py
+# keeps the two equal), so that our limiter and botocore's adaptive mode react to the same answers.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+
+
+def is_throttling(code: str | None, status: int | None = None) -> bool:
+    """A throttling answer: one of botocore's throttling codes, or HTTP 429 whatever the code."""
+    return (code is not None and code in THROTTLING_CODES) or status == 429
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """How limiters follow throttling: multiplicative decrease, additive increase, within [floor, ceiling]."""
+
+    decrease: float = 0.5  # rate *= decrease on a throttling answer
+    floor: float = 1.0  # calls per second never cut below (the ceiling, if that is lower)
+    quiet: float = 1.0  # seconds without throttling before the rate climbs back
+    increase: float = 0.1  # then + increase * ceiling per second, up to the ceiling
+    start: float = 1.0  # the first rate, as a fraction of the ceiling
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decrease < 1:
+            raise ValueError("decrease must be between 0 and 1")
+        if self.floor <= 0 or self.quiet < 0 or self.increase <= 0 or not 0 < self.start <= 1:
+            raise ValueError("floor and increase must be positive, quiet not negative, start in (0, 1]")
+
+
+DEFAULT_ADAPTIVE = Adaptive()
+
 
 class DeadlineExceeded(Exception):
     """A cell ran past its time budget; raised before a call is sent, never in the middle of one."""
@@ -83,24 +150,70 @@ class DeadlineExceeded(Exception):
 
 
 class RateLimiter:
-    """At most ``burst`` calls start in any window of ``burst / rate`` seconds (thread-safe)."""
+    """At most ``burst`` calls start in any window of ``burst / rate`` seconds (thread-safe).
+
+    ``rate`` is the current rate: the ceiling (the configured rate) unless ``adaptive`` settings let
+    throttling answers (``throttled``) lower it and quiet time (``succeeded``) raise it back.
+    ``key`` (account, region, scope) only names the limiter in the logs.
+    """
 
     def __init__(
-        self, rate: float, burst: int | None = None, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+        self,
+        rate: float,
+        burst: int | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        adaptive: Adaptive | None = None,
+        key: tuple[str, str, str] = ("", "", ""),
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1, math.floor(rate))
-        if self.burst < 1:
+        self.ceiling = float(rate)
+        self._burst_at_ceiling = burst if burst is not None else max(1, math.floor(rate))
+        if self._burst_at_ceiling < 1:
             raise ValueError("burst must be at least 1")
-        self.window = self.burst / rate
+        self.adaptive = adaptive
+        self.floor = min(adaptive.floor, self.ceiling) if adaptive else self.ceiling
+        self._rate = max(self.floor, self.ceiling * adaptive.start) if adaptive else self.ceiling
+        self.key = key
         self._clock = clock
         self._sleep = sleep
-        self._starts: deque[float] = deque()  # start times of the calls inside the current window
+        # Start times are kept for the longest window any rate in [floor, ceiling] can have.
+        self._horizon = max(self._shape(self.ceiling)[1], self._shape(self.floor)[1], 1.0 / self.floor)
+        self._starts: deque[float] = deque()  # start times of the calls inside the horizon, oldest first
         self._lock = threading.Lock()
+        self._thread = threading.local()  # the ticket of the calling thread's last admitted call
         self.calls = 0
         self.waited = 0.0  # seconds callers spent waiting, for the logs
+        self.throttles = 0  # throttling answers seen
+        self.backoffs = 0  # times the rate was cut
+        self.recoveries = 0  # times it climbed back to the ceiling
+        self.min_rate = self._rate
+        self._backoff_ticket = 0  # calls admitted up to the last back-off: their answers are not counted again
+        self._last_throttle: float | None = None
+        self._last_rise = 0.0
+
+    # --- shape at the current rate ------------------------------------------------------------------
+
+    def _shape(self, rate: float) -> tuple[int, float]:
+        burst = max(1, math.floor(self._burst_at_ceiling * rate / self.ceiling + 1e-9))
+        return burst, burst / rate
+
+    @property
+    def rate(self) -> float:
+        """The current rate (calls per second)."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        return self._shape(self._rate)[0]
+
+    @property
+    def window(self) -> float:
+        return self._shape(self._rate)[1]
+
+    # --- admission ------------------------------------------------------------------------------------
 
     def acquire(self, deadline: float | None = None) -> float:
         """Wait until a call may start; return the seconds waited.
@@ -112,19 +225,79 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= self.window:
-                    self._starts.popleft()
-                if len(self._starts) < self.burst:
-                    self._starts.append(now)
+                burst, window = self._shape(self._rate)
+                starts = self._starts
+                while starts and now - starts[0] >= self._horizon:
+                    starts.popleft()
+                expired = bisect.bisect_right(starts, now - window)  # now - start >= window: out of the window
+                if len(starts) - expired < burst:
+                    starts.append(now)
                     self.calls += 1
+                    self._thread.ticket = self.calls
                     self.waited += waited
                     return waited
-                delay = self._starts[0] + self.window - now
+                # the call whose leaving the window brings the count in the window under burst
+                delay = starts[len(starts) - burst] + window - now
             if deadline is not None and now + delay > deadline:
                 raise DeadlineExceeded()
             # Sleep outside the lock: other threads may find a slot freed meanwhile, or queue behind us.
             self._sleep(delay)
             waited += delay
+
+    # --- adaptation -----------------------------------------------------------------------------------
+
+    def throttled(self, code: str = "", *, ticket: int | None = None) -> bool:
+        """A throttling answer to the call admitted as ``ticket`` (default: the calling thread's last call).
+
+        Cuts the rate unless that call was admitted before the last cut (its answer says nothing about
+        the rate since); returns whether it did.
+        """
+        if ticket is None:
+            ticket = getattr(self._thread, "ticket", None)
+        with self._lock:
+            self.throttles += 1
+            if self.adaptive is None or (ticket is not None and ticket <= self._backoff_ticket):
+                return False
+            before = self._rate
+            self._rate = max(self.floor, before * self.adaptive.decrease)
+            self.min_rate = min(self.min_rate, self._rate)
+            self._backoff_ticket = self.calls
+            self._last_throttle = self._clock()
+            self.backoffs += 1
+            after = self._rate
+        account, region, scope = self.key
+        log.info(
+            "rate_backed_off",
+            account=account,
+            region=region,
+            scope=scope,
+            code=code,
+            rate_before=round(before, 3),
+            rate_after=round(after, 3),
+            ceiling=self.ceiling,
+        )
+        return True
+
+    def succeeded(self) -> None:
+        """An answer that is not throttling: after ``quiet`` seconds without throttling, climb towards the ceiling."""
+        adaptive = self.adaptive
+        if adaptive is None or self._rate >= self.ceiling:  # racy read, rechecked under the lock
+            return
+        with self._lock:
+            if self._last_throttle is None or self._rate >= self.ceiling:
+                return
+            now = self._clock()
+            since = max(self._last_throttle + adaptive.quiet, self._last_rise)
+            if now <= since:
+                return
+            self._rate = min(self.ceiling, self._rate + (now - since) * adaptive.increase * self.ceiling)
+            self._last_rise = now
+            recovered = self._rate >= self.ceiling
+            if recovered:
+                self.recoveries += 1
+        if recovered:
+            account, region, scope = self.key
+            log.info("rate_recovered", account=account, region=region, scope=scope, rate=self.ceiling)
 
 
 def scope_for(rates: Mapping[str, float], service: str, operation: str) -> tuple[str, float] | None:
@@ -140,7 +313,10 @@ def scope_for(rates: Mapping[str, float], service: str, operation: str) -> tuple
 
 
 class RateLimits:
-    """The limiters of a process (or of a test), created on first use per (account, region, scope)."""
+    """The limiters of a process (or of a test), created on first use per (account, region, scope).
+
+    ``adaptive``: how they follow throttling (``Adaptive``); None keeps every limiter at its configured rate.
+    """
 
     def __init__(
         self,
@@ -148,11 +324,13 @@ class RateLimits:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        adaptive: Adaptive | None = DEFAULT_ADAPTIVE,
     ) -> None:
         merged: dict[str, float | None] = {**DEFAULT_RATE_LIMITS, **(overrides or {})}
         # None (or 0) switches a default off
         self.rates: dict[str, float] = {k: float(v) for k, v in merged.items() if v}
         self.clock = clock
+        self.adaptive = adaptive
         self._sleep = sleep
         self._limiters: dict[tuple[str, str, str], RateLimiter] = {}
         self._lock = threading.Lock()
@@ -166,7 +344,9 @@ class RateLimits:
         with self._lock:
             limiter = self._limiters.get(key)
             if limiter is None:
-                limiter = self._limiters[key] = RateLimiter(rate, clock=self.clock, sleep=self._sleep)
+                limiter = self._limiters[key] = RateLimiter(
+                    rate, clock=self.clock, sleep=self._sleep, adaptive=self.adaptive, key=key
+                )
             return limiter
 
     def limiters(self) -> dict[tuple[str, str, str], RateLimiter]:
@@ -174,11 +354,16 @@ class RateLimits:
             return dict(self._limiters)
 
     def attach(self, client: Any, account: str, region: str, *, deadline: float | None = None) -> Any:
-        """Limit every HTTP attempt of ``client`` (and stop sending after ``deadline``, a ``clock`` time).
+        """Limit every HTTP attempt of ``client`` (and stop sending after ``deadline``, a ``clock`` time),
+        and let every answer adjust the limiter of its operation.
 
-        Registered first on the service's ``before-send`` event, so it runs before the generic
+        ``before-send`` handler: registered first on the service's event, so it runs before the generic
         ``before-send`` handlers (the one that sends nothing in a moto sandbox included): the wait
         happens before the request is answered, whoever answers it.
+
+        ``needs-retry`` handler: botocore emits it after every attempt (``response`` is
+        ``(http_response, parsed)``, or None after a connection error) and takes the first non-None
+        answer as the retry delay, so this one always returns None and leaves the retry to botocore.
         """
         service = client.meta.service_model.signing_name
         service_id = client.meta.service_model.service_id.hyphenize()
@@ -194,5 +379,21 @@ class RateLimits:
             if waited > 1.0:
                 log.debug("rate_limited", account=account, region=region, call=f"{service}:{operation}", waited=waited)
 
+        def after_attempt(response: Any = None, operation: Any = None, **_: Any) -> None:
+            if response is None or operation is None:
+                return  # no answer (a connection error): says nothing about the rate
+            http_response, parsed = response
+            limiter = self.limiter(account, region, service, operation.name)
+            if limiter is None:
+                return
+            error = parsed.get("Error") if isinstance(parsed, dict) else None
+            code = str(error.get("Code", "")) if isinstance(error, dict) else None
+            if is_throttling(code, getattr(http_response, "status_code", None)):
+                limiter.throttled(code or "HTTP 429")
+            else:
+                limiter.succeeded()
+            return
+
         client.meta.events.register_first(f"before-send.{service_id}", before_send)
+        client.meta.events.register(f"needs-retry.{service_id}", after_attempt)
         return client

@@ -29,6 +29,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.credentials import CredentialResolver
 
+import auditor.ratelimit
 from auditor.aws import CollectOptions
 from auditor.collect import Collector
 from auditor.config import parse_config
@@ -74,10 +75,12 @@ def session(demo: DemoAccount) -> boto3.Session:
 @pytest.fixture(autouse=True)
 def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep botocore's retry decisions and attempt counts, drop the waiting: the exponential backoff
-    (1 s base for throttling) and the adaptive mode's client-side rate limiter, which blocks after a
-    throttle. Without this the throttling tests take ~15 s."""
+    (1 s base for throttling), the adaptive mode's client-side rate limiter, which blocks after a
+    throttle, and our own limiters' back-off (tests/test_ratelimit_adaptive.py tests that). Without this
+    the throttling tests take ~15 s."""
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
     monkeypatch.setattr(botocore.retries.bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
+    monkeypatch.setattr(auditor.ratelimit.RateLimiter, "throttled", lambda self, *args, **kwargs: None)
 
 
 @pytest.fixture(autouse=True)
