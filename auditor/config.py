@@ -306,7 +306,9 @@ class Targets(BaseModel):
 class Concurrency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_cells: int = Field(default=4, ge=1, le=64)  # account x region cells collected at once
+    # Account x region cells collected at once. Each cell's calls draw on its own account's and Region's
+    # limiters (quotas are per account and Region), so cells overlap without crowding each other.
+    max_cells: int = Field(default=8, ge=1, le=64)
     max_workers_per_cell: int | None = Field(default=None, ge=1, le=64)  # default: Config.max_workers
     cell_timeout_seconds: float | None = Field(default=None, gt=0)
     # scope ("service", "service:Operation", "service:*") -> calls per second, over ratelimit.DEFAULT_RATE_LIMITS
