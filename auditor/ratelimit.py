@@ -88,6 +88,15 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "ecr:GetDownloadUrlForLayer": 3000.0,
 }
 
+# scope -> burst: calls that may start at once before the rate applies (default: one second's worth). ECR's
+# documentation describes its throttles as token buckets and gives one example, GetAuthorizationToken: 20
+# TPS sustained "with up to a 200 TPS burst allowed", a bucket of 200 credits refilled at 20 per second
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html). The ECR operations without a
+# published rate take that example's shape, as they take its rate: at most 200 calls start in any 10 s
+# window, never over the bucket AWS describes, and a 200-repository account is read without waiting on the
+# limiter. If AWS throttles anyway, the limiter backs off (``Adaptive``).
+DEFAULT_BURSTS: dict[str, int] = {"ecr:*": 200}
+
 # One quota per account, whatever Region the client was made for.
 GLOBAL_SERVICES = frozenset({"iam", "organizations"})
 
@@ -329,6 +338,12 @@ class RateLimits:
         merged: dict[str, float | None] = {**DEFAULT_RATE_LIMITS, **(overrides or {})}
         # None (or 0) switches a default off
         self.rates: dict[str, float] = {k: float(v) for k, v in merged.items() if v}
+        # an overridden rate keeps the default burst's length in seconds, never more calls than its window allows
+        self.bursts: dict[str, int] = {
+            k: max(1, math.floor(b * self.rates[k] / DEFAULT_RATE_LIMITS[k]))
+            for k, b in DEFAULT_BURSTS.items()
+            if k in self.rates and k in DEFAULT_RATE_LIMITS
+        }
         self.clock = clock
         self.adaptive = adaptive
         self._sleep = sleep
@@ -340,12 +355,22 @@ class RateLimits:
         if found is None:
             return None
         scope, rate = found
+        # the burst of the setting that gave the rate (the operation's own, else "service:*"); a service-wide
+        # limiter ("omics") keeps one second's worth
+        exact = f"{service}:{operation}"
+        setting = exact if self.rates.get(exact) else f"{service}:*"
+        burst = None if scope == service else self.bursts.get(setting)
         key = (account, "global" if service in GLOBAL_SERVICES else region, scope)
         with self._lock:
             limiter = self._limiters.get(key)
             if limiter is None:
                 limiter = self._limiters[key] = RateLimiter(
-                    rate, clock=self.clock, sleep=self._sleep, adaptive=self.adaptive, key=key
+                    rate,
+                    burst,
+                    clock=self.clock,
+                    sleep=self._sleep,
+                    adaptive=self.adaptive,
+                    key=key,
                 )
             return limiter
 

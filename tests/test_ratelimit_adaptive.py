@@ -232,10 +232,10 @@ def test_throttling_one_operation_does_not_slow_another() -> None:
     assert policy.rate == 10
     assert describe.rate == describe.ceiling == 20 and other_region.rate == 20
     starts = []
-    for _ in range(40):
+    for _ in range(400):
         describe.acquire()
         starts.append(clock.now)
-    assert max_in_window(starts, 1.0) == 20  # DescribeImages keeps its own pace
+    assert max_in_window(starts, 10.0) == 200  # DescribeImages keeps its own pace (200 burst, 20/s)
     # operations that share a scope share its back-off: one HealthOmics limiter by default
     get_run = limits.limiter(ACCOUNT, REGION, "omics", "GetRun")
     assert get_run is not None and throttle(get_run)
@@ -319,3 +319,29 @@ def test_a_throttled_scan_backs_off_completes_and_recovers(
     assert findings(again) == findings(baseline)
     assert fault.injected == throttled_first
     assert policy.rate == policy.ceiling == 20 and policy.recoveries >= 1
+
+
+def test_ecr_operations_take_the_documented_bucket_shape() -> None:
+    """20 calls/s with a 200-call burst, as ECR's own example throttle: 200 calls start at once, never more
+    than 200 in any 10 s, and an overridden rate keeps the burst's 10 s length."""
+    now = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limits = RateLimits(clock=lambda: now[0], sleep=sleep, adaptive=None)
+    limiter = limits.limiter("111111111111", REGION, "ecr", "GetRepositoryPolicy")
+    assert limiter is not None and (limiter.rate, limiter.burst) == (20, 200)
+    starts = []
+    for _ in range(600):
+        limiter.acquire()
+        starts.append(now[0])
+    assert starts[:200] == [1000.0] * 200  # a 200-repository account is read without waiting
+    for i, start in enumerate(starts):
+        assert sum(1 for t in starts[i:] if t < start + 10.0) <= 200
+    assert starts[-1] - starts[0] == pytest.approx(20.0)  # then the sustained 20 per second
+    slower = RateLimits({"ecr:*": 5}, clock=lambda: now[0], sleep=sleep, adaptive=None)
+    limited = slower.limiter("111111111111", REGION, "ecr", "DescribeImages")
+    assert limited is not None and (limited.rate, limited.burst) == (5, 50)
+    published = limits.limiter("111111111111", REGION, "ecr", "BatchGetImage")
+    assert published is not None and published.burst == 2000  # a published quota keeps one second's burst
