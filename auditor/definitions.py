@@ -181,18 +181,8 @@ def _read_folder(root: Path, limits: GateLimits) -> WorkflowDefinition:
 
 
 def _containers(extraction: Extraction) -> list[DefinitionContainer]:
-    return [
-        DefinitionContainer(
-            file=ref.file,
-            line=ref.line,
-            language=ref.language,
-            context=ref.context,
-            raw=ref.raw,
-            unresolved=ref.unresolved,
-            default_registry=ref.default_registry,
-        )
-        for ref in extraction.containers
-    ]
+    # The same fields as the gate's ContainerRef, less the expression text (the snapshot keeps the value).
+    return [DefinitionContainer(**ref.model_dump(exclude={"expression"})) for ref in extraction.containers]
 
 
 def _problem(error: ExtractionError, root: Path) -> str:

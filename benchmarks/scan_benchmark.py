@@ -70,6 +70,13 @@ _FAKE_ENV = {
 }
 
 
+def use_fake_credentials() -> None:
+    """Drop every AWS_* variable and use the sandbox's fake credentials: a real profile is never read."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[key]
+    os.environ.update(_FAKE_ENV)
+
+
 def repo_name(i: int) -> str:
     prefix = PREFIXES[i % len(PREFIXES)]
     return f"{prefix}/{NAMESPACE[prefix]}/tool-{i:04d}"
@@ -729,9 +736,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        del os.environ[key]
-    os.environ.update(_FAKE_ENV)
+    use_fake_credentials()
 
     from auditor import logs, sandbox
 

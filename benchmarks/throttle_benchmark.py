@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Run as a script, benchmarks/ is sys.path[0]: the seeding helpers live there.
-from scan_benchmark import _FAKE_ENV, REGION, CallCounter, seed_account
+from scan_benchmark import REGION, CallCounter, seed_account, use_fake_credentials
 
 ACCOUNT = "123456789012"
 MODES = ("unthrottled", "fixed", "adaptive")
@@ -309,9 +309,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        del os.environ[key]
-    os.environ.update(_FAKE_ENV)
+    use_fake_credentials()
 
     import boto3
     import botocore

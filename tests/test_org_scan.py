@@ -32,6 +32,7 @@ from auditor.sandbox.seed import SHARED_TOOLS_ACCOUNT, expected_failures
 from auditor.scan import scan_live, scan_org, select_rules, suppress
 from auditor.suppressions import Suppression
 from auditor.targets import Cell
+from tests.support.clock import FakeClock, max_in_window
 from tests.support.faults import Fault, error_response, request_param
 from tests.support.org import OTHER, REGIONS, WORKFLOWS_AT_PACE, Estate, member_session
 from tests.support.sandbox import ACCOUNT, REGION
@@ -351,24 +352,6 @@ def test_a_cell_past_its_time_budget_is_error_and_the_others_finish(estate, base
 
 
 # --- rate limits ----------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def max_in_window(starts: list[float], window: float) -> int:
-    starts = sorted(starts)
-    return max((sum(1 for t in starts[i:] if t < s + window) for i, s in enumerate(starts)), default=0)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import auditor.scan
 from auditor.findings import FindingsDocument
 from auditor.ratelimit import THROTTLING_CODES, Adaptive, RateLimiter, RateLimits, is_throttling
 from auditor.sandbox.seed import seed_demo_account
+from tests.support.clock import FakeClock, max_in_window
 from tests.support.faults import Fault, error_response
 from tests.support.sandbox import ACCOUNT, REGION, run_scan
 
@@ -32,24 +33,6 @@ def info_events_reach_capture_logs() -> None:
     """The CLI's configuration (auditor.logs) filters below WARNING before any processor runs, so an earlier
     test in this worker that ran main() would hide the limiters' info events from capture_logs."""
     structlog.reset_defaults()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def max_in_window(starts: list[float], window: float) -> int:
-    starts = sorted(starts)
-    return max((sum(1 for t in starts[i:] if t < s + window - 1e-9) for i, s in enumerate(starts)), default=0)
 
 
 def limiter(rate: float, clock: FakeClock, **settings: Any) -> RateLimiter:
