@@ -68,8 +68,10 @@ def plan_live(
     out_dir: Path | None = None,
     mode: str = "live",
     only_finding_ids: set[str] | None = None,
+    digest_cache: Path | None = None,
 ) -> tuple[Plan, FindingsDocument]:
-    """Scan the cells (read-only), then plan fixes for their FAIL findings (only these, when given)."""
+    """Scan the cells (read-only), then plan fixes for their FAIL findings (only these, when given);
+    ``digest_cache``: the scan's folder of image platforms by digest (None: off)."""
     only: set[str] | None = only_finding_ids
     muted: dict[str, dict[str, Any]] = {}
     source = "live scan"
@@ -96,6 +98,7 @@ def plan_live(
         account_id=account_id,
         mode=mode,
         keep_snapshots=snapshots,
+        digest_cache=digest_cache,
     )
     if findings_file:
         accounts = {f.account for f in doc.findings}
@@ -131,6 +134,7 @@ def replan(
     account_id: str | None = None,
     suppressions: Sequence[Suppression] = (),
     mode: str = "live",
+    digest_cache: Path | None = None,
 ) -> tuple[Plan, FindingsDocument | None]:
     """What the fixers plan now for the findings a saved plan names, in its regions (read-only).
 
@@ -158,6 +162,7 @@ def replan(
         suppressions=suppressions,
         mode=mode,
         only_finding_ids={fid for c in saved.changes for fid in c.finding_ids},
+        digest_cache=digest_cache,
     )
 
 
@@ -174,6 +179,7 @@ def apply_and_verify(
     mode: str = "live",
     reference: Plan | None = None,
     profile: str | None = None,
+    digest_cache: Path | None = None,
 ) -> tuple[FixReport, FindingsDocument | None]:
     """Apply the plan, then re-scan the cells it touched with every rule that has a fixer.
 
@@ -189,7 +195,14 @@ def apply_and_verify(
         return report, None
     rules = fixable_rules(select_rules(Config()))
     after = scan_live(
-        config, rules, session=session, regions=regions, endpoint_url=endpoint_url, account_id=account_id, mode=mode
+        config,
+        rules,
+        session=session,
+        regions=regions,
+        endpoint_url=endpoint_url,
+        account_id=account_id,
+        mode=mode,
+        digest_cache=digest_cache,
     )
     report.verification = verify(plan, after.findings)
     return report, after

@@ -316,3 +316,23 @@ def test_a_cached_arm_only_image_still_fails(aws, tmp_path) -> None:
     found = by_resource(doc, ARCH_RULE)
     assert [f.status for f in found.values()] == [Status.FAIL]
     assert any(repo in r for r in found)
+
+
+def test_fix_uses_the_cache_it_is_given_and_plans_the_same(aws, tmp_path, monkeypatch) -> None:
+    """`fix` scans like `scan`: --cache DIR fills and reuses the folder, --no-cache leaves the default alone,
+    and the plan is the same either way."""
+    seed_demo_account(aws)
+    xdg = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    cache = tmp_path / "digests"
+
+    def changes(out: Path) -> list[tuple[str, str]]:
+        plan = json.loads((out / "plan.json").read_text())
+        return sorted((c["rule_id"], c["resource"]) for c in plan["changes"])
+
+    assert main(["fix", "--cache", str(cache), "--out", str(tmp_path / "a"), "--quiet"]) == 1
+    assert _entries(cache), "the planning scan filled the cache it was given"
+    assert main(["fix", "--cache", str(cache), "--out", str(tmp_path / "b"), "--quiet"]) == 1
+    assert main(["fix", "--no-cache", "--out", str(tmp_path / "c"), "--quiet"]) == 1
+    assert not xdg.exists() or not _entries(xdg), "--no-cache wrote the default cache"
+    assert changes(tmp_path / "a") == changes(tmp_path / "b") == changes(tmp_path / "c") != []

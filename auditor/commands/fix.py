@@ -21,6 +21,7 @@ from auditor.terminal import printable
 
 def _fix_arguments(p: argparse.ArgumentParser) -> None:
     options.add_scan_options(p)
+    options.add_cache(p)
     options.add_aws(p)
     options.add_regions(p)
     p.add_argument("--findings", help="plan only for the FAIL findings of this findings.json (re-checked live)")
@@ -56,7 +57,13 @@ def run_fix(args: argparse.Namespace) -> int:
             )
         # A plan file is data: every write in it must be one the fixers plan now for its findings.
         reference, doc = replan(
-            plan, config, session=session, clients=clients, endpoint_url=args.endpoint_url, suppressions=suppressions
+            plan,
+            config,
+            session=session,
+            clients=clients,
+            endpoint_url=args.endpoint_url,
+            suppressions=suppressions,
+            digest_cache=options.cache_of(args),
         )
     else:
         plan, doc = plan_live(
@@ -69,6 +76,7 @@ def run_fix(args: argparse.Namespace) -> int:
             findings_file=args.findings,
             suppressions=suppressions,
             out_dir=out,
+            digest_cache=options.cache_of(args),
         )
         path = write_plan(plan, args.plan_out or out / "plan.json")
         if not args.quiet:
@@ -96,6 +104,7 @@ def run_fix(args: argparse.Namespace) -> int:
         endpoint_url=args.endpoint_url,
         reference=reference,
         profile=args.profile or config.profile,
+        digest_cache=options.cache_of(args),
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "fix-report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
