@@ -69,12 +69,10 @@ from moto.ecr.policy_validation import EcrLifecyclePolicyValidator
 from moto.ecr.responses import ECRResponse
 from moto.iam.exceptions import MalformedPolicyDocument
 from moto.iam.policy_validation import IAMPolicyDocumentValidator
-from moto.s3.models import s3_backends
 from moto.secretsmanager.models import FakeSecret, ReplicaSecret, secretsmanager_backends
-from moto.utilities.utils import get_partition
 
 from auditor.sandbox import cloudtrail
-from auditor.sandbox.presign import S3_ENDPOINT_ENV, presigned_get_url, s3_endpoint_for
+from auditor.sandbox.presign import S3_ENDPOINT_ENV, presigned_get_url, s3_endpoint_for, store_object
 
 __all__ = [
     "PTC_RESOURCE_TYPE",
@@ -539,23 +537,11 @@ def layer_bucket_name(account_id: str, region: str) -> str:
     return f"sandbox-ecr-layers-{account_id}-{region}"
 
 
-_BLOB_STORE_LOCK = threading.Lock()
-
-
 def _store_blob(account_id: str, region: str, repository_name: str, digest: str, data: bytes) -> tuple[str, str]:
     """Copy a blob into the sandbox bucket (created on demand); returns (bucket, key)."""
-    s3 = s3_backends[account_id][get_partition(region)]
     bucket = layer_bucket_name(account_id, region)
     key = f"{repository_name}/{digest}"
-    # One writer at a time: two scan threads asking for the same blob could both see it missing and
-    # put it twice, and the second put replaces the object while the first one's URL is being read.
-    with _BLOB_STORE_LOCK:
-        if bucket not in s3.buckets:
-            s3.create_bucket(bucket, region)
-        existing = s3.buckets[bucket].keys.get(key)
-        # Keys are content addressed, so an object of the right size is already this blob.
-        if existing is None or existing.size != len(data):
-            s3.put_object(bucket, key, data)
+    store_object(account_id, region, bucket, key, data)
     return bucket, key
 
 

@@ -65,7 +65,6 @@ import json
 import random
 import re
 import sys
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,7 +84,7 @@ from moto.core.utils import get_service_model
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
-from auditor.sandbox.presign import presigned_get_url, s3_endpoint_for
+from auditor.sandbox.presign import presigned_get_url, s3_endpoint_for, store_object
 
 SERVICE_NAME = "omics"
 # Where exported definition URLs point (the same variable the ECR extension reads; see module doc).
@@ -634,21 +633,11 @@ def definition_bucket_name(account_id: str, region: str) -> str:
     return f"sandbox-omics-definitions-{account_id}-{region}"
 
 
-_DEFINITION_STORE_LOCK = threading.Lock()
-
-
 def _store_definition(account_id: str, region: str, data: bytes) -> tuple[str, str]:
     """Copy a definition zip into the sandbox bucket (created on demand); returns (bucket, key)."""
-    s3 = s3_backends[account_id][get_partition(region)]
     bucket = definition_bucket_name(account_id, region)
     key = f"definitions/{hashlib.sha256(data).hexdigest()}.zip"
-    # One writer at a time, so that a second put never replaces the object while a URL is being read.
-    with _DEFINITION_STORE_LOCK:
-        if bucket not in s3.buckets:
-            s3.create_bucket(bucket, region)
-        existing = s3.buckets[bucket].keys.get(key)
-        if existing is None or existing.size != len(data):  # content addressed: same size, same bytes
-            s3.put_object(bucket, key, data)
+    store_object(account_id, region, bucket, key, data)
     return bucket, key
 
 

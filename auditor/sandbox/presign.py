@@ -8,15 +8,37 @@ sandbox server it points at the server itself (``S3_ENDPOINT_ENV``, or the host 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 from urllib.parse import quote
 
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
 
 S3_ENDPOINT_ENV = "OMICS_AUDIT_SANDBOX_S3_ENDPOINT"
 PRESIGNED_URL_EXPIRY_SECONDS = 3600
+
+
+_STORE_LOCK = threading.Lock()
+
+
+def store_object(account_id: str, region: str, bucket: str, key: str, data: bytes) -> None:
+    """Put ``data`` at ``bucket/key`` in moto's S3 (bucket created on demand) unless it is already there.
+
+    Keys are content addressed, so an object of the right size is already these bytes. One writer at a
+    time: two threads asking for the same object could both see it missing and put it twice, and the second
+    put replaces the object while the first one's URL is being read.
+    """
+    s3 = s3_backends[account_id][get_partition(region)]
+    with _STORE_LOCK:
+        if bucket not in s3.buckets:
+            s3.create_bucket(bucket, region)
+        existing = s3.buckets[bucket].keys.get(key)
+        if existing is None or existing.size != len(data):
+            s3.put_object(bucket, key, data)
 
 
 def presigned_get_url(bucket: str, key: str, region: str, endpoint: str | None, *, signer: str) -> str:
