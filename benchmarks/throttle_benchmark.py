@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Run as a script, benchmarks/ is sys.path[0]: the seeding helpers live there.
-from scan_benchmark import REGION, CallCounter, seed_account, use_fake_credentials
+from scan_benchmark import REGION, CallCounter, machine_info, seed_account, use_fake_credentials
 
 ACCOUNT = "123456789012"
 MODES = ("unthrottled", "fixed", "adaptive")
@@ -312,8 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     use_fake_credentials()
 
     import boto3
-    import botocore
-    import moto
     from botocore.config import Config as BotoConfig
 
     from auditor import logs
@@ -363,15 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         doc = {
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "boto3": boto3.__version__,
-                "botocore": botocore.__version__,
-                "moto": moto.__version__,
-                "loadavg_at_end_1_5_15": [round(x, 2) for x in os.getloadavg()],
-            },
+            "machine": machine_info(),
             "arguments": {**vars(args), "operations": sorted(args.operations)},
             "seed_seconds": seed_seconds,
             "results": [asdict(r) for r in results],
