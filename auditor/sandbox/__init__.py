@@ -2,7 +2,8 @@
 
 ``install()`` patches moto in place (no fork): ECR pull-through cache rules,
 repository creation templates, GetDownloadUrlForLayer with real blobs, a
-HealthOmics backend, and CloudTrail LookupEvents. It is idempotent and works
+HealthOmics backend, and CloudTrail LookupEvents over the management events the
+mutating ECR and IAM calls record (``cloudtrail.recorded``). It is idempotent and works
 for both ``moto.mock_aws`` (in-process) and ``ThreadedMotoServer``.
 """
 
@@ -26,9 +27,10 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from auditor.sandbox import cloudtrail, ecr, omics
+    from auditor.sandbox import cloudtrail, ecr, iam, omics
 
     cloudtrail.install()
     ecr.install()
+    iam.install()
     omics.install()
     _installed = True

@@ -2,7 +2,9 @@
 
 Management events are kept on moto's CloudTrail backend, so they are per account and
 region and are wiped by moto's reset like everything else. Nothing in moto emits them:
-sandbox extensions (and tests) call :func:`record_event` for the API calls they serve.
+sandbox extensions (and tests) call :func:`record_event` for the API calls they serve, most
+through :func:`recorded`, which wraps a moto request handler so that every call it serves,
+successful or failed, is recorded as real CloudTrail records it (aws-semantics.md §6.1).
 
 ``install()`` adds ``lookup_events`` to ``moto.cloudtrail.responses.CloudTrailResponse``,
 which serves it in-process (``mock_aws``) and in ``ThreadedMotoServer`` alike.
@@ -18,20 +20,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import uuid4
 
+import botocore.parsers
+from botocore.model import ListShape, MapShape, Shape, StructureShape
 from moto.cloudtrail.models import cloudtrail_backends
 from moto.cloudtrail.responses import CloudTrailResponse
 from moto.core.exceptions import ServiceException
+from moto.core.parse import PROTOCOL_PARSERS
+from moto.core.request import determine_request_protocol
 from moto.core.responses import ActionResult, BaseResponse
+from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+from moto.core.utils import get_service_model
 from moto.utilities.utils import get_partition
 
 # Where the events live on the backend. BaseBackend.reset() rebuilds the instance
@@ -144,24 +153,31 @@ def _cloudtrail_record(
     response_elements: dict[str, Any] | None,
     error_code: str | None,
     error_message: str | None,
+    invoked_by: str | None = None,
+    record_resources: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """A management event record as CloudTrail delivers it (the CloudTrailEvent string)."""
+    identity: dict[str, Any] = {
+        "type": "IAMUser",
+        "principalId": _principal_id(account_id, username),
+        "arn": f"arn:{get_partition(region)}:iam::{account_id}:user/{username}",
+        "accountId": account_id,
+        "accessKeyId": access_key_id,
+        "userName": username,
+    }
+    if invoked_by is not None:
+        # A service acting for the principal: CloudTrail names the service in invokedBy and, as
+        # the caller's address and agent, the service's DNS name (record-contents reference).
+        identity["invokedBy"] = invoked_by
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": _principal_id(account_id, username),
-            "arn": f"arn:{get_partition(region)}:iam::{account_id}:user/{username}",
-            "accountId": account_id,
-            "accessKeyId": access_key_id,
-            "userName": username,
-        },
+        "userIdentity": identity,
         "eventTime": event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,
-        "sourceIPAddress": SOURCE_IP_ADDRESS,
-        "userAgent": USER_AGENT,
+        "sourceIPAddress": invoked_by or SOURCE_IP_ADDRESS,
+        "userAgent": invoked_by or USER_AGENT,
     }
     if error_code is not None:
         record["errorCode"] = error_code
@@ -173,6 +189,12 @@ def _cloudtrail_record(
             "requestID": str(uuid4()),
             "eventID": event_id,
             "readOnly": read_only,
+        }
+    )
+    if record_resources:
+        record["resources"] = [dict(resource) for resource in record_resources]
+    record.update(
+        {
             "eventType": "AwsApiCall",
             "managementEvent": True,
             "recipientAccountId": account_id,
@@ -196,8 +218,13 @@ def record_event(
     username: str = "sandbox-user",
     event_time: datetime | None = None,
     read_only: bool = False,
+    invoked_by: str | None = None,
+    record_resources: Sequence[Mapping[str, str]] = (),  # the record's own "resources" (ARN, accountId, type)
 ) -> str:
-    """Record a management event so LookupEvents can return it; returns the EventId."""
+    """Record a management event so LookupEvents can return it; returns the EventId.
+
+    Thread-safe: the server records from its request threads while lookups run.
+    """
     event_id = str(uuid4())
     when = _utc(event_time) if event_time is not None else datetime.now(UTC)
     access_key_id = _access_key_id(account_id, username)
@@ -215,6 +242,8 @@ def record_event(
         response_elements=response_elements,
         error_code=error_code,
         error_message=error_message,
+        invoked_by=invoked_by,
+        record_resources=record_resources,
     )
     attributes = {
         "EventId": event_id,
@@ -228,6 +257,195 @@ def record_event(
         event = ManagementEvent(next(_sequence), when, attributes, tuple(resources or ()), json.dumps(record))
         _history(account_id, region).append(event)
     return event_id
+
+
+# --------------------------------------------------------------------------------------
+# Recording the calls moto serves
+# --------------------------------------------------------------------------------------
+
+# Where CloudTrail records the events of a global service (IAM) per partition: its home
+# region, whatever region the client named (IAM user guide, "Logging IAM and AWS STS API
+# calls with AWS CloudTrail").
+_GLOBAL_SERVICE_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def global_service_region(region: str) -> str:
+    """The region whose event history holds a global service's events (us-east-1 in ``aws``)."""
+    return _GLOBAL_SERVICE_REGIONS.get(get_partition(region), "us-east-1")
+
+
+def cloudtrail_time(value: datetime) -> str:
+    """A timestamp inside requestParameters/responseElements, as CloudTrail writes it.
+
+    CloudTrail's own eventTime is ISO 8601, but the timestamps of the API's request and
+    response come out as "Jul 11, 2018 10:17:44 PM" (UTC) in the ECR and IAM examples.
+    """
+    when = _utc(value)
+    # Spelled out rather than %b/%p, which follow the process locale.
+    month = _MONTHS[when.month - 1]
+    meridiem = "AM" if when.hour < 12 else "PM"
+    return f"{month} {when.day}, {when.year} {when.hour % 12 or 12}:{when:%M:%S} {meridiem}"
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def cloudtrail_form(shape: Shape | None, value: Any) -> Any:
+    """``value`` (parsed against ``shape``) as CloudTrail writes it: member names in camelCase.
+
+    Structure members are renamed (IAM's ``RoleName`` -> ``roleName``; ECR's are camelCase
+    already), map keys are data and stay as they are, timestamps become :func:`cloudtrail_time`.
+    """
+    if isinstance(value, datetime):
+        return cloudtrail_time(value)
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
+        return {
+            _lower_first(name): cloudtrail_form(shape.members.get(name), item)
+            for name, item in value.items()
+            if name != "ResponseMetadata"
+        }
+    if isinstance(shape, MapShape) and isinstance(value, Mapping):
+        return {key: cloudtrail_form(shape.value, item) for key, item in value.items()}
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [cloudtrail_form(shape.member, item) for item in value]
+    return value
+
+
+def served_request_parameters(response: BaseResponse) -> dict[str, Any] | None:
+    """The request moto is serving, parsed against the operation's input shape, in CloudTrail form.
+
+    Parsed here rather than read from ``response.params`` so that it works whether or not the
+    service turns on moto's automatic parameter parsing.
+    """
+    service_model = get_service_model(response.boto3_service_name)
+    operation_model = service_model.operation_model(response._get_action())
+    request = response.normalized_request
+    protocol = determine_request_protocol(service_model, request.content_type)
+    parser = PROTOCOL_PARSERS[protocol](operation_model, map_type=dict)
+    parsed = parser.parse(
+        {
+            "method": request.method,
+            "values": request.values,
+            "headers": request.headers,
+            "body": request.data,
+            "url_path": request.path,
+            "url_params": response.uri_match,
+        }
+    )
+    form = cloudtrail_form(operation_model.input_shape, parsed)
+    return form if isinstance(form, dict) and form else None
+
+
+def response_elements(service_name: str, operation_name: str, result: object, transformers: Any = None) -> Any:
+    """What the client receives for ``result`` (a moto result object), in CloudTrail form.
+
+    Serialized by moto exactly as it answers the client, then parsed back with botocore, so
+    responseElements cannot differ from the real response. None for operations without output.
+    """
+    service_model = get_service_model(service_name)
+    operation_model = service_model.operation_model(operation_name)
+    if operation_model.output_shape is None or result is None:
+        return None
+    serializer = get_serializer_class(service_name, service_model.protocol)(
+        operation_model=operation_model,
+        pretty_print=False,
+        value_picker=XFormedAttributePicker(response_transformers=transformers),
+    )
+    serialized = serializer.serialize(result)
+    body = serialized["body"]
+    parsed = botocore.parsers.create_parser(service_model.protocol).parse(
+        {
+            "body": body.encode() if isinstance(body, str) else body,
+            "headers": dict(serialized["headers"]),
+            "status_code": serialized["status_code"],
+        },
+        operation_model.output_shape,
+    )
+    form = cloudtrail_form(operation_model.output_shape, parsed)
+    return form or None
+
+
+def served_response_elements(response: BaseResponse, result: ActionResult) -> Any:
+    """responseElements for what a moto handler returned (see :func:`response_elements`)."""
+    transformers = getattr(response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
+    return response_elements(response.boto3_service_name, response._get_action(), result.result, transformers)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One call of a mutating API as CloudTrail records it, before its outcome is known."""
+
+    account_id: str
+    region: str  # the event history that receives it (awsRegion)
+    event_source: str
+    event_name: str
+    request_parameters: dict[str, Any] | None
+    resources: list[tuple[str, str]] = field(default_factory=list)  # LookupEvents Resources
+    record_resources: list[dict[str, str]] = field(default_factory=list)  # the record's "resources"
+    invoked_by: str | None = None
+    event_time: datetime = field(default_factory=_now)  # when the call was made, not when it ended
+
+    def record(self, response: Any = None, error_code: str | None = None, error_message: str | None = None) -> str:
+        # Looked up on the module at call time, so tests can capture record_event.
+        return record_event(
+            self.account_id,
+            self.region,
+            event_source=self.event_source,
+            event_name=self.event_name,
+            request_parameters=self.request_parameters,
+            response_elements=response if error_code is None else None,
+            resources=self.resources or None,
+            error_code=error_code,
+            error_message=error_message,
+            event_time=self.event_time,
+            invoked_by=self.invoked_by,
+            record_resources=self.record_resources,
+        )
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., ActionResult])
+_RECORDED_MARKER = "__omics_audit_cloudtrail_recorded__"
+
+
+def recorded(
+    describe: Callable[[BaseResponse], ApiCall],
+    response: Callable[[BaseResponse, ActionResult], Any] = served_response_elements,
+) -> Callable[[_Handler], _Handler]:
+    """Wrap a moto request handler so that every call it serves is recorded in CloudTrail.
+
+    ``describe`` says where and how (from the request, before the handler runs); a failure is
+    recorded with the error code the client receives and null responseElements, then re-raised
+    for moto to answer; a success with ``response(handler_self, result)`` as responseElements.
+    Wrapping an already wrapped handler returns it unchanged, so installs are idempotent.
+    """
+
+    def decorate(handler: _Handler) -> _Handler:
+        if getattr(handler, _RECORDED_MARKER, False):
+            return handler
+
+        @functools.wraps(handler)
+        def handle(self: BaseResponse) -> ActionResult:
+            call = describe(self)
+            try:
+                result = handler(self)
+            except ServiceException as exc:
+                call.record(error_code=exc.code, error_message=exc.message)
+                raise
+            call.record(response(self, result))
+            return result
+
+        setattr(handle, _RECORDED_MARKER, True)
+        return cast(_Handler, handle)
+
+    return decorate
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@
 * GetDownloadUrlForLayer, serving the bytes that were really uploaded;
 * fixes to image handling (manifest digests, BatchGetImage ``acceptedMediaTypes`` and failures,
   PutImage digest check, CompleteLayerUpload digest check);
-* ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix.
+* ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix;
+* CloudTrail management events for every call of the mutating operations
+  (:data:`RECORDED_EVENT_NAMES`), moto's own handlers wrapped in place by ``install()``.
 
 How it hooks in: moto dispatches a JSON-protocol request to the ``ECRResponse`` method named
 after the ``X-Amz-Target`` operation in snake_case, so the new operations are plain functions
@@ -62,7 +64,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.model import OperationModel, Shape, StructureShape
 from moto.core.exceptions import ServiceException
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, BaseResponse
 from moto.ecr.exceptions import InvalidParameterException, RepositoryNotFoundException, ValidationException
 from moto.ecr.models import ECRBackend, Image, Repository, ecr_backends
 from moto.ecr.policy_validation import EcrLifecyclePolicyValidator
@@ -70,13 +72,18 @@ from moto.ecr.responses import ECRResponse
 from moto.iam.exceptions import MalformedPolicyDocument
 from moto.iam.policy_validation import IAMPolicyDocumentValidator
 from moto.secretsmanager.models import FakeSecret, ReplicaSecret, secretsmanager_backends
+from moto.utilities.utils import get_partition
 
 from auditor.sandbox import cloudtrail
 from auditor.sandbox.presign import S3_ENDPOINT_ENV, presigned_get_url, s3_endpoint_for, store_object
 
 __all__ = [
+    "EVENT_SOURCE",
     "PTC_RESOURCE_TYPE",
+    "RECORDED_EVENT_NAMES",
+    "REPOSITORY_RESOURCE_TYPE",
     "S3_ENDPOINT_ENV",
+    "TEMPLATE_RESOURCE_TYPE",
     "PullThroughCacheRule",
     "RepositoryCreationTemplate",
     "install",
@@ -84,8 +91,36 @@ __all__ = [
     "simulate_ptc_pull",
 ]
 
-# CloudTrail resource type recorded for PTC rule events (the CloudFormation type name).
+# CloudTrail: every ECR event has this eventSource. Resource types are the CloudFormation type
+# names; AWS::ECR::Repository is the type real ECR records carry, the other two are GUESSes.
+EVENT_SOURCE = "ecr.amazonaws.com"
 PTC_RESOURCE_TYPE = "AWS::ECR::PullThroughCacheRule"
+REPOSITORY_RESOURCE_TYPE = "AWS::ECR::Repository"
+TEMPLATE_RESOURCE_TYPE = "AWS::ECR::RepositoryCreationTemplate"
+# moto's own ECR handlers whose calls install() records, successful or failed.
+_MOTO_RECORDED = (
+    "CreateRepository",
+    "DeleteRepository",
+    "SetRepositoryPolicy",
+    "DeleteRepositoryPolicy",
+    "PutImage",
+    "PutLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "PutRegistryPolicy",
+    "DeleteRegistryPolicy",
+    "PutRegistryScanningConfiguration",
+    "PutImageScanningConfiguration",
+)
+# Every ECR event the sandbox records (the PTC and template handlers are the sandbox's own).
+RECORDED_EVENT_NAMES = (
+    *_MOTO_RECORDED,
+    "CreatePullThroughCacheRule",
+    "UpdatePullThroughCacheRule",
+    "DeletePullThroughCacheRule",
+    "CreateRepositoryCreationTemplate",
+    "UpdateRepositoryCreationTemplate",
+    "DeleteRepositoryCreationTemplate",
+)
 
 # Current quota: 50 PTC rules per registry, not adjustable (ECR user guide, service quotas).
 MAX_PTC_RULES = 50
@@ -963,8 +998,6 @@ def _image_entry(repository: Repository, image: Image, image_id: Mapping[str, An
 # Request handlers (copied onto moto's ECRResponse by install()).
 # --------------------------------------------------------------------------------------------
 
-_Handler = Callable[["_ResponseExtension"], dict[str, Any]]
-
 
 def _jsonable(value: Any) -> Any:
     """A JSON-ready copy; timestamps as the JSON protocol sends them (epoch seconds)."""
@@ -977,24 +1010,66 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _recorded_in_cloudtrail(event_name: str) -> Callable[[_Handler], Callable[[_ResponseExtension], ActionResult]]:
-    """Record every call of the handler, successful or failed, as a CloudTrail management event."""
+def _request_body(response: BaseResponse) -> dict[str, Any]:
+    """The JSON request body exactly as the client sent it (CloudTrail's requestParameters)."""
+    if not response.body:
+        return {}
+    try:
+        params = json.loads(response.body)
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
 
-    def decorate(handler: _Handler) -> Callable[[_ResponseExtension], ActionResult]:
-        @functools.wraps(handler)
-        def handle(self: _ResponseExtension) -> ActionResult:
-            request = self._request_params()
-            try:
-                result = handler(self)
-            except ServiceException as exc:
-                self._record(event_name, request, None, exc.code, exc.message)
-                raise
-            self._record(event_name, request, _jsonable(result), None, None)
-            return ActionResult(result)
 
-        return handle
+def _api_call(
+    account_id: str, region: str, event_name: str, request: dict[str, Any], invoked_by: str | None = None
+) -> cloudtrail.ApiCall:
+    """How CloudTrail records one ECR call: in the caller's account and region, with its resources."""
+    resources: list[tuple[str, str]] = []
+    record_resources: list[dict[str, str]] = []
+    repository = request.get("repositoryName")
+    if isinstance(repository, str) and repository:
+        registry = str(request.get("registryId") or account_id)
+        # LookupEvents names a repository by its name (GUESS: a third-party LookupEvents sample);
+        # the record itself carries its ARN and account, as the ECR user guide's examples do.
+        resources.append((REPOSITORY_RESOURCE_TYPE, repository))
+        record_resources.append(
+            {
+                "accountId": registry,
+                "type": REPOSITORY_RESOURCE_TYPE,
+                "ARN": f"arn:{get_partition(region)}:ecr:{region}:{registry}:repository/{repository}",
+            }
+        )
+    for key, resource_type in (("ecrRepositoryPrefix", PTC_RESOURCE_TYPE), ("prefix", TEMPLATE_RESOURCE_TYPE)):
+        prefix = request.get(key)
+        if isinstance(prefix, str) and prefix:
+            # Lets LookupEvents find a rule's or template's history by ResourceType/ResourceName.
+            resources.append((resource_type, prefix))
+    return cloudtrail.ApiCall(
+        account_id,
+        region,
+        EVENT_SOURCE,
+        event_name,
+        request or None,  # a call without parameters (DeleteRegistryPolicy) shows null, not {}
+        resources=resources,
+        record_resources=record_resources,
+        invoked_by=invoked_by,
+    )
 
-    return decorate
+
+def _served(event_name: str) -> Callable[[BaseResponse], cloudtrail.ApiCall]:
+    """The ApiCall of the request an ECRResponse handler is serving."""
+
+    def describe(response: BaseResponse) -> cloudtrail.ApiCall:
+        return _api_call(response.current_account, response.region, event_name, _request_body(response))
+
+    return describe
+
+
+def _returned_fields(response: BaseResponse, result: ActionResult) -> Any:
+    # PTC rule handlers build their answer as a plain dict; its timestamps are kept in the
+    # epoch seconds the JSON protocol sends (as recorded before the other events were added).
+    return _jsonable(result.result)
 
 
 class _ResponseExtension(ECRResponse):
@@ -1004,43 +1079,15 @@ class _ResponseExtension(ECRResponse):
 
     def _request_params(self) -> dict[str, Any]:
         """The JSON request body exactly as the client sent it."""
-        if not self.body:
-            return {}
-        try:
-            params = json.loads(self.body)
-        except ValueError:
-            return {}
-        return params if isinstance(params, dict) else {}
+        return _request_body(self)
 
     def _validated(self, operation_name: str) -> dict[str, Any]:
         params = self._request_params()
         _validate_input(operation_name, params)
         return params
 
-    def _record(
-        self,
-        event_name: str,
-        request: dict[str, Any],
-        response: dict[str, Any] | None,
-        error_code: str | None,
-        error_message: str | None,
-    ) -> None:
-        prefix = request.get("ecrRepositoryPrefix")
-        cloudtrail.record_event(
-            self.current_account,
-            self.region,
-            event_source="ecr.amazonaws.com",
-            event_name=event_name,
-            request_parameters=request,
-            response_elements=response,
-            # Lets LookupEvents find the rule's history by ResourceType/ResourceName.
-            resources=[(PTC_RESOURCE_TYPE, prefix)] if isinstance(prefix, str) and prefix else None,
-            error_code=error_code,
-            error_message=error_message,
-        )
-
-    @_recorded_in_cloudtrail("CreatePullThroughCacheRule")
-    def create_pull_through_cache_rule(self) -> dict[str, Any]:
+    @cloudtrail.recorded(_served("CreatePullThroughCacheRule"), _returned_fields)
+    def create_pull_through_cache_rule(self) -> ActionResult:
         params = self._validated("CreatePullThroughCacheRule")
         rule = self._backend.create_pull_through_cache_rule(
             ecr_repository_prefix=params["ecrRepositoryPrefix"],
@@ -1051,7 +1098,7 @@ class _ResponseExtension(ECRResponse):
             custom_role_arn=params.get("customRoleArn"),
             upstream_repository_prefix=params.get("upstreamRepositoryPrefix"),
         )
-        return _response("CreatePullThroughCacheRule", rule.to_dict())
+        return ActionResult(_response("CreatePullThroughCacheRule", rule.to_dict()))
 
     def describe_pull_through_cache_rules(self) -> ActionResult:
         params = self._validated("DescribePullThroughCacheRules")
@@ -1067,8 +1114,8 @@ class _ResponseExtension(ECRResponse):
         items = [_drop_none(rule.to_dict()) for rule in page]
         return ActionResult(_drop_none({"pullThroughCacheRules": items, "nextToken": token}))
 
-    @_recorded_in_cloudtrail("UpdatePullThroughCacheRule")
-    def update_pull_through_cache_rule(self) -> dict[str, Any]:
+    @cloudtrail.recorded(_served("UpdatePullThroughCacheRule"), _returned_fields)
+    def update_pull_through_cache_rule(self) -> ActionResult:
         params = self._validated("UpdatePullThroughCacheRule")
         rule = self._backend.update_pull_through_cache_rule(
             ecr_repository_prefix=params["ecrRepositoryPrefix"],
@@ -1076,15 +1123,15 @@ class _ResponseExtension(ECRResponse):
             credential_arn=params.get("credentialArn"),
             custom_role_arn=params.get("customRoleArn"),
         )
-        return _response("UpdatePullThroughCacheRule", rule.to_dict())
+        return ActionResult(_response("UpdatePullThroughCacheRule", rule.to_dict()))
 
-    @_recorded_in_cloudtrail("DeletePullThroughCacheRule")
-    def delete_pull_through_cache_rule(self) -> dict[str, Any]:
+    @cloudtrail.recorded(_served("DeletePullThroughCacheRule"), _returned_fields)
+    def delete_pull_through_cache_rule(self) -> ActionResult:
         params = self._validated("DeletePullThroughCacheRule")
         rule = self._backend.delete_pull_through_cache_rule(
             ecr_repository_prefix=params["ecrRepositoryPrefix"], registry_id=params.get("registryId")
         )
-        return _response("DeletePullThroughCacheRule", rule.to_dict())
+        return ActionResult(_response("DeletePullThroughCacheRule", rule.to_dict()))
 
     def validate_pull_through_cache_rule(self) -> ActionResult:
         params = self._validated("ValidatePullThroughCacheRule")
@@ -1094,6 +1141,7 @@ class _ResponseExtension(ECRResponse):
         fields = rule.to_dict() | {"isValid": failure is None, "failure": failure}
         return ActionResult(_response("ValidatePullThroughCacheRule", fields))
 
+    @cloudtrail.recorded(_served("CreateRepositoryCreationTemplate"))
     def create_repository_creation_template(self) -> ActionResult:
         params = self._validated("CreateRepositoryCreationTemplate")
         template = self._backend.create_repository_creation_template(
@@ -1114,11 +1162,13 @@ class _ResponseExtension(ECRResponse):
         }
         return ActionResult(_drop_none(result))
 
+    @cloudtrail.recorded(_served("UpdateRepositoryCreationTemplate"))
     def update_repository_creation_template(self) -> ActionResult:
         params = self._validated("UpdateRepositoryCreationTemplate")
         template = self._backend.update_repository_creation_template(prefix=params["prefix"], settings=params)
         return self._template_result(template)
 
+    @cloudtrail.recorded(_served("DeleteRepositoryCreationTemplate"))
     def delete_repository_creation_template(self) -> ActionResult:
         params = self._validated("DeleteRepositoryCreationTemplate")
         return self._template_result(self._backend.delete_repository_creation_template(prefix=params["prefix"]))
@@ -1165,10 +1215,15 @@ def simulate_ptc_pull(account_id: str, region: str, repository_name: str) -> str
     the repository when absent, from the most specific repository creation template whose
     appliedFor contains PULL_THROUGH_CACHE (ROOT as fallback): its repository policy,
     lifecycle policy, tag mutability (with exclusion filters), encryption and tags. An
-    existing repository is left as it is: templates apply only at creation. Records nothing
-    in CloudTrail. Returns the repository ARN.
+    existing repository is left as it is: templates apply only at creation.
+
+    A created repository is recorded in CloudTrail as a CreateRepository call that ECR made
+    for the puller (``userIdentity.invokedBy`` ``ecr.amazonaws.com``; the exact shape is a
+    GUESS, aws-semantics.md §6.1). The images the cache imports are not recorded as
+    PutImage: AWS documents no such event. Returns the repository ARN.
     """
     backend = cast(_BackendExtension, ecr_backends[account_id][region])
+    call = _api_call(account_id, region, "CreateRepository", {"repositoryName": repository_name}, EVENT_SOURCE)
     with _STATE_LOCK:
         if _most_specific(_ptc_rules(backend), repository_name) is None:
             raise RepositoryNotFoundException(repository_name, account_id)
@@ -1177,7 +1232,9 @@ def simulate_ptc_pull(account_id: str, region: str, repository_name: str) -> str
             return existing.arn
         ptc_templates = {key: t for key, t in _templates(backend).items() if PULL_THROUGH_CACHE in t.applied_for}
         template = _most_specific(ptc_templates, repository_name)
-        return _create_repository_from(backend, repository_name, template).arn
+        repository = _create_repository_from(backend, repository_name, template)
+    call.record(cloudtrail.response_elements("ecr", "CreateRepository", {"repository": repository}))
+    return repository.arn
 
 
 def _create_repository_from(
@@ -1223,5 +1280,8 @@ def install() -> None:
         _ORIGINALS["get_repository_policy"] = ECRBackend.get_repository_policy
         _copy_functions(_BackendExtension, ECRBackend)
         _copy_functions(_ResponseExtension, ECRResponse)
+        for event_name in _MOTO_RECORDED:
+            handler = xform_name(event_name)
+            setattr(ECRResponse, handler, cloudtrail.recorded(_served(event_name))(getattr(ECRResponse, handler)))
         Image._create_digest = _image_digest_from_manifest  # type: ignore[method-assign]
         setattr(ECRResponse, _INSTALLED_MARKER, True)
