@@ -28,6 +28,13 @@ at most ``MAX_ENTRY_BYTES``, parsed as JSON, validated with pydantic, and its di
 asked for. Anything wrong, or a cache folder that cannot be read or written, is treated as a miss and
 reported with one structlog warning per cache (never a traceback); the scan proceeds as if uncached.
 
+One fetch per digest at a time (``claim_image`` / ``settle_image``): the cells of an organisation scan run at
+once, share the process's one cache (``open_cache``) and often meet the same images (one upstream image cached
+in every account and Region). The first caller to look a manifest digest up owns it until it settles it with
+what it fetched; a caller arriving meanwhile gets a future of that answer instead of a miss, and the collector
+puts such a ref aside and takes the answer at the end rather than calling ``BatchGetImage`` again. An owner
+that found nothing storable hands on None, and the next caller fetches for itself.
+
 Bounded: at most ``max_entries`` files and ``max_bytes`` bytes (50,000 and 64 MiB by default); when
 either is passed, the entries written longest ago (file mtime; a hit refreshes it at most once a day)
 are removed until both are under 90 % of their bound.
@@ -47,6 +54,7 @@ import re
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +147,9 @@ class DigestCache:
         self._disabled = False  # the folder cannot be used at all: stop trying
         self._since_walk: int | None = None  # puts since the bounds were last checked; None: never checked
         self._check_every = max(1, self.max_entries // 20)
-        self.stats = {"hits": 0, "misses": 0, "stored": 0, "ignored": 0, "evicted": 0}
+        # manifest digest -> the answer its current owner will give (claim_image / settle_image)
+        self._inflight: dict[str, Future[ImagePlatforms | None]] = {}
+        self.stats = {"hits": 0, "misses": 0, "stored": 0, "ignored": 0, "evicted": 0, "shared": 0}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -159,6 +169,52 @@ class DigestCache:
             return None
         self._hit()
         return entry.image
+
+    # -- one fetch per digest at a time (single-flight) ------------------------------------------
+
+    def claim_image(self, digest: str) -> ImagePlatforms | Future[ImagePlatforms | None] | None:
+        """Look ``digest`` up, so that concurrent scanners (the cells of an organisation scan, the threads of
+        one) never fetch the same manifest at once.
+
+        * ``ImagePlatforms``: the stored answer (a hit).
+        * a ``Future``: another caller owns the digest now (it is reading the entry or fetching the manifest);
+          its ``result()`` is what it found, or None if it found nothing storable: then fetch it yourself.
+          Wait on it only after settling every digest you own, so that no two callers wait on each other.
+        * None: the caller now owns the digest and must call :meth:`settle_image` (with what it fetched, or
+          None) whatever happens, or the callers waiting on it wait for ever.
+        """
+        waiter: Future[ImagePlatforms | None] = Future()
+        with self._lock:
+            pending = self._inflight.get(digest)
+            if pending is not None:
+                self.stats["shared"] += 1
+                return pending
+            self._inflight[digest] = waiter
+        try:
+            known = self.image(digest)
+        except BaseException:
+            self.settle_image(digest, None)
+            raise
+        if known is not None:
+            self._resolve(digest, known)
+        return known
+
+    def settle_image(self, digest: str, image: ImagePlatforms | None) -> None:
+        """End the caller's claim on ``digest``: store ``image`` (a complete answer the caller checked with
+        :func:`manifest_is_cacheable`) and hand it to the callers waiting; None hands them nothing."""
+        try:
+            if image is not None and image.digest == digest:
+                self.put_image(image)
+            else:
+                image = None
+        finally:
+            self._resolve(digest, image)
+
+    def _resolve(self, digest: str, image: ImagePlatforms | None) -> None:
+        with self._lock:
+            pending = self._inflight.pop(digest, None)
+        if pending is not None and not pending.done():
+            pending.set_result(image)
 
     def config_platform(self, digest: str | None) -> str | None:
         """The platform stored for config blob ``digest``, or None."""

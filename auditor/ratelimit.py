@@ -392,12 +392,22 @@ class RateLimits:
         """
         service = client.meta.service_model.signing_name
         service_id = client.meta.service_model.service_id.hyphenize()
+        # operation -> its limiter: a limiter, once made, is this (account, region, scope)'s for good, so each
+        # call of this client finds it with one dict lookup instead of resolving the scope under the lock again
+        found: dict[str, RateLimiter | None] = {}
+
+        def limiter_for(operation: str) -> RateLimiter | None:
+            try:
+                return found[operation]
+            except KeyError:
+                limiter = found[operation] = self.limiter(account, region, service, operation)
+                return limiter
 
         def before_send(event_name: str = "", **_: Any) -> None:
             if deadline is not None and self.clock() > deadline:
                 raise DeadlineExceeded()
             operation = event_name.rsplit(".", 1)[-1]
-            limiter = self.limiter(account, region, service, operation)
+            limiter = limiter_for(operation)
             if limiter is None:
                 return
             waited = limiter.acquire(deadline)
@@ -408,7 +418,7 @@ class RateLimits:
             if response is None or operation is None:
                 return  # no answer (a connection error): says nothing about the rate
             http_response, parsed = response
-            limiter = self.limiter(account, region, service, operation.name)
+            limiter = limiter_for(operation.name)
             if limiter is None:
                 return
             error = parsed.get("Error") if isinstance(parsed, dict) else None

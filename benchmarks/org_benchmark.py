@@ -11,12 +11,18 @@
    in each (through moto's cross-account AssumeRole) a read-only audit role and a HealthOmics service role; in
    each region: three PTC rules, a registry policy, three creation templates, ``--repos`` repositories (10% without
    a policy), their images, two workflows and a run. See ``seed_organization``.
-3. Scans it with ``auditor.scan.scan_org`` in a child process (every account, the audit role, the regions), then
-   once more under tracemalloc, then each rule alone over the first ``--per-rule-accounts`` accounts.
+   Repository i holds the same images in every account and Region, and other images than repository j
+   (``scan_benchmark._push`` with a salt): one upstream image cached everywhere, as in a real organisation.
+3. Scans it with ``auditor.scan.scan_org`` in a child process (every account, the audit role, the regions) as the
+   CLI's ``scan`` does by default: the digest cache on, in a fresh, empty folder (cold). Then once with the cache
+   off (``--no-cache``), once more under tracemalloc, then each rule alone over the first ``--per-rule-accounts``
+   accounts.
 4. Runs Cloud Custodian (``c7n-org run``, policy ``benchmarks/c7n/policy.yml``: ``aws.ecr`` with the
    ``cross-account`` filter, one GetRepositoryPolicy per repository) over the same accounts and regions, from its
    own virtualenv ``.venv-c7n`` (created if missing), through ``AWS_ENDPOINT_URL``.
-5. Prints a Markdown comparison, writes ``--json``; exits 1 if a sanity check fails, 2 on a setup error.
+5. Runs Prowler (``prowler aws --service ecr``, one process per account with ``--role`` the audit role, from
+   ``.venv-prowler``, created if missing) against the same server through ``AWS_ENDPOINT_URL``.
+6. Prints a Markdown comparison, writes ``--json``; exits 1 if a sanity check fails, 2 on a setup error.
 
 Both tools run as child processes of this one, so neither shares the server's GIL, and both are measured the same
 way: wall time (process spawn to exit, and the server's first to last request), API calls as the server counted
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -56,6 +63,7 @@ from scan_benchmark import (
     PREFIXES,
     PULL,
     SECOND,
+    SEEDED_FOR_RULES,
     UPSTREAMS,
     _push,
     repo_name,
@@ -74,6 +82,8 @@ ARM_RULE = "image-not-arm-only"
 C7N_PINS = {"c7n": "0.9.53", "c7n-org": "0.6.52"}
 C7N_POLICY = HERE / "c7n" / "policy.yml"
 C7N_POLICY_NAME = "ecr-repository-policy"
+PROWLER_PIN = "5.46.0"
+PROWLER_POLICY_CHECK = "ecr_repositories_not_publicly_accessible"  # reads every repository's policy
 DEFAULT_REGIONS = "us-east-1,us-west-2,eu-west-1"
 # What the audit role may do (moto does not enforce IAM; the role is there to be assumed, as in a real org).
 READ_ONLY_ACTIONS = [
@@ -294,12 +304,12 @@ def _seed_cell(
         if i % 10 != 7:
             simulate_ptc_pull(account, region, name)  # creates it from its template, with the omics policy
         first = KINDS[i % len(KINDS)]
-        digests[i] = _push(images, writer, name, first, "1.0")
+        digests[i] = _push(images, writer, name, first, "1.0", salt=f"tool-{i:04d}:1.0")
         tagged += 1
         arm_only += first == "arm64"
         if i % 4 == 2:
             second = SECOND[first]
-            _push(images, writer, name, second, "2.0")
+            _push(images, writer, name, second, "2.0", salt=f"tool-{i:04d}:2.0")
             tagged += 1
             arm_only += second == "arm64"
     images_seconds = time.perf_counter() - images_started
@@ -590,6 +600,9 @@ class ServerSide:
     cells_touched: int  # (account, region) pairs that received ECR calls
     get_repository_policy_per_cell_min: int
     get_repository_policy_per_cell_max: int
+    # "service:Operation" -> (first request's arrival, last answer's end), seconds after the phase's first request
+    operation_windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    connections: int = 0  # TCP connections the requests came on (distinct client ports)
 
     @classmethod
     def of(cls, counts: PhaseCounts) -> ServerSide:
@@ -603,6 +616,12 @@ class ServerSide:
             cells_touched=len({(a, r) for a, r, op in counts.cells if op.startswith("ecr:")}),
             get_repository_policy_per_cell_min=min(per_cell.values(), default=0),
             get_repository_policy_per_cell_max=max(per_cell.values(), default=0),
+            connections=len(counts.connections),
+            operation_windows={
+                op: (round(w[0] - counts.first, 3), round(w[1] - counts.first, 3))
+                for op, w in sorted(counts.windows.items())
+                if counts.first is not None
+            },
         )
 
 
@@ -650,18 +669,26 @@ def child_scan(spec_path: str) -> int:
     rss_before = _rss_now_mib()
     if spec["tracemalloc"]:
         tracemalloc.start()
+    cache_root = Path(spec["digest_cache"]) if spec.get("digest_cache") else None
     started = time.perf_counter()
-    doc = scan_org(config, rules, session=session, endpoint_url=spec["endpoint_url"])
+    doc = scan_org(config, rules, session=session, endpoint_url=spec["endpoint_url"], digest_cache=cache_root)
     wall = time.perf_counter() - started
+    cache_stats = None
+    if cache_root is not None:
+        from auditor.digest_cache import open_cache
+
+        cache_stats = dict(open_cache(cache_root).stats)
     peak = tracemalloc.get_traced_memory()[1] / 2**20 if spec["tracemalloc"] else None
     if spec["tracemalloc"]:
         tracemalloc.stop()
     fails: dict[str, list[str]] = defaultdict(list)
+    fails_by_cell: dict[str, Counter[str]] = defaultdict(Counter)
     errors: list[str] = []
     repositories: set[str] = set()
     for f in doc.findings:
         if f.status == Status.FAIL:
             fails[f.rule_id].append(f.resource)
+            fails_by_cell[f.rule_id][f"{f.account}/{f.region}"] += 1
         elif f.status == Status.ERROR and len(errors) < 10:
             errors.append(f"{f.rule_id} {f.account}/{f.region} {f.resource}: {f.message}")
         if f.rule_id == REPOSITORY_RULE and f.status in (Status.PASS, Status.FAIL):
@@ -676,6 +703,7 @@ def child_scan(spec_path: str) -> int:
         "findings_by_status": doc.summary["by_status"],
         "findings_by_rule": doc.summary["by_rule"],
         "fail_resources": {k: sorted(v) for k, v in fails.items()},
+        "fails_by_cell": {k: dict(v) for k, v in fails_by_cell.items()},
         "error_examples": errors,
         "targets": Counter(t.status for t in doc.run.targets),
         "target_cells": sorted({(t.account, t.region) for t in doc.run.targets}),
@@ -684,6 +712,7 @@ def child_scan(spec_path: str) -> int:
         "rss_before_scan_mib": rss_before,
         "rss_after_scan_mib": _rss_now_mib(),
         "vmhwm_mib": _mib(_hwm_kib(os.getpid()) or 0) or None,  # exact peak RSS of this process since exec
+        "digest_cache_stats": cache_stats,
     }
     Path(spec["out"]).write_text(json.dumps(result, indent=1, default=list), encoding="utf-8")
     return 0
@@ -714,6 +743,10 @@ class OursResult:
     rss_before_scan_mib: float | None
     rss_after_scan_mib: float | None
     error_examples: list[str]
+    # the CLI's default: the digest cache on, here in a fresh empty folder (cold); False: as with --no-cache
+    digest_cache: bool = True
+    digest_cache_stats: dict[str, int] | None = None  # DigestCache.stats at the end of the scan
+    newer_rule_fails: dict[str, int] = field(default_factory=dict)  # FAILs of rules not in SEEDED_FOR_RULES
     sanity: list[str] = field(default_factory=list)
 
 
@@ -738,8 +771,13 @@ def run_ours(
     expected: Expected,
     max_cells: int | None = None,
     rate_limits: str | None = None,
+    cache: bool = True,
 ) -> OursResult:
-    """One scan_org in a child process; ``max_cells`` / ``rate_limits`` default to the command line's."""
+    """One scan_org in a child process; ``max_cells`` / ``rate_limits`` default to the command line's.
+
+    ``cache``: the digest cache on, as the CLI's ``scan`` has it by default, in a fresh empty folder of the work
+    folder (cold: nothing from an earlier run; the cells of this scan share it); False: ``scan --no-cache``.
+    """
     args = bench.args
     max_cells = args.max_cells if max_cells is None else max_cells
     rate_limits = rate_limits or args.rate_limits
@@ -759,18 +797,40 @@ def run_ours(
         "rate_limits": rate_limits,
         "out": str(out_path),
     }
+    cache_root = bench.workdir / f"digest-cache-{slug}"
+    shutil.rmtree(cache_root, ignore_errors=True)  # cold: never an earlier run's entries
+    spec["digest_cache"] = str(cache_root) if cache else None
     spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     phase = f"ours:{label}"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-scan", str(spec_path)]
+    server_profiler = None
+    if args.profile_ours:  # a diagnosis aid, not a measurement: py-spy samples the child and this process
+        folder = Path(args.profile_ours)
+        folder.mkdir(parents=True, exist_ok=True)
+        spy = [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--gil",
+            "--nonblocking",
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+        ]
+        cmd = [*spy, "-o", str(folder / f"client-{slug}.txt"), "--", *cmd]
+        server_profiler = subprocess.Popen(
+            [*spy, "-o", str(folder / f"server-{slug}.txt"), "--pid", str(os.getpid())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     bench.meter.phase = phase
     try:
-        stats = run_process(
-            [sys.executable, str(Path(__file__).resolve()), "--child-scan", str(spec_path)],
-            env=bench.env,
-            log_path=log_path,
-            timeout=args.timeout,
-        )
+        stats = run_process(cmd, env=bench.env, log_path=log_path, timeout=args.timeout)
     finally:
         bench.meter.phase = "idle"
+        if server_profiler is not None:
+            server_profiler.send_signal(signal.SIGINT)
+            server_profiler.wait(60)
     if stats.exit_code != 0 or not out_path.exists():
         raise BenchmarkError(f"scan '{label}' exited {stats.exit_code}; last lines of {log_path}:\n{_tail(log_path)}")
     r = json.loads(out_path.read_text(encoding="utf-8"))
@@ -801,13 +861,21 @@ def run_ours(
         rss_before_scan_mib=r["rss_before_scan_mib"],
         rss_after_scan_mib=r["rss_after_scan_mib"],
         error_examples=r["error_examples"],
+        digest_cache=cache,
+        digest_cache_stats=r.get("digest_cache_stats"),
     )
     result.sanity = ours_sanity(result, r, expected.for_accounts(accounts), accounts, args.regions)
     log(
         f"[ours] {label}: scan {result.scan_seconds:.1f} s, process {stats.wall_seconds:.1f} s, "
-        f"{result.server.calls} calls (server), {result.api_calls_tool} (tool), "
+        f"{result.server.calls} calls (server) on {result.server.connections} connections, "
+        f"{result.api_calls_tool} (tool), "
         f"findings {result.findings_by_status}"
         + (f", tracemalloc peak {result.tracemalloc_peak_mib:.0f} MiB" if trace else "")
+    )
+    busy = {op: w for op, w in result.server.operation_windows.items() if result.server.calls_by_operation[op] >= 50}
+    log(
+        f"[ours] {label}: from the first request (s): "
+        + ", ".join(f"{op} {a:.1f}-{b:.1f}" for op, (a, b) in busy.items())
     )
     for problem in result.sanity:
         log(f"[ours] {label}: SANITY: {problem}")
@@ -844,11 +912,231 @@ def ours_sanity(
         if got_arm != want_arm:
             problems.append(f"{ARM_RULE}: FAIL {got_arm}, seeded {want_arm} arm64-only tags")
     for rule_id, counts in by_rule.items():
-        if rule_id not in (REPOSITORY_RULE, ARM_RULE) and counts.get("FAIL"):
+        if rule_id in (REPOSITORY_RULE, ARM_RULE) or not counts.get("FAIL"):
+            continue
+        if rule_id in SEEDED_FOR_RULES:
             problems.append(f"{rule_id}: unexpected FAIL {counts['FAIL']}")
+            continue
+        per_cell = raw.get("fails_by_cell", {}).get(rule_id, {})
+        if len(per_cell) != len(cells) or len(set(per_cell.values())) != 1:
+            problems.append(f"{rule_id} (newer than the seed): FAIL differs between alike cells: {per_cell}")
+        else:
+            result.newer_rule_fails[rule_id] = counts["FAIL"]
     if result.findings_by_status.get("ERROR"):
         problems.append(f"{result.findings_by_status['ERROR']} ERROR findings, e.g. {raw['error_examples'][:3]}")
     return problems
+
+
+# --- Prowler ---------------------------------------------------------------------------------------------------
+
+
+def ensure_prowler(venv: Path, workdir: Path) -> dict[str, str]:
+    """Create ``venv`` with Prowler if it lacks the ``prowler`` command; return the versions installed in it."""
+    python, prowler = venv / "bin" / "python", venv / "bin" / "prowler"
+    if not prowler.exists():
+        if venv.exists() and not python.exists():
+            raise BenchmarkError(f"{venv} exists but is not a virtualenv; remove it or pass --prowler-venv elsewhere")
+        log(f"[prowler] creating {venv} (prowler {PROWLER_PIN}) ...")
+        install_log = workdir / "prowler-install.log"
+        with open(install_log, "wb") as out:
+            steps = [
+                [sys.executable, "-m", "venv", str(venv)],
+                [str(python), "-m", "pip", "install", "--quiet", f"prowler=={PROWLER_PIN}"],
+            ]
+            for step in steps:
+                if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                    raise BenchmarkError(f"{' '.join(step)} failed; last lines of {install_log}:\n{_tail(install_log)}")
+    probe = (
+        "import json, importlib.metadata as m; "
+        "print(json.dumps({p: m.version(p) for p in ('prowler', 'boto3', 'botocore')}))"
+    )
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchmarkError(f"cannot read the package versions in {venv}:\n{done.stderr[-2000:]}")
+    versions = json.loads(done.stdout)
+    if _version_tuple(versions["botocore"]) < (1, 31):
+        raise BenchmarkError(f"{venv}: botocore {versions['botocore']} predates AWS_ENDPOINT_URL support (1.31)")
+    if versions.get("prowler") != PROWLER_PIN:
+        log(
+            f"[prowler] note: {venv} has prowler {versions.get('prowler')}, the benchmark was written for {PROWLER_PIN}"
+        )
+    return versions
+
+
+def child_prowler(spec_path: str) -> int:
+    """Runs in a child: one ``prowler aws`` per account, at most ``parallel`` at once; exit codes to spec['out'].
+
+    Prowler scans one account per process (``--role`` assumes a role in it); this is the loop an
+    organisation runs it in, with the accounts side by side as c7n-org runs its workers."""
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    queue = list(spec["commands"])
+    running: list[tuple[subprocess.Popen[bytes], Any]] = []
+    codes: list[int] = []
+    while queue or running:
+        while queue and len(running) < spec["parallel"]:
+            item = queue.pop(0)
+            out = open(item["log"], "wb")  # noqa: SIM115 - closed when the process ends
+            running.append((subprocess.Popen(item["cmd"], stdout=out, stderr=subprocess.STDOUT), out))
+        time.sleep(0.05)
+        for proc, out in list(running):
+            if proc.poll() is not None:
+                codes.append(proc.returncode)
+                out.close()
+                running.remove((proc, out))
+    Path(spec["out"]).write_text(json.dumps({"exit_codes": codes}), encoding="utf-8")
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+@dataclass
+class ProwlerResult:
+    versions: dict[str, str]
+    parallel: int
+    accounts: int
+    cells: int
+    repositories: int
+    process: ProcessStats
+    server: ServerSide
+    exit_codes: list[int]
+    checks: list[str]
+    findings_by_status: dict[str, int]
+    repositories_seen: int  # distinct repository ARNs in the findings of PROWLER_POLICY_CHECK
+    cells_with_output: int
+    errors_logged: int  # ERROR lines in Prowler's logs (a call the sandbox could not answer, say)
+    sanity: list[str] = field(default_factory=list)
+
+
+def run_prowler(bench: Bench, seed: SeedResult, versions: dict[str, str]) -> ProwlerResult:
+    args = bench.args
+    venv = Path(args.prowler_venv)
+    root = bench.workdir / "prowler"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    parallel = int(args.prowler_parallel or c7n_workers(args))
+    commands = []
+    for account in seed.accounts:
+        out_dir = root / account
+        commands.append(
+            {
+                "cmd": [
+                    str(venv / "bin" / "prowler"),
+                    "aws",
+                    "--service",
+                    "ecr",
+                    "--region",
+                    *args.regions,
+                    "--role",
+                    f"arn:aws:iam::{account}:role/{AUDIT_ROLE}",
+                    "--output-directory",
+                    str(out_dir),
+                    "--output-formats",
+                    "csv",
+                    "--no-banner",
+                    "--no-color",
+                    "--ignore-exit-code-3",  # failed checks are findings, not a failed run
+                ],
+                "log": str(root / f"prowler-{account}.log"),
+            }
+        )
+    spec_path, result_path = root / "spec.json", root / "result.json"
+    spec_path.write_text(
+        json.dumps({"commands": commands, "parallel": parallel, "out": str(result_path)}, indent=1), encoding="utf-8"
+    )
+    env = dict(bench.env)
+    env["AWS_ENDPOINT_URL"] = bench.url
+    log_path = root / "driver.log"
+    log(
+        f"[prowler] prowler aws --service ecr over {len(seed.accounts)} accounts x {len(args.regions)} regions, "
+        f"{parallel} at once ..."
+    )
+    bench.meter.phase = "prowler"
+    try:
+        stats = run_process(
+            [sys.executable, str(Path(__file__).resolve()), "--child-prowler", str(spec_path)],
+            env=env,
+            log_path=log_path,
+            timeout=args.timeout,
+        )
+    finally:
+        bench.meter.phase = "idle"
+    server = ServerSide.of(bench.meter.counts("prowler"))
+    codes = json.loads(result_path.read_text(encoding="utf-8"))["exit_codes"] if result_path.exists() else []
+    by_status: Counter[str] = Counter()
+    checks: set[str] = set()
+    seen: set[str] = set()
+    cells: set[tuple[str, str]] = set()
+    for path in root.rglob("*.csv"):
+        with open(path, encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh, delimiter=";"):
+                by_status[row.get("STATUS", "")] += 1
+                checks.add(row.get("CHECK_ID", ""))
+                if row.get("CHECK_ID") == PROWLER_POLICY_CHECK:
+                    arn = row.get("RESOURCE_UID", "")
+                    seen.add(arn)
+                    parts = arn.split(":", 5)
+                    if len(parts) == 6:
+                        cells.add((parts[4], parts[3]))
+    errors = 0
+    for path in root.glob("prowler-*.log"):
+        errors += sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if "ERROR" in line)
+    result = ProwlerResult(
+        versions=versions,
+        parallel=parallel,
+        accounts=len(seed.accounts),
+        cells=seed.cells,
+        repositories=seed.repositories,
+        process=stats,
+        server=server,
+        exit_codes=codes,
+        checks=sorted(checks),
+        findings_by_status=dict(sorted(by_status.items())),
+        repositories_seen=len(seen),
+        cells_with_output=len(cells),
+        errors_logged=errors,
+    )
+    problems = []
+    if stats.exit_code != 0 or len(codes) != len(seed.accounts):
+        problems.append(f"prowler exit codes {codes}; see {root}/prowler-*.log")
+    if len(seen) != seed.repositories or len(cells) != seed.cells:
+        problems.append(
+            f"{PROWLER_POLICY_CHECK} judged {len(seen)} repositories in {len(cells)} cells, "
+            f"seeded {seed.repositories} in {seed.cells}"
+        )
+    if server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0) < seed.repositories:
+        problems.append("fewer GetRepositoryPolicy calls than repositories")
+    result.sanity = problems
+    log(
+        f"[prowler] {stats.wall_seconds:.1f} s, {server.calls} calls (server), {len(seen)} repositories judged by "
+        f"{PROWLER_POLICY_CHECK}, findings {result.findings_by_status}, {errors} ERROR log lines, exit {codes}"
+    )
+    for problem in problems:
+        log(f"[prowler] SANITY: {problem}")
+    return result
+
+
+def _prowler_column(pr: ProwlerResult, repos: int) -> dict[str, str]:
+    span = pr.server.request_span_seconds
+    p = pr.process
+    return {
+        "checks": f"{len(pr.checks)} ECR checks: policy public?, lifecycle policy, scan on push, tag immutability, "
+        "latest image's scan findings, ...",
+        "wall": _n(p.wall_seconds, 1),
+        "span": _n(span, 1),
+        "calls": _n(pr.server.calls),
+        "per_repo": _n(pr.server.calls / repos, 2),
+        "grp": _n(pr.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
+        "rate": _n(pr.server.calls / span if span else None),
+        "in_flight": str(pr.server.max_in_flight),
+        "connections": _n(pr.server.connections),
+        "inside": _n(1000 * pr.server.busy_seconds / pr.server.calls if pr.server.calls else None, 1),
+        "server_cpu": _n(p.server_cpu_seconds, 1),
+        "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
+        "maxrss": _n(p.maxrss_mib),
+        "tree": _n(p.peak_tree_mib),
+        "procs": str(p.max_processes),
+        "seen": f"{pr.repositories_seen:,} judged by `{PROWLER_POLICY_CHECK}`",
+        "result": f"findings {', '.join(f'{k} {v:,}' for k, v in pr.findings_by_status.items())}; "
+        f"{pr.errors_logged:,} ERROR log lines",
+    }
 
 
 # --- Cloud Custodian ---------------------------------------------------------------------------------------------
@@ -1040,7 +1328,7 @@ def _ours_column(r: OursResult, repos: int) -> dict[str, str]:
     span = r.server.request_span_seconds
     p = r.process
     return {
-        "checks": "8 rules: policy grants omics pull, image architecture (+ per-cell checks)",
+        "checks": f"{len(r.rules)} rules: policy grants omics pull, image architecture (+ per-cell checks)",
         "wall": _n(p.wall_seconds, 1),
         "span": _n(span, 1),
         "call": _n(r.scan_seconds, 1),
@@ -1050,6 +1338,7 @@ def _ours_column(r: OursResult, repos: int) -> dict[str, str]:
         "grp": _n(r.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
         "rate": _n(r.server.calls / span if span else None),
         "in_flight": str(r.server.max_in_flight),
+        "connections": _n(r.server.connections),
         "inside": _n(1000 * r.server.busy_seconds / r.server.calls if r.server.calls else None, 1),
         "server_cpu": _n(p.server_cpu_seconds, 1),
         "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
@@ -1058,9 +1347,29 @@ def _ours_column(r: OursResult, repos: int) -> dict[str, str]:
         "procs": str(p.max_processes),
         "rss_delta": f"{_n(r.rss_before_scan_mib)} -> {_n(r.rss_after_scan_mib)}",
         "seen": f"{r.repositories_in_findings:,} judged by {REPOSITORY_RULE}",
+        "cache": _cache_cell(r),
         "result": f"findings P/F/E/NA {_status(r.findings_by_status)}; {REPOSITORY_RULE} FAIL "
-        f"{r.findings_by_rule.get(REPOSITORY_RULE, {}).get('FAIL', 0):,}",
+        f"{r.findings_by_rule.get(REPOSITORY_RULE, {}).get('FAIL', 0):,}"
+        + "".join(
+            f"; {rule} FAIL {n:,} (newer than the seed, alike in every cell)" for rule, n in r.newer_rule_fails.items()
+        ),
     }
+
+
+def _cache_cell(r: OursResult) -> str:
+    if not r.digest_cache:
+        return "off (`--no-cache`)"
+    st = r.digest_cache_stats or {}
+    return (
+        f"on, empty at the start: {st.get('hits', 0):,} hits, {st.get('stored', 0):,} entries stored, "
+        f"{st.get('shared', 0):,} waits on another cell's fetch"
+    )
+
+
+def _ours_title(r: OursResult) -> str:
+    limits = "default rate limits" if r.rate_limits == "default" else "no rate limits"
+    cache = "digest cache on (CLI default), cold" if r.digest_cache else "`--no-cache`"
+    return f"omics-ecr-audit `scan_org`, max_cells {r.max_cells}, {limits}, {cache}"
 
 
 def _c7n_column(c: C7nResult, repos: int) -> dict[str, str]:
@@ -1075,6 +1384,7 @@ def _c7n_column(c: C7nResult, repos: int) -> dict[str, str]:
         "grp": _n(c.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
         "rate": _n(c.server.calls / span if span else None),
         "in_flight": str(c.server.max_in_flight),
+        "connections": _n(c.server.connections),
         "inside": _n(1000 * c.server.busy_seconds / c.server.calls if c.server.calls else None, 1),
         "server_cpu": _n(p.server_cpu_seconds, 1),
         "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
@@ -1098,6 +1408,7 @@ _ROWS = [
     ("grp", "GetRepositoryPolicy calls"),
     ("rate", "calls per second (server calls / request span)"),
     ("in_flight", "most requests inside moto at once"),
+    ("connections", "TCP connections the requests came on"),
     ("inside", "mean time inside moto per request (ms; grows when the server is saturated)"),
     ("server_cpu", "server CPU while it ran, user+sys, sampler excluded (s)"),
     ("client_cpu", "client CPU, user+sys, whole process tree (s)"),
@@ -1107,6 +1418,7 @@ _ROWS = [
     ("tracemalloc", "tracemalloc peak during the scan (MiB)"),
     ("rss_delta", "RSS before -> after `scan_org` (MiB)"),
     ("seen", "repositories seen"),
+    ("cache", "digest cache (`auditor/digest_cache.py`)"),
     ("result", "result"),
 ]
 
@@ -1119,6 +1431,8 @@ def render(
     traced: OursResult | None,
     per_rule: list[OursResult],
     c7n: C7nResult | None,
+    no_cache: OursResult | None = None,
+    prowler: ProwlerResult | None = None,
 ) -> str:
     repos = seed.repositories
     lines = [
@@ -1136,38 +1450,42 @@ def render(
     columns: list[tuple[str, dict[str, str]]] = []
     default = _ours_column(ours, repos)
     default["tracemalloc"] = _n(traced.tracemalloc_peak_mib, 1) if traced else "not measured"
-    limits = "default rate limits" if ours.rate_limits == "default" else "no rate limits"
-    columns.append((f"omics-ecr-audit `scan_org`, max_cells {ours.max_cells}, {limits}", default))
-    if unlimited is not None:
-        columns.append(
-            (
-                f"omics-ecr-audit `scan_org`, max_cells {unlimited.max_cells}, no rate limits",
-                _ours_column(unlimited, repos),
-            )
-        )
+    columns.append((_ours_title(ours), default))
+    for extra in (no_cache, unlimited):
+        if extra is not None:
+            columns.append((_ours_title(extra), _ours_column(extra, repos)))
     if c7n is not None:
         columns.append((f"Cloud Custodian `c7n-org run`, {c7n.workers} worker processes", _c7n_column(c7n, repos)))
+    if prowler is not None:
+        columns.append(
+            (
+                f"Prowler `prowler aws --service ecr`, one process per account, {prowler.parallel} at once",
+                _prowler_column(prowler, repos),
+            )
+        )
     lines.append("| | " + " | ".join(title for title, _ in columns) + " |")
     lines.append("|---|" + "---:|" * len(columns))
     for key, label in _ROWS:
         lines.append(f"| {label} | " + " | ".join(col.get(key, NA) for _, col in columns) + " |")
 
     c = c7n
-    ops = sorted(set(ours.server.calls_by_operation) | (set(c.server.calls_by_operation) if c else set()))
+    tools = [("omics-ecr-audit", ours.server.calls_by_operation)]
+    tools += [("`--no-cache`", no_cache.server.calls_by_operation)] if no_cache is not None else []
+    tools += [("Custodian", c.server.calls_by_operation)] if c else []
+    tools += [("Prowler", prowler.server.calls_by_operation)] if prowler else []
+    ops = sorted({op for _, by_op in tools for op in by_op})
     lines += [
         "",
-        "API calls per operation, as the server counted them"
+        "API calls per operation, as the server counted them (and per repository)"
         + (" (the no-rate-limits scan made the same calls)" if unlimited is not None else "")
         + ":",
         "",
-        "| operation | omics-ecr-audit | per repo | Custodian | per repo |",
-        "|---|---:|---:|---:|---:|",
+        "| operation | " + " | ".join(name for name, _ in tools) + " |",
+        "|---|" + "---:|" * len(tools),
     ]
     for op in ops:
-        a = ours.server.calls_by_operation.get(op, 0)
-        b = f"{c.server.calls_by_operation.get(op, 0):,}" if c else NA
-        b_rate = f"{c.server.calls_by_operation.get(op, 0) / repos:.3f}" if c else NA
-        lines.append(f"| {op} | {a:,} | {a / repos:.3f} | {b} | {b_rate} |")
+        cells = [f"{by_op.get(op, 0):,} ({by_op.get(op, 0) / repos:.3f})" for _, by_op in tools]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
     if unlimited is not None and unlimited.server.calls_by_operation != ours.server.calls_by_operation:
         lines.append("")
         lines.append(
@@ -1191,8 +1509,9 @@ def render(
                 f"| {label} | {', '.join(r.facets)} | {r.server.calls:,} | {r.server.calls / r.repositories:.2f} | "
                 f"{r.scan_seconds:.1f} | {_status(r.findings_by_status)} |"
             )
-    problems = [(r.label, p) for r in (ours, unlimited, traced, *per_rule) if r is not None for p in r.sanity]
+    problems = [(r.label, p) for r in (ours, no_cache, unlimited, traced, *per_rule) if r is not None for p in r.sanity]
     problems += [("c7n", p) for p in c.sanity] if c else []
+    problems += [("prowler", p) for p in prowler.sanity] if prowler else []
     lines.append("")
     if problems:
         lines.append("SANITY CHECK PROBLEMS:")
@@ -1200,7 +1519,8 @@ def render(
     else:
         lines.append(
             f"Sanity: every scan reported exactly the seeded defects ({REPOSITORY_RULE} FAIL on each repository "
-            f"seeded without a policy, {ARM_RULE} FAIL on each arm64-only tag), no other FAIL, no ERROR"
+            f"seeded without a policy, {ARM_RULE} FAIL on each arm64-only tag), no other FAIL from the rules the seed "
+            "was built for (rules added since FAIL alike in every cell), no ERROR"
             + (
                 "; Custodian listed every repository, and exactly the seeded ones came back without a policy."
                 if c
@@ -1260,6 +1580,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=50.0, help="server-side delay per request during the scans")
     parser.add_argument("--skip-c7n", action="store_true", help="do not run Cloud Custodian")
+    parser.add_argument(
+        "--rules",
+        type=lambda text: [r for r in text.split(",") if r],
+        default=[],
+        help="comma-separated rule ids for the main scans (default: every rule, as `scan` runs them)",
+    )
+    parser.add_argument(
+        "--skip-no-cache",
+        action="store_true",
+        help="skip the extra scan_org with the digest cache off (scan --no-cache); the first scan has it on, cold",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
     parser.add_argument("--workers", type=int, default=8, help="omics-ecr-audit max_workers (per-cell pool; default 8)")
     parser.add_argument(
@@ -1291,9 +1622,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="direct: push images through moto's backend in-process (fast, default); api: over HTTP (slow)",
     )
     parser.add_argument("--c7n-venv", default=str(ROOT / ".venv-c7n"), help="Cloud Custodian's virtualenv")
+    parser.add_argument("--skip-prowler", action="store_true", help="do not run Prowler")
+    parser.add_argument(
+        "--moto-dispatch",
+        choices=["cached", "moto"],
+        default="cached",
+        help="cached: the server meter reuses moto's choice of backend app per (service, Region) (default); "
+        "moto: moto's dispatcher for every request (see server_meter.py)",
+    )
+    parser.add_argument("--prowler-venv", default=str(ROOT / ".venv-prowler"), help="Prowler's virtualenv")
+    parser.add_argument(
+        "--prowler-parallel",
+        type=int,
+        default=0,
+        help="Prowler processes (one per account) at once (0: as many as c7n-org's workers)",
+    )
     parser.add_argument("--workdir", help="keep specs, logs and c7n output here (default: a temporary folder, removed)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a child process is killed")
     parser.add_argument("--child-scan", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--child-prowler", metavar="SPEC", help=argparse.SUPPRESS)
+    # py-spy (installed by hand into .venv, not a dependency) samples our scans and the server: raw stacks to DIR
+    parser.add_argument("--profile-ours", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_scan:
         return args
@@ -1315,6 +1664,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child_scan:
         return child_scan(args.child_scan)
+    if args.child_prowler:
+        return child_prowler(args.child_prowler)
     _clean_env()
     import boto3
 
@@ -1340,10 +1691,11 @@ def main(argv: list[str] | None = None) -> int:
     server = meter = None
     try:
         c7n_versions = None if args.skip_c7n else ensure_c7n(Path(args.c7n_venv), workdir)
+        prowler_versions = None if args.skip_prowler else ensure_prowler(Path(args.prowler_venv), workdir)
         from auditor.sandbox.server import start_server
 
         server = start_server()  # a thread of this process, on a free port
-        meter = install_meter(server)
+        meter = install_meter(server, cached_dispatch=args.moto_dispatch == "cached")
         bench = Bench(url=server.url, meter=meter, args=args, workdir=workdir, env=dict(os.environ))
         log(f"[setup] sandbox at {server.url}; work folder {workdir}")
 
@@ -1356,7 +1708,15 @@ def main(argv: list[str] | None = None) -> int:
             image_seeding=args.seed_images,
         )
         meter.latency_s = args.latency_ms / 1000
-        ours = run_ours(bench, "all rules", seed.accounts, [], trace=False, expected=expected)
+        chosen = args.rules  # [] : every rule, as the CLI's scan
+        ours = run_ours(bench, "all rules", seed.accounts, chosen, trace=False, expected=expected)
+        no_cache = None
+        if not args.skip_no_cache:
+            no_cache = run_ours(
+                bench, "all rules, --no-cache", seed.accounts, chosen, trace=False, expected=expected, cache=False
+            )
+            if no_cache.findings_by_rule != ours.findings_by_rule:
+                no_cache.sanity.append("findings differ from the scan with the digest cache on")
         unlimited = None
         if not args.no_unlimited:
             unlimited = run_ours(
@@ -1371,7 +1731,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         traced = None
         if not args.no_tracemalloc:
-            traced = run_ours(bench, "all rules, tracemalloc", seed.accounts, [], trace=True, expected=expected)
+            traced = run_ours(bench, "all rules, tracemalloc", seed.accounts, chosen, trace=True, expected=expected)
         per_rule: list[OursResult] = []
         if args.per_rule_accounts:
             subset = seed.accounts[: args.per_rule_accounts]
@@ -1381,6 +1741,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_ours(bench, f"subset, {rule_id}", subset, [rule_id], trace=False, expected=expected)
                 )
         c7n = None if c7n_versions is None else run_c7n(bench, seed, expected, c7n_versions)
+        prowler = None if prowler_versions is None else run_prowler(bench, seed, prowler_versions)
     except BenchmarkError as exc:
         print(f"org_benchmark.py: {exc}\n(specs, logs and outputs kept in {workdir})", file=sys.stderr)
         return 2
@@ -1390,7 +1751,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
     total = time.perf_counter() - total_start
-    print(render(args, seed, ours, unlimited, traced, per_rule, c7n))
+    print(render(args, seed, ours, unlimited, traced, per_rule, c7n, no_cache, prowler))
     load_end = [round(x, 2) for x in os.getloadavg()]
     server_hwm = _hwm_kib(os.getpid())
     if server_hwm is not None:
@@ -1407,18 +1768,21 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start_1_5_15": load_start,
             "seed": asdict(seed),
             "ours": asdict(ours),
+            "ours_no_cache": asdict(no_cache) if no_cache else None,
             "ours_no_rate_limits": asdict(unlimited) if unlimited else None,
             "ours_tracemalloc": asdict(traced) if traced else None,
             "per_rule": [asdict(r) for r in per_rule],
             "c7n": asdict(c7n) if c7n else None,
+            "prowler": asdict(prowler) if prowler else None,
             "workdir": None if temporary else str(workdir),
         }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2, sort_keys=True)
             fh.write("\n")
         log(f"wrote {args.json}")
-    failed = ours.sanity + [p for r in (unlimited, traced, *per_rule) if r is not None for p in r.sanity]
+    failed = ours.sanity + [p for r in (no_cache, unlimited, traced, *per_rule) if r is not None for p in r.sanity]
     failed += c7n.sanity if c7n else []
+    failed += prowler.sanity if prowler else []
     if failed:
         log(f"sanity checks failed; specs, logs and outputs kept in {workdir}")
         return 1

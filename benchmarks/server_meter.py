@@ -17,6 +17,16 @@ the server receives is:
 * **timed**: the time spent inside moto (sleep excluded) is summed per phase, with the highest number
   of requests inside moto at once.
 
+**Dispatch** (``cached_dispatch``, on unless ``install_meter(..., cached_dispatch=False)``): moto's
+``DomainDispatcherApplication`` picks the Flask app of a request's backend anew for every request, under
+one process-wide lock, by listing the moto package's folder (``backends.list_of_moto_modules``, a
+``stat`` per entry) and matching the host against every backend's URL patterns: about a fifth of the
+server's CPU per request here, all of it serialised. For services whose backend follows from the SigV4
+scope's service and Region alone (``_CACHEABLE``), the meter asks moto's own ``get_application`` once per
+(service, Region) and reuses its answer, the same app moto would pick again. Every other request
+(pre-signed S3 downloads, unsigned calls, any other service) still goes through moto's dispatcher. It makes
+the sandbox answer faster, for every tool alike; it changes no answer.
+
 The sandbox's own control calls (``/moto-api/...``) are neither delayed nor counted. Nothing in
 ``auditor/`` or moto is modified; the wrapped app is put back by ``meter.uninstall()``.
 """
@@ -36,6 +46,9 @@ from urllib.parse import parse_qs
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"^([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request$")
 _UNKNOWN = "unknown"
+# Signing names whose backend app moto chooses from the service and Region alone (werkzeug_app's
+# infer_service_region_host special-cases s3, dynamodb, sagemaker, ses, execute-api ... by path or header).
+_CACHEABLE = frozenset({"ecr", "sts", "iam", "omics", "cloudtrail", "secretsmanager", "organizations", "ec2"})
 
 
 @dataclass
@@ -48,6 +61,9 @@ class PhaseCounts:
     max_in_flight: int = 0  # most requests inside moto at the same time
     first: float | None = None  # perf_counter: first request's arrival (before its injected sleep)
     last: float | None = None  # and last answer's end
+    windows: dict[str, list[float]] = field(default_factory=dict)  # "service:Operation" -> [first arrival, last end]
+    # client ports: one per TCP connection; a port reused by a later connection counts once (a lower bound)
+    connections: set[str] = field(default_factory=set)
 
     @property
     def total(self) -> int:
@@ -100,8 +116,11 @@ class _RestMatcher:
 class ServerMeter:
     """WSGI middleware: injected latency and per-phase call counting (see the module docstring)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, cached_dispatch: bool = True) -> None:
         self.app = app
+        # moto's dispatcher, when the wrapped app is one (see the module docstring's **Dispatch**)
+        self._dispatcher = app if cached_dispatch and hasattr(app, "get_application") else None
+        self._apps: dict[tuple[str, str], Callable[..., Iterable[bytes]]] = {}
         self.latency_s = 0.0
         self._phase = "setup"
         self._lock = threading.Lock()
@@ -171,6 +190,15 @@ class ServerMeter:
         operation = self._rest.match(service, method, path) if service != _UNKNOWN else None
         return service, operation or f"{method} {path}", region, access_key
 
+    def _app_for(self, service: str, region: str, environ: dict[str, Any]) -> Callable[..., Iterable[bytes]]:
+        if self._dispatcher is None or service not in _CACHEABLE or not environ.get("HTTP_AUTHORIZATION"):
+            return self.app
+        key = (service, region)
+        app = self._apps.get(key)
+        if app is None:
+            app = self._apps[key] = self._dispatcher.get_application(environ)  # moto's own choice, once
+        return app
+
     # -- WSGI ---------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -189,7 +217,7 @@ class ServerMeter:
             counts.max_in_flight = max(counts.max_in_flight, self._in_flight)
         start = time.perf_counter()
         try:
-            return self.app(environ, start_response)
+            return self._app_for(service, region, environ)(environ, start_response)
         finally:
             end = time.perf_counter()
             key = f"{service}:{operation}"
@@ -198,10 +226,16 @@ class ServerMeter:
                 counts.calls[key] += 1
                 counts.cells[(account, region, key)] += 1
                 counts.busy_seconds += end - start
+                counts.connections.add(str(environ.get("REMOTE_PORT")))
                 counts.last = end if counts.last is None else max(counts.last, end)
+                window = counts.windows.get(key)
+                if window is None:
+                    counts.windows[key] = [arrived, end]
+                else:
+                    window[0], window[1] = min(window[0], arrived), max(window[1], end)
 
 
-def install_meter(sandbox_server: Any) -> ServerMeter:
+def install_meter(sandbox_server: Any, *, cached_dispatch: bool = True) -> ServerMeter:
     """Wrap the WSGI app of a running ``SandboxServer`` (``start_server()``) in a ``ServerMeter``.
 
     werkzeug's request handler reads ``server.app`` for every request, so replacing it takes effect
@@ -216,7 +250,7 @@ def install_meter(sandbox_server: Any) -> ServerMeter:
             "moto's ThreadedMotoServer layout changed"
         )
     original = wsgi_server.app
-    meter = ServerMeter(original)
+    meter = ServerMeter(original, cached_dispatch=cached_dispatch)
     wsgi_server.app = meter
 
     def restore() -> None:

@@ -30,7 +30,7 @@ from auditor.models import ImagePlatforms, Snapshot
 from auditor.sandbox import images
 from auditor.sandbox.ecr import simulate_ptc_pull
 from auditor.sandbox.seed import seed_demo_account
-from auditor.scan import collect_options
+from auditor.scan import collect_options, scan_live, select_rules
 from tests.support.sandbox import ACCOUNT, REGION, by_resource, run_scan
 
 ARCH_RULE = "image-not-arm-only"
@@ -336,3 +336,72 @@ def test_fix_uses_the_cache_it_is_given_and_plans_the_same(aws, tmp_path, monkey
     assert main(["fix", "--no-cache", "--out", str(tmp_path / "c"), "--quiet"]) == 1
     assert not xdg.exists() or not _entries(xdg), "--no-cache wrote the default cache"
     assert changes(tmp_path / "a") == changes(tmp_path / "b") == changes(tmp_path / "c") != []
+
+
+def test_one_fetch_per_digest_at_a_time(tmp_path) -> None:
+    """claim_image: the first caller owns a digest, the others get its answer (single-flight)."""
+    cache = DigestCache(tmp_path)
+    digest = _digest(11)
+    image = ImagePlatforms(digest=digest, platforms=["linux/amd64"], source="config-blob")
+    owners: list[int] = []
+    answers: list[ImagePlatforms | None] = []
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        claim = cache.claim_image(digest)
+        if claim is None:
+            owners.append(i)
+            cache.settle_image(digest, image)
+            answers.append(image)
+        elif isinstance(claim, ImagePlatforms):
+            answers.append(claim)
+        else:
+            answers.append(claim.result(timeout=10))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(owners) == 1 and answers == [image] * 8
+    assert cache.stats["stored"] == 1
+    assert cache.claim_image(digest) == image  # stored: a later caller reads it, owns nothing
+
+
+def test_a_claim_that_found_nothing_hands_nothing_on(tmp_path) -> None:
+    cache = DigestCache(tmp_path)
+    digest = _digest(12)
+    assert cache.claim_image(digest) is None  # owned
+    waiter = cache.claim_image(digest)
+    assert waiter is not None and not isinstance(waiter, ImagePlatforms)
+    cache.settle_image(digest, None)  # the fetch failed, or its answer may not be stored
+    assert waiter.result(timeout=1) is None
+    assert cache.claim_image(digest) is None  # the next caller owns it and fetches it
+    # an answer for another digest (the tag moved between DescribeImages and BatchGetImage) is not stored
+    cache.settle_image(digest, ImagePlatforms(digest=_digest(13), platforms=["linux/amd64"]))
+    assert not _entries(tmp_path)
+
+
+def test_cells_sharing_digests_fetch_each_once(aws, tmp_path) -> None:
+    """Three regions hold the same images (one upstream cached everywhere) and are scanned at once with one
+    cache: each distinct manifest and config blob is read once in all, the findings are those without cache."""
+    regions = ["us-east-1", "us-west-2", "eu-west-1"]
+    for region in regions:
+        ecr = aws.client("ecr", region_name=region)
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+        for i, kind in enumerate(["amd64", "amd64", "index", "arm64"]):
+            name = f"quay/team/tool{i}"
+            simulate_ptc_pull(ACCOUNT, region, name)
+            if kind == "index":
+                images.push_index(ecr, name, tag="1.0", platforms=["linux/amd64", "linux/arm64"])
+            else:
+                images.push_image(ecr, name, tag="1.0", architecture=kind)
+    cfg = parse_config({})
+    selected = select_rules(cfg, [ARCH_RULE])
+    plain = scan_live(cfg, selected, session=aws, regions=regions)
+    cached = scan_live(cfg, selected, session=aws, regions=regions, digest_cache=tmp_path / "cache")
+    assert plain.api_calls["ecr:BatchGetImage"] == 12
+    assert cached.api_calls["ecr:BatchGetImage"] == 3  # amd64, the index, arm64: once each in all
+    assert cached.api_calls["ecr:GetDownloadUrlForLayer"] == 2  # the amd64 and arm64 config blobs
+    assert _key(cached) == _key(plain)

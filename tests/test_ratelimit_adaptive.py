@@ -328,3 +328,17 @@ def test_ecr_operations_take_the_documented_bucket_shape() -> None:
     assert limited is not None and (limited.rate, limited.burst) == (5, 50)
     published = limits.limiter("111111111111", REGION, "ecr", "BatchGetImage")
     assert published is not None and published.burst == 2000  # a published quota keeps one second's burst
+
+
+def test_clients_of_one_account_and_region_draw_from_one_limiter(aws) -> None:
+    """Each client finds its operation's limiter once and keeps it: still the one limiter of that scope."""
+    limits = RateLimits()
+    first = limits.attach(aws.client("ecr"), ACCOUNT, REGION)
+    second = limits.attach(aws.client("ecr"), ACCOUNT, REGION)
+    other = limits.attach(aws.client("ecr"), "210987654321", REGION)
+    for client in (first, second, first):
+        client.describe_repositories()
+    other.describe_repositories()
+    made = limits.limiters()
+    assert made[(ACCOUNT, REGION, "ecr:DescribeRepositories")].calls == 3
+    assert made[("210987654321", REGION, "ecr:DescribeRepositories")].calls == 1
