@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ import botocore.exceptions
 import requests
 import structlog
 
-from auditor import digest_cache, manifests, upstreams
+from auditor import digest_cache, incremental, manifests, upstreams
 from auditor.aws import ApiCallCounter, CellError, CollectOptions, attempt, make_client
 from auditor.derive import (
     foreign_repositories,
@@ -47,20 +48,30 @@ from auditor.models import (
     Collected,
     ContainerRegistryMap,
     CreationTemplate,
+    EventDataStore,
     ImageMapping,
     ImagePlatforms,
     ImageRef,
+    Incremental,
+    ListedImage,
     PtcRule,
     PtcRuleEvent,
     PtcValidation,
     RegistryMapping,
+    RegistryScanning,
     Repository,
+    RepositoryLifecycle,
     RolePolicies,
     Run,
     RunTask,
+    ScanningFilter,
+    ScanningRule,
     SecretInfo,
     ServiceRoleSource,
     Snapshot,
+    Trail,
+    TrailSelectors,
+    TrailStatus,
     Workflow,
     WorkflowDefinition,
 )
@@ -125,6 +136,7 @@ class Collector:
         options: CollectOptions | None = None,
         counter: ApiCallCounter | None = None,
         account_id: str | None = None,
+        baseline: incremental.Baseline | None = None,
     ) -> None:
         self.session = session
         self.region = region
@@ -141,6 +153,11 @@ class Collector:
         self._digests = digest_cache.open_cache(self.opt.digest_cache) if self.opt.digest_cache else None
         # repository -> {tag: digest} from this scan's DescribeImages: which digests a repository holds now
         self._listed_digests: dict[str, dict[str, str]] = {}
+        # An incremental scan: the previous inventory (auditor.incremental), and this cell's carry once known.
+        self._baseline = baseline
+        self._carry: incremental.CellCarry | None = None
+        self._carried_workflows: set[str] = set()
+        self._carried_runs: set[str] = set()
 
     # one client per service, shared by the pool's threads (botocore clients are thread-safe)
     def client(self, service: str) -> Any:
@@ -191,6 +208,8 @@ class Collector:
         # the ECR side of the region is still audited.
         snap.healthomics_available = self.region in self.session.get_available_regions("omics", snap.partition)
         log.info("collect_start", account=snap.account_id, region=self.region, facets=snap.facets)
+        if self._baseline is not None:
+            self._start_incremental(snap, self._baseline)
         self._collect_facets(snap)
         snap.api_calls = self.counter.snapshot()
         log.info("collect_done", account=snap.account_id, region=self.region, api_calls=sum(snap.api_calls.values()))
@@ -226,6 +245,99 @@ class Collector:
                         setattr(snap, facet.snapshot_field, value)
                     done.add(facet.name)
                 launch()
+
+    # -- incremental scans (auditor.incremental) ----------------------------------------
+
+    def _start_incremental(self, snap: Snapshot, baseline: incremental.Baseline) -> None:
+        """Decide whether this cell can carry from the previous inventory; start the CloudTrail lookups.
+
+        The lookups run beside the listings (which need nothing from them); a facet that carries waits for
+        them only when it first asks.
+        """
+        prev = baseline.previous(snap.account_id, self.region)
+        why = baseline.why_full(snap.account_id, self.region, self.facets)
+        if prev is None or why is not None:
+            snap.incremental = Incremental(
+                previous_collected_at=prev.collected_at if prev else None,
+                full_scan_at=snap.collected_at,
+                full=True,
+                fallback=why,
+            )
+            log.info("incremental_full", account=snap.account_id, region=self.region, reason=why)
+            return
+        start, end = baseline.window_start(prev), datetime.now(UTC)
+        info = Incremental(
+            previous_collected_at=prev.collected_at,
+            full_scan_at=baseline.full_scan_at(prev),
+            window_start=start,
+            window_end=end,
+        )
+        snap.incremental = info
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="changes")
+        future = pool.submit(self._read_changes, baseline, snap, start, end)
+        pool.shutdown(wait=False)
+
+        def changes() -> incremental.Changes | None:
+            got = future.result()
+            if got.error is not None:
+                return None
+            return got.value
+
+        self._carry = incremental.CellCarry(prev, info, changes, baseline.settings)
+
+    def _read_changes(
+        self, baseline: incremental.Baseline, snap: Snapshot, start: datetime, end: datetime
+    ) -> Collected[incremental.Changes]:
+        """The cell's ECR changes and its account's IAM changes (read once per account) in the window."""
+        iam_region = incremental.IAM_EVENT_REGIONS.get(snap.partition, "us-east-1")
+
+        def read() -> incremental.Changes:
+            changes = incremental.read_changes(self._events, self.region, incremental.ECR_CHANGE_EVENTS, start, end)
+            iam = baseline.iam_changes(
+                snap.account_id,
+                lambda: incremental.read_changes(
+                    self._events,
+                    iam_region,
+                    incremental.IAM_ROLE_EVENTS + incremental.IAM_POLICY_EVENTS,
+                    baseline.iam_window(snap.account_id),
+                    end,
+                ),
+            )
+            changes.merge(iam)
+            return changes
+
+        got = attempt("cloudtrail:LookupEvents", "cloudtrail", read)
+        assert snap.incremental is not None
+        if got.error is not None:
+            snap.incremental.fallback = (
+                f"the CloudTrail lookup failed ({got.error.code}): every repository and role was read in full"
+            )
+        else:
+            assert got.value is not None
+            snap.incremental.events = dict(sorted(got.value.events.items()))
+        return got
+
+    def _events(self, region: str, name: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """LookupEvents for one event name in ``region`` (IAM's events live in one region of the partition)."""
+        client = self.client("cloudtrail") if region == self.region else self._client_in("cloudtrail", region)
+        pages = client.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}],
+            StartTime=start,
+            EndTime=end,
+            PaginationConfig={"PageSize": 50},
+        )
+        return [event for page in pages for event in page.get("Events", [])]
+
+    def _client_in(self, service: str, region: str) -> Any:
+        """A client for another region than the cell's (made once, like ``client``)."""
+        key = f"{service}@{region}"
+        account = self.account_id
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = make_client(
+                    self.session, service, region, self.opt, self.counter, account_id=account
+                )
+            return self._clients[key]
 
     def _facet_method(self, facet: Facet, snap: Snapshot) -> Callable[..., Any]:
         """The facet's collector method, or an empty stand-in where HealthOmics has no endpoint."""
@@ -370,11 +482,12 @@ class Collector:
                         return None
                     raise
 
-            return name, attempt("ecr:GetRepositoryPolicy", snap.repository_arn(name), fetch)
+            carried = self._carry.repository_policy(snap, name, repos.get(name)) if self._carry else None
+            return name, carried or attempt("ecr:GetRepositoryPolicy", snap.repository_arn(name), fetch)
 
-        existing = {r.name for r in snap.repositories.value or []}
+        repos = {r.name: r for r in snap.repositories.value or []}
         # The gate's own images (opt.extra_images) may name repositories no registered workflow uses yet.
-        gated = {repository for repository, _, _ in self.opt.extra_images if repository in existing}
+        gated = {repository for repository, _, _ in self.opt.extra_images if repository in repos}
         return dict(self._parallel(get, sorted(set(relevant_repositories(snap)) | gated)))
 
     def _foreign_repository_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
@@ -405,9 +518,11 @@ class Collector:
                         return None
                     raise
 
-            return name, attempt("ecr:GetLifecyclePolicy", snap.repository_arn(name), fetch)
+            carried = self._carry.lifecycle_policy(snap, name, repos.get(name)) if self._carry else None
+            return name, carried or attempt("ecr:GetLifecyclePolicy", snap.repository_arn(name), fetch)
 
-        return dict(self._parallel(get, sorted(r.name for r in snap.repositories.value or [])))
+        repos = {r.name: r for r in snap.repositories.value or []}
+        return dict(self._parallel(get, sorted(repos)))
 
     # -- images -------------------------------------------------------------------
 
@@ -475,8 +590,15 @@ class Collector:
         """The newest tags of each cache repository (``image_tags_per_repository`` of them)."""
         if self.opt.image_tags_per_repository <= 0:
             return {}
-        ptc_repos = ptc_repositories(snap)
+        repos = {r.name: r for r in snap.repositories.value or []}
         out: dict[str, Collected[list[str]]] = {}
+        ptc_repos = []
+        for repo in ptc_repositories(snap):
+            carried = self._carry.image_listing(snap, repo, repos.get(repo)) if self._carry else None
+            if carried is not None:
+                out[repo] = carried
+            else:
+                ptc_repos.append(repo)
         for repo, listed in zip(ptc_repos, self._parallel(self._newest_tags, ptc_repos), strict=True):
             out[repo] = (
                 Collected[list[str]](error=listed.error)
@@ -507,58 +629,116 @@ class Collector:
     def _images(self, snap: Snapshot) -> None:
         refs = self._image_refs(snap)
         snap.image_refs = refs
+        if self._carry is not None:  # an incremental scan: what no event touched is carried
+            repos = {r.name: r for r in snap.repositories.value or []}
+            for ref in refs:
+                carried = self._carry.image(snap, ref, repos.get(ref.repository))
+                if carried is not None:
+                    snap.images[ref.key] = carried
         by_repo: dict[str, list[ImageRef]] = {}
         for ref in refs:
-            by_repo.setdefault(ref.repository, []).append(ref)
-        results = self._parallel(lambda item: self._inspect_repository_images(snap, *item), by_repo.items())
+            if ref.key not in snap.images:
+                by_repo.setdefault(ref.repository, []).append(ref)
+        items = list(by_repo.items())
+        if self._digests is not None and len(items) > 1:
+            # The cells of an organisation scan share the digest cache and often the same images (one upstream
+            # image cached in every account and Region). In the same order they would all reach a digest at
+            # once, and all but one would wait for it; each cell starts at its own place instead, so they fetch
+            # different digests side by side and find the others' already stored. Results do not depend on it.
+            start = zlib.crc32(f"{snap.account_id}/{self.region}".encode()) % len(items)
+            items = items[start:] + items[:start]
+        # A ref whose digest another cell is fetching right now is put aside, not waited for, so this cell's
+        # threads go on with digests nobody has claimed; the ones put aside are done at the end, by then mostly
+        # answered by the cache.
+        deferred: list[ImageRef] = []
+        results = self._parallel(lambda item: self._inspect_repository_images(snap, item[0], item[1], deferred), items)
         for chunk in results:
+            snap.images.update(chunk)
+        later: dict[str, list[ImageRef]] = {}
+        for ref in deferred:
+            later.setdefault(ref.repository, []).append(ref)
+        for chunk in self._parallel(lambda item: self._inspect_repository_images(snap, *item), later.items()):
             snap.images.update(chunk)
 
     def _inspect_repository_images(
-        self, snap: Snapshot, repository: str, refs: list[ImageRef]
+        self, snap: Snapshot, repository: str, refs: list[ImageRef], deferred: list[ImageRef] | None = None
     ) -> dict[str, Collected[ImagePlatforms]]:
+        """``deferred``: where to put the refs whose digest another caller is fetching (their keys are then
+        missing from the result); None: wait for those."""
         out: dict[str, Collected[ImagePlatforms]] = {}
         resource = snap.repository_arn(repository)
-        if self._digests is not None:
-            # The digest cache says what a digest offers, never whether this repository holds it: only a
-            # digest this scan's DescribeImages listed here (or a listed tag's) is answered without a call.
-            listed = self._listed_digests.get(repository, {})
-            held = set(listed.values())
-            fetch: list[ImageRef] = []
+        cache = self._digests
+        owned: dict[str, ImagePlatforms | None] = {}  # digests this call claimed -> what it found to store
+        waiting: list[tuple[ImageRef, Future[ImagePlatforms | None]]] = []
+
+        def fetch(chunk_refs: list[ImageRef], listed: dict[str, str]) -> None:
+            # BatchGetImage takes up to 100 image ids per call: one call per repository chunk.
+            for start in range(0, len(chunk_refs), 100):
+                chunk = chunk_refs[start : start + 100]
+                ids = [{"imageDigest": r.digest} if r.digest else {"imageTag": r.tag or "latest"} for r in chunk]
+
+                def batch_get(ids: list[dict[str, str]] = ids) -> dict[str, Any]:
+                    return cast(
+                        dict[str, Any],
+                        self.client("ecr").batch_get_image(
+                            repositoryName=repository,
+                            imageIds=ids,
+                            acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES),
+                        ),
+                    )
+
+                got = attempt("ecr:BatchGetImage", resource, batch_get)
+                for ref in chunk:
+                    if not got.ok:
+                        out[ref.key] = Collected(error=got.error)
+                        continue
+                    out[ref.key] = self._platforms_from_response(snap, repository, ref, got.value or {})
+                    found = out[ref.key].value
+                    if cache is None or not found or not digest_cache.manifest_is_cacheable(got.value or {}, found):
+                        continue
+                    claimed = ref.digest or listed.get(ref.tag or "latest")
+                    if claimed in owned and found.digest == claimed:
+                        owned[claimed] = found  # stored, and handed to the waiters, by settle_image below
+                    else:
+                        cache.put_image(found)
+
+        if cache is None:
+            fetch(refs, {})
+            return out
+        # The digest cache says what a digest offers, never whether this repository holds it: only a digest
+        # this scan's DescribeImages listed here (or a listed tag's) is answered without a call. A digest
+        # another cell or thread is fetching right now is waited for, not fetched again (single-flight).
+        listed = self._listed_digests.get(repository, {})
+        held = set(listed.values())
+        to_fetch: list[ImageRef] = []
+        try:
             for ref in refs:
                 digest = ref.digest or listed.get(ref.tag or "latest")
-                known = self._digests.image(digest) if digest in held else None
-                if known is None:
-                    fetch.append(ref)
-                else:
-                    out[ref.key] = Collected(value=known)
-            refs = fetch
-        # BatchGetImage takes up to 100 image ids per call: one call per repository chunk.
-        for start in range(0, len(refs), 100):
-            chunk = refs[start : start + 100]
-            ids = [{"imageDigest": r.digest} if r.digest else {"imageTag": r.tag or "latest"} for r in chunk]
-
-            def batch_get(ids: list[dict[str, str]] = ids) -> dict[str, Any]:
-                return cast(
-                    dict[str, Any],
-                    self.client("ecr").batch_get_image(
-                        repositoryName=repository, imageIds=ids, acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES)
-                    ),
-                )
-
-            got = attempt(
-                "ecr:BatchGetImage",
-                resource,
-                batch_get,
-            )
-            for ref in chunk:
-                if not got.ok:
-                    out[ref.key] = Collected(error=got.error)
+                if digest is None or digest not in held:
+                    to_fetch.append(ref)
                     continue
-                out[ref.key] = self._platforms_from_response(snap, repository, ref, got.value or {})
-                found = out[ref.key].value
-                if self._digests is not None and found and digest_cache.manifest_is_cacheable(got.value or {}, found):
-                    self._digests.put_image(found)
+                claim = cache.claim_image(digest)
+                if isinstance(claim, ImagePlatforms):
+                    out[ref.key] = Collected(value=claim)
+                elif claim is not None and deferred is not None:
+                    deferred.append(ref)
+                elif claim is not None:
+                    waiting.append((ref, claim))
+                else:
+                    owned[digest] = None
+                    to_fetch.append(ref)
+            fetch(to_fetch, listed)
+        finally:
+            for digest, found in owned.items():  # before any wait below: no two callers wait on each other
+                cache.settle_image(digest, found)
+        retry = []
+        for ref, pending in waiting:
+            shared = pending.result()
+            if shared is None:  # the owner found nothing it could store: this repository asks itself
+                retry.append(ref)
+            else:
+                out[ref.key] = Collected(value=shared.model_copy(deep=True))
+        fetch(retry, {})
         return out
 
     def _platforms_from_response(
@@ -726,6 +906,10 @@ class Collector:
             return Collected(error=listed.error)
 
         def get(item: dict[str, Any]) -> Workflow:
+            carried = self._carry.workflow(item["id"]) if self._carry else None
+            if carried is not None:
+                self._carried_workflows.add(carried.id)
+                return carried
             wf = Workflow(
                 id=item["id"], arn=item["arn"], name=item.get("name"), type=item.get("type"), status=item.get("status")
             )
@@ -742,7 +926,11 @@ class Collector:
         """Read each private workflow's definition with the gate's extractors (stored on the workflow)."""
         from auditor import definitions  # the gate's extractors (miniwdl, parsers) load only when needed
 
-        workflows = [w for w in snap.workflows.value or [] if (w.type or "PRIVATE") == "PRIVATE"]
+        workflows = [
+            w
+            for w in snap.workflows.value or []
+            if (w.type or "PRIVATE") == "PRIVATE" and w.id not in self._carried_workflows
+        ]
 
         def read(wf: Workflow) -> Collected[WorkflowDefinition]:
             return attempt(
@@ -769,6 +957,10 @@ class Collector:
         ]
 
         def get(item: dict[str, Any]) -> Run:
+            carried = self._carry.run(item) if self._carry else None
+            if carried is not None:
+                self._carried_runs.add(carried.id)
+                return carried
             got = attempt("omics:GetRun", item["arn"], lambda: self.client("omics").get_run(id=item["id"]))
             detail = got.value or {}
             run = Run(
@@ -781,6 +973,9 @@ class Collector:
                 creation_time=_dt(detail.get("creationTime", item.get("creationTime"))),
                 start_time=_dt(detail.get("startTime", item.get("startTime"))),
                 stop_time=_dt(detail.get("stopTime", item.get("stopTime"))),
+                name=detail.get("name", item.get("name")),
+                failure_reason=detail.get("failureReason"),
+                status_message=detail.get("statusMessage"),
             )
             if not got.ok:
                 run.tasks = Collected(error=got.error)
@@ -794,7 +989,7 @@ class Collector:
         return Collected(value=runs, error=failed)
 
     def _run_tasks(self, snap: Snapshot) -> None:
-        runs = [run for run in snap.runs.value or [] if run.tasks.error is None]
+        runs = [run for run in snap.runs.value or [] if run.tasks.error is None and run.id not in self._carried_runs]
 
         def list_tasks(run: Run) -> Collected[list[dict[str, Any]]]:
             return attempt(
@@ -810,13 +1005,17 @@ class Collector:
             run, item = pair
 
             def fetch() -> RunTask:
-                details = self.client("omics").get_run_task(id=run.id, taskId=item["taskId"]).get("imageDetails") or {}
+                task = self.client("omics").get_run_task(id=run.id, taskId=item["taskId"])
+                details = task.get("imageDetails") or {}
                 return RunTask(
                     task_id=item["taskId"],
                     name=item.get("name"),
                     image=details.get("image"),
                     image_digest=details.get("imageDigest"),
                     source_image=details.get("sourceImage"),
+                    status=task.get("status", item.get("status")),
+                    status_message=task.get("statusMessage"),
+                    failure_reason=task.get("failureReason"),
                 )
 
             return attempt("omics:GetRunTask", f"{run.arn}/task/{item['taskId']}", fetch)
@@ -829,6 +1028,62 @@ class Collector:
             tasks = [next(fetched) for _ in got.value or []]
             failed = next((t.error for t in tasks if t.error is not None), None)
             run.tasks = Collected(error=failed) if failed else Collected(value=[t.value for t in tasks if t.value])
+
+    # -- lifecycle of the used repositories (rule lifecycle-keeps-used-images) -----------------
+
+    def _used_lifecycles(self, snap: Snapshot) -> dict[str, Collected[RepositoryLifecycle]]:
+        """Each existing repository a workflow uses: its lifecycle policy and, when it has one, its images.
+
+        One GetLifecyclePolicy per repository (none when the ``lifecycle_policies`` facet already read it) and
+        DescribeImages, paginated, only for a repository that has a policy: never a call per image.
+        """
+        existing = {r.name for r in snap.repositories.value or []}
+        names = sorted(name for name in used_repositories(snap) if name in existing)
+
+        repos = {r.name: r for r in snap.repositories.value or []}
+
+        def read(name: str) -> tuple[str, Collected[RepositoryLifecycle]]:
+            carried = self._carry.used_lifecycle(snap, name, repos.get(name)) if self._carry else None
+            if carried is not None:
+                return name, carried
+            arn = snap.repository_arn(name)
+            known = snap.lifecycle_policies.get(name)
+            policy = known if known is not None and known.ok else None
+            if policy is None:
+
+                def get_policy() -> str | None:
+                    try:
+                        text = self.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+                        return cast(str, text)
+                    except botocore.exceptions.ClientError as exc:
+                        if _error_code(exc) == "LifecyclePolicyNotFoundException":
+                            return None
+                        raise
+
+                policy = attempt("ecr:GetLifecyclePolicy", arn, get_policy)
+            if policy.error is not None:
+                return name, Collected(error=policy.error)
+            if policy.value is None:
+                return name, Collected(value=RepositoryLifecycle())
+
+            def list_images() -> list[ListedImage]:
+                details = self._paginate("ecr", "describe_images", "imageDetails", repositoryName=name)
+                return [
+                    ListedImage(
+                        digest=d["imageDigest"],
+                        tags=list(d.get("imageTags") or []),
+                        pushed_at=_dt(d.get("imagePushedAt")),
+                        last_pulled_at=_dt(d.get("lastRecordedPullTime")),
+                    )
+                    for d in details
+                ]
+
+            listed = attempt("ecr:DescribeImages", arn, list_images)
+            if listed.error is not None:
+                return name, Collected(error=listed.error)
+            return name, Collected(value=RepositoryLifecycle(policy=policy.value, images=listed.value))
+
+        return dict(self._parallel(read, names))
 
     # -- IAM ------------------------------------------------------------------------
 
@@ -871,6 +1126,9 @@ class Collector:
             return result
 
         def read(arn: str) -> tuple[str, Collected[RolePolicies]]:
+            carried = self._carry.role(arn) if self._carry else None
+            if carried is not None:
+                return arn, carried
             name = arn.rsplit("/", 1)[-1]
             iam = self.client("iam")
 
@@ -928,6 +1186,110 @@ class Collector:
 
         arns = [s.arn for s in snap.service_roles.value or [] if _in_account(s.arn, snap.account_id)]
         return dict(self._parallel(read, arns))
+
+    # -- ECR scanning and CloudTrail recording (hygiene rules) ---------------------------
+
+    def _registry_scanning(self) -> Collected[RegistryScanning]:
+        def fetch() -> RegistryScanning:
+            config = self.client("ecr").get_registry_scanning_configuration().get("scanningConfiguration") or {}
+            return RegistryScanning(
+                # A registry never configured answers BASIC with no rules (the API's documented default).
+                scan_type=config.get("scanType") or "BASIC",
+                rules=[
+                    ScanningRule(
+                        scan_frequency=r["scanFrequency"],
+                        repository_filters=[
+                            ScanningFilter(filter=f["filter"], filter_type=f.get("filterType", "WILDCARD"))
+                            for f in r.get("repositoryFilters", [])
+                        ],
+                    )
+                    for r in config.get("rules", [])
+                ],
+            )
+
+        return attempt("ecr:GetRegistryScanningConfiguration", "registry-scanning-configuration", fetch)
+
+    def _trails(self) -> Collected[list[Trail]]:
+        """DescribeTrails with shadow trails (other regions' multi-region trails, organisation trails), then each
+        trail's status and selectors, asked by ARN as the API requires for shadow and organisation trails."""
+        client = self.client("cloudtrail")
+        listed = attempt(
+            "cloudtrail:DescribeTrails",
+            "trails",
+            lambda: list(client.describe_trails(includeShadowTrails=True).get("trailList", [])),
+        )
+        if listed.error is not None:
+            return Collected(error=listed.error)
+
+        def read(item: dict[str, Any]) -> Trail:
+            arn = item.get("TrailARN") or item["Name"]
+
+            def status() -> TrailStatus:
+                resp = client.get_trail_status(Name=arn)
+                return TrailStatus(
+                    is_logging=bool(resp.get("IsLogging")),
+                    latest_delivery_error=resp.get("LatestDeliveryError") or None,
+                    start_logging_time=_dt(resp.get("StartLoggingTime")),
+                    stop_logging_time=_dt(resp.get("StopLoggingTime")),
+                )
+
+            def selectors() -> TrailSelectors:
+                resp = client.get_event_selectors(TrailName=arn)
+                return TrailSelectors(
+                    event_selectors=list(resp.get("EventSelectors") or []),
+                    advanced_event_selectors=list(resp.get("AdvancedEventSelectors") or []),
+                )
+
+            return Trail(
+                name=item["Name"],
+                arn=arn,
+                home_region=item.get("HomeRegion"),
+                multi_region=bool(item.get("IsMultiRegionTrail")),
+                organization=bool(item.get("IsOrganizationTrail")),
+                status=attempt("cloudtrail:GetTrailStatus", arn, status),
+                selectors=attempt("cloudtrail:GetEventSelectors", arn, selectors),
+            )
+
+        return attempt("cloudtrail:DescribeTrails", "trails", lambda: self._parallel(read, listed.value or []))
+
+    def _event_data_stores(self) -> Collected[list[EventDataStore]]:
+        """ListEventDataStores, then GetEventDataStore per store: the list's selector and region fields are
+        deprecated there, so each store is read on its own."""
+        client = self.client("cloudtrail")
+
+        def listing() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            token: str | None = None
+            while True:
+                resp = client.list_event_data_stores(**({"NextToken": token} if token else {}))
+                out.extend(resp.get("EventDataStores", []))
+                token = resp.get("NextToken")
+                if not token:
+                    return out
+
+        listed = attempt("cloudtrail:ListEventDataStores", "event-data-stores", listing)
+        if listed.error is not None:
+            return Collected(error=listed.error)
+
+        def read(item: dict[str, Any]) -> EventDataStore:
+            arn = item["EventDataStoreArn"]
+            got = attempt(
+                "cloudtrail:GetEventDataStore", arn, lambda: dict(client.get_event_data_store(EventDataStore=arn))
+            )
+            resp = got.value or item
+            return EventDataStore(
+                arn=arn,
+                name=resp.get("Name"),
+                status=resp.get("Status"),
+                multi_region=bool(resp.get("MultiRegionEnabled")),
+                organization=bool(resp.get("OrganizationEnabled")),
+                advanced_event_selectors=list(resp.get("AdvancedEventSelectors") or []),
+                error=got.error,
+            )
+
+        return attempt(
+            "cloudtrail:GetEventDataStore", "event-data-stores", lambda: self._parallel(read, listed.value or [])
+        )
 
     # -- CloudTrail ------------------------------------------------------------------
 

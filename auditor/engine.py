@@ -24,6 +24,14 @@ from pydantic import BaseModel, Field
 from auditor.findings import Finding, Severity, Status, finding_id
 from auditor.models import CallError, Collected, RolePolicies, Snapshot
 
+# Every rule belongs to one group (``scan --group``, ``rules``): "access" rules judge whether HealthOmics can pull
+# what a workflow uses (a FAIL breaks runs); "hygiene" rules judge practices the seeds and AWS recommend
+# (scanning, CloudTrail, lifecycle, scoping, pinning), whose FAIL breaks nothing today.
+RULE_GROUPS = {
+    "access": "whether HealthOmics can pull what a workflow uses: a FAIL breaks runs",
+    "hygiene": "practices the seeds and AWS recommend (scanning, CloudTrail, lifecycle, scoping, pinning)",
+}
+
 
 class RuleMeta(BaseModel):
     """Everything a person or a tool needs to know about a rule, kept next to its code."""
@@ -37,6 +45,7 @@ class RuleMeta(BaseModel):
     fixable: bool = False
     facets: list[str]  # inventory facets the rule reads (collection fetches only these)
     custom: bool = False
+    group: str = "access"  # RULE_GROUPS: whether a FAIL breaks runs, or departs from a recommended practice
 
     @property
     def permissions(self) -> list[str]:
@@ -88,12 +97,15 @@ def rule(
     facets: list[str],
     references: list[str] | None = None,
     fixable: bool = False,
+    group: str = "access",
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule function with its metadata."""
 
     def register(fn: RuleFn) -> RuleFn:
         if id in REGISTRY:
             raise ValueError(f"duplicate rule id {id!r}")
+        if group not in RULE_GROUPS:
+            raise ValueError(f"rule {id!r}: unknown group {group!r}; known: {', '.join(RULE_GROUPS)}")
         meta = RuleMeta(
             id=id,
             title=title,
@@ -103,6 +115,7 @@ def rule(
             references=references or [],
             fixable=fixable,
             facets=facets,
+            group=group,
         )
         REGISTRY[id] = Rule(meta=meta, evaluate=fn)
         return fn

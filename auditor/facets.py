@@ -210,6 +210,40 @@ _DECLARED = (
         collect="_ptc_events",
         snapshot_field="ptc_events",
     ),
+    Facet(
+        name="registry_scanning",
+        what="The registry's scanning configuration: scan type and the scanning rules' frequencies and repository "
+        "filters (GetRegistryScanningConfiguration).",
+        permissions=("ecr:GetRegistryScanningConfiguration",),
+        collect="_registry_scanning",
+        snapshot_field="registry_scanning",
+    ),
+    Facet(
+        name="trails",
+        what="The CloudTrail trails that apply to the region (shadow and organisation trails included), each "
+        "with its logging status and event selectors.",
+        permissions=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"),
+        collect="_trails",
+        snapshot_field="trails",
+    ),
+    Facet(
+        name="event_data_stores",
+        what="The CloudTrail Lake event data stores of the region, each with its status and advanced event selectors.",
+        permissions=("cloudtrail:ListEventDataStores", "cloudtrail:GetEventDataStore"),
+        collect="_event_data_stores",
+        snapshot_field="event_data_stores",
+    ),
+    Facet(
+        name="used_lifecycles",
+        what="For each existing repository a workflow uses (cache, image-mapping destination, direct): its "
+        "lifecycle policy and, when it has one, every image DescribeImages lists (tags, push and last-pull times).",
+        permissions=("ecr:GetLifecyclePolicy", "ecr:DescribeImages"),
+        collect="_used_lifecycles",
+        snapshot_field="used_lifecycles",
+        depends_on=("repositories", "workflows", "workflow_definitions", "run_tasks"),
+        # Reuse every repository's lifecycle policy when a (custom) rule collects it anyway: no second call.
+        after=("lifecycle_policies",),
+    ),
 )
 
 # name -> declaration, in declaration order (the order of error messages and of docs/facets.md)
@@ -226,6 +260,7 @@ SNAPSHOT_METADATA = frozenset(
         "facets",
         "healthomics_available",
         "api_calls",
+        "incremental",
     }
 )
 

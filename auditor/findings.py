@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 from auditor import __version__
 from auditor.errors import ExitCode, UsageError
 from auditor.files import load_model
-from auditor.models import CallError
+from auditor.models import CallError, FailedRun
 
 # 1.1 added ``coverage``; 1.0 documents still load (their coverage is computed from their findings).
 SCHEMA_VERSION = "1.1"
@@ -95,6 +95,22 @@ class Target(BaseModel):
     error: CallError | None = None
 
 
+class IncrementalCell(BaseModel):
+    """How an incremental scan read one cell: what it trusted from the previous inventory, and why."""
+
+    account: str
+    region: str
+    full: bool  # read in full (``fallback`` says why)
+    fallback: str | None = None
+    previous_scan: datetime | None = None  # when the previous scan of the cell began
+    last_full_scan: datetime  # nothing carried was read before this
+    window_start: datetime | None = None  # the CloudTrail window searched
+    window_end: datetime | None = None
+    events: dict[str, int] = Field(default_factory=dict)  # event name -> count in the window
+    reread: dict[str, int] = Field(default_factory=dict)  # what -> resources re-read because an event named them
+    carried: dict[str, int] = Field(default_factory=dict)  # what -> resources carried from the previous inventory
+
+
 class RunInfo(BaseModel):
     id: str
     started: datetime
@@ -104,6 +120,7 @@ class RunInfo(BaseModel):
     targets: list[Target] = Field(default_factory=list)
     rules: list[str] = Field(default_factory=list)
     severity_threshold: Severity = Severity.LOW
+    incremental: list[IncrementalCell] | None = None  # set by an incremental scan (scan --since-last)
 
 
 class CoverageRow(BaseModel):
@@ -144,6 +161,9 @@ class FindingsDocument(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     api_calls: dict[str, int] = Field(default_factory=dict)
     coverage: Coverage | None = None  # computed when absent (documents older than 1.1, hand-built ones)
+    # FAILED runs of the look-back window, each explained by findings or "not container-related"
+    # (auditor.run_failures); empty when no selected rule collects runs. Absent in older documents.
+    failed_runs: list[FailedRun] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _fill_coverage(self) -> FindingsDocument:
@@ -286,6 +306,9 @@ def merge_documents(parts: Sequence[FindingsDocument], *, run_id: str | None = N
     api_calls: Counter[str] = Counter()
     for part in parts:
         api_calls.update(part.api_calls)
+    incremental: dict[tuple[str, str], IncrementalCell] = {}
+    for cell in (c for p in parts for c in p.run.incremental or []):
+        incremental[(cell.account, cell.region)] = cell  # a retried branch: one account per cell
     run = RunInfo(
         id=run_id or (next(iter(ids)) if len(ids) == 1 else str(uuid.uuid4())),
         started=min(p.run.started for p in parts),
@@ -295,6 +318,7 @@ def merge_documents(parts: Sequence[FindingsDocument], *, run_id: str | None = N
         targets=[targets[k] for k in sorted(targets)],
         rules=list(first.rules),
         severity_threshold=first.severity_threshold,
+        incremental=[incremental[k] for k in sorted(incremental)] if incremental else None,
     )
     ordered = sort_findings(findings.values(), run.rules)
     return FindingsDocument(
@@ -303,7 +327,16 @@ def merge_documents(parts: Sequence[FindingsDocument], *, run_id: str | None = N
         findings=ordered,
         api_calls=dict(sorted(api_calls.items())),
         coverage=compute_coverage(run, ordered),
+        failed_runs=_merge_failed_runs(parts),
     )
+
+
+def _merge_failed_runs(parts: Sequence[FindingsDocument]) -> list[FailedRun]:
+    """The parts' failed runs, one per run ARN (a retried branch lists it twice), in the parts' order."""
+    runs: dict[str, FailedRun] = {}
+    for failed in (r for p in parts for r in p.failed_runs):
+        runs.setdefault(failed.arn, failed)
+    return list(runs.values())
 
 
 # --- files and the exit code ------------------------------------------------------------

@@ -86,8 +86,9 @@ def plan_live(
     scanned = list(rules)
     fixers = load_fixers()
     if any(fixers[r.meta.id].follow_ons for r in rules if r.meta.id in fixers):
-        have = {r.meta.id for r in scanned}
-        scanned += [r for r in fixable_rules(select_rules(Config())) if r.meta.id not in have]
+        # Follow-ons come from the selected rules' own groups (a cache rule's grants are access rules).
+        have, groups = {r.meta.id for r in scanned}, sorted({r.meta.group for r in rules})
+        scanned += [r for r in fixable_rules(select_rules(Config(), groups=groups)) if r.meta.id not in have]
     snapshots: list[Snapshot] = []
     doc = scan_live(
         config,

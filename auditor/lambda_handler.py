@@ -141,6 +141,8 @@ class Settings:
     new_in_message: int = 20
     securityhub_import: bool = False
     endpoint_url: str | None = None
+    digest_cache: bool = True  # keep image platforms by digest in the bucket between runs (auditor.lambda_state)
+    incremental_full_after_days: int = 0  # 0: every run reads everything; N: incremental, in full every N days
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -170,6 +172,8 @@ class Settings:
             new_in_message=_int(env, "NEW_FINDINGS_IN_MESSAGE", 20, 0, 1000),
             securityhub_import=_flag(env.get("SECURITYHUB_IMPORT")),
             endpoint_url=env.get("AUDIT_ENDPOINT_URL", "").strip() or None,
+            digest_cache=_flag(env.get("DIGEST_CACHE", "true")),
+            incremental_full_after_days=_int(env, "INCREMENTAL_FULL_AFTER_DAYS", 0, 0, 90),
         )
 
 
@@ -227,12 +231,14 @@ class Context:
         text: str = resp["Body"].read().decode("utf-8")
         return text
 
-    def get_bounded(self, key: str, limit: int) -> str | None:
-        """The object's text if it is at most ``limit`` bytes of UTF-8, None when it does not exist.
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> str:
+        self.client("s3").put_object(
+            Bucket=self.settings.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
+        )
+        return self.uri(key)
 
-        Larger objects are refused from their Content-Length, and at most ``limit + 1`` bytes are ever
-        read, so a planted 2 GB object cannot exhaust the function's memory.
-        """
+    def get_bytes(self, key: str, limit: int) -> bytes | None:
+        """The object's bytes if at most ``limit`` of them, None when it does not exist (EventError if larger)."""
         try:
             resp = self.client("s3").get_object(Bucket=self.settings.bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
@@ -248,6 +254,17 @@ class Context:
             body.close()
         if len(data) > limit:
             raise EventError(f"{_one_line(self.uri(key), 200)} is larger than {limit} bytes")
+        return bytes(data)
+
+    def get_bounded(self, key: str, limit: int) -> str | None:
+        """The object's text if it is at most ``limit`` bytes of UTF-8, None when it does not exist.
+
+        Larger objects are refused from their Content-Length, and at most ``limit + 1`` bytes are ever
+        read, so a planted 2 GB object cannot exhaust the function's memory.
+        """
+        data = self.get_bytes(key, limit)
+        if data is None:
+            return None
         try:
             text: str = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -615,13 +632,10 @@ def plan(event: PlanEvent, ctx: Context) -> dict[str, Any]:
 
 @action("scan_cell", ScanCellEvent)
 def scan_cell(event: ScanCellEvent, ctx: Context) -> dict[str, Any]:
-    from auditor.scan import scan_org
 
     run_id = event.run_id
     cell = CellEvent(account=event.account, region=event.region).cell()
-    doc = scan_org(
-        ctx.config, ctx.rules, session=ctx.session, cells=[cell], run_id=run_id, endpoint_url=ctx.settings.endpoint_url
-    )
+    doc = _scan(ctx, [cell], run_id)
     key = _part_key(run_id, cell.account, cell.region)
     ctx.put(key, doc.model_dump_json())
     statuses = {k: v for k, v in doc.summary["by_status"].items() if v}
@@ -699,14 +713,53 @@ def _planned_cells(event: MergeEvent, ctx: Context) -> list[Any]:
 @action("run", RunEvent)
 def run(event: RunEvent, ctx: Context) -> dict[str, Any]:
     from auditor.nightly_fix import apply_fixes
-    from auditor.scan import scan_org
 
     run_id = new_run_id()
-    config, rules = ctx.config, ctx.rules
     log.info("run_start", run_id=run_id, source=event.source or event.detail_type or "direct")
-    doc = scan_org(config, rules, session=ctx.session, run_id=run_id, endpoint_url=ctx.settings.endpoint_url)
+    doc = _scan(ctx, None, run_id)
     fixes = apply_fixes(doc, ctx) if ctx.settings.fix_enabled else None
     return finish(doc, ctx, fixes=fixes)
+
+
+def _scan(ctx: Context, cells: list[Any] | None, run_id: str) -> Any:
+    """scan_org over ``cells`` (None: every planned cell), with what the bucket keeps between runs.
+
+    The digest cache is restored before and saved after (``DIGEST_CACHE``); with
+    ``INCREMENTAL_FULL_AFTER_DAYS`` the scan starts from each cell's last inventory and saves the new one.
+    """
+    from datetime import timedelta
+
+    from auditor import lambda_state
+    from auditor.incremental import Settings as IncrementalSettings
+    from auditor.scan import scan_org
+    from auditor.targets import plan_cells
+
+    settings = ctx.settings
+    digests = lambda_state.restore_digests(ctx) if settings.digest_cache else None
+    since = incremental = None
+    kept: list[Any] = []
+    if settings.incremental_full_after_days:
+        if cells is None:
+            cells = plan_cells(ctx.config, ctx.session, endpoint_url=settings.endpoint_url)
+        since = lambda_state.previous_inventory(ctx, [(c.account, c.region) for c in cells])
+        incremental = IncrementalSettings(full_after=timedelta(days=settings.incremental_full_after_days))
+    doc = scan_org(
+        ctx.config,
+        ctx.rules,
+        session=ctx.session,
+        cells=cells,
+        run_id=run_id,
+        endpoint_url=settings.endpoint_url,
+        digest_cache=digests,
+        since=since,
+        incremental_settings=incremental,
+        keep_snapshots=kept,
+    )
+    if settings.incremental_full_after_days:
+        lambda_state.save_inventory(ctx, kept)
+    if digests is not None:
+        lambda_state.save_digests(ctx, digests)
+    return doc
 
 
 # --- the end of every run: outputs, diff, notification, latest ----------------------------------------

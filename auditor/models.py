@@ -113,6 +113,22 @@ class ImageRef(BaseModel):
         return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
 
 
+class ListedImage(BaseModel):
+    """One image DescribeImages lists (ECR ImageDetail): what lifecycle policy rules select on."""
+
+    digest: str
+    tags: list[str] = Field(default_factory=list)
+    pushed_at: datetime | None = None  # imagePushedAt
+    last_pulled_at: datetime | None = None  # lastRecordedPullTime
+
+
+class RepositoryLifecycle(BaseModel):
+    """A used repository's lifecycle policy and, when it has one, every image it holds (auditor.lifecycle)."""
+
+    policy: str | None = None  # the lifecycle policy text; None: the repository has none
+    images: list[ListedImage] | None = None  # None: not listed (no policy, nothing to evaluate)
+
+
 class ImagePlatforms(BaseModel):
     """Platforms an image manifest (or index/list) offers, cached by manifest digest."""
 
@@ -186,6 +202,10 @@ class RunTask(BaseModel):
     image: str | None = None
     image_digest: str | None = None
     source_image: str | None = None
+    # GetRunTask status, statusMessage and failureReason (auditor.run_failures reads them); None in older inventories
+    status: str | None = None
+    status_message: str | None = None
+    failure_reason: str | None = None
 
 
 class Run(BaseModel):
@@ -199,6 +219,62 @@ class Run(BaseModel):
     start_time: datetime | None = None
     stop_time: datetime | None = None
     tasks: Collected[list[RunTask]] = Field(default_factory=Collected)
+    # GetRun failureReason (a code such as ECR_PERMISSION_ERROR) and statusMessage; None in older inventories
+    failure_reason: str | None = None
+    status_message: str | None = None
+    name: str | None = None
+
+
+class FailureLink(BaseModel):
+    """A finding that explains a failed run or task, with its fix (auditor.run_failures)."""
+
+    finding_id: str
+    rule_id: str
+    status: str  # FAIL | ERROR
+    resource: str
+    message: str
+    remediation: str
+    fixable: bool
+
+
+class FailureExplanation(BaseModel):
+    """What a failure message says and what explains it: one failed task, or a run that failed without one."""
+
+    task_id: str | None = None  # None: the run's own failure (no failed task says more)
+    task_name: str | None = None
+    image: str | None = None  # the image named by the message, else the task's imageDetails.image
+    failure_reason: str | None = None
+    status_message: str | None = None
+    kind: str  # auditor.run_failures.Kind: ecr-access, image-not-found, ... or "not-container"
+    container_related: bool
+    summary: str  # one line: what the message means
+    rule_ids: list[str] = Field(default_factory=list)  # the rules whose findings can explain this kind
+    findings: list[FailureLink] = Field(default_factory=list)  # the FAIL/ERROR findings that do
+
+
+class FailedRun(BaseModel):
+    """A FAILED run and the explanation of each of its failures (findings document ``failed_runs``)."""
+
+    run_id: str
+    arn: str
+    account: str
+    region: str
+    name: str | None = None
+    workflow_id: str | None = None
+    role_arn: str | None = None
+    stop_time: datetime | None = None
+    failure_reason: str | None = None
+    status_message: str | None = None
+    failures: list[FailureExplanation] = Field(default_factory=list)
+    tasks_error: CallError | None = None  # the run's tasks could not be read: the explanation is partial
+
+    @property
+    def container_related(self) -> bool:
+        return any(f.container_related for f in self.failures)
+
+    @property
+    def finding_ids(self) -> list[str]:
+        return list(dict.fromkeys(link.finding_id for f in self.failures for link in f.findings))
 
 
 # --- IAM -------------------------------------------------------------------
@@ -237,7 +313,90 @@ class PtcRuleEvent(BaseModel):
     error_code: str | None = None
 
 
+class ScanningFilter(BaseModel):
+    """ECR ScanningRepositoryFilter: a WILDCARD filter on repository names."""
+
+    filter: str
+    filter_type: str = "WILDCARD"
+
+
+class ScanningRule(BaseModel):
+    """ECR RegistryScanningRule: a scan frequency and the repository filters it applies to."""
+
+    scan_frequency: str  # SCAN_ON_PUSH | CONTINUOUS_SCAN | MANUAL
+    repository_filters: list[ScanningFilter] = Field(default_factory=list)
+
+
+class RegistryScanning(BaseModel):
+    """ECR GetRegistryScanningConfiguration: the registry's scan type and scanning rules."""
+
+    scan_type: str  # BASIC | ENHANCED
+    rules: list[ScanningRule] = Field(default_factory=list)
+
+
+class TrailStatus(BaseModel):
+    """CloudTrail GetTrailStatus (the parts the rules read)."""
+
+    is_logging: bool
+    latest_delivery_error: str | None = None
+    start_logging_time: datetime | None = None
+    stop_logging_time: datetime | None = None
+
+
+class TrailSelectors(BaseModel):
+    """CloudTrail GetEventSelectors: basic or advanced event selectors, as returned."""
+
+    event_selectors: list[dict[str, Any]] = Field(default_factory=list)
+    advanced_event_selectors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Trail(BaseModel):
+    """A CloudTrail trail DescribeTrails lists in this region (shadow and organisation trails included)."""
+
+    name: str
+    arn: str
+    home_region: str | None = None
+    multi_region: bool = False
+    organization: bool = False
+    status: Collected[TrailStatus] = Field(default_factory=Collected)  # GetTrailStatus, per trail
+    selectors: Collected[TrailSelectors] = Field(default_factory=Collected)  # GetEventSelectors, per trail
+
+
+class EventDataStore(BaseModel):
+    """A CloudTrail Lake event data store (ListEventDataStores, then GetEventDataStore)."""
+
+    arn: str
+    name: str | None = None
+    status: str | None = None  # ENABLED, STOPPED_INGESTION, ...
+    multi_region: bool = False
+    organization: bool = False
+    advanced_event_selectors: list[dict[str, Any]] = Field(default_factory=list)
+    error: CallError | None = None  # GetEventDataStore failed for this store
+
+
 # --- the snapshot ----------------------------------------------------------
+
+
+class Incremental(BaseModel):
+    """How an incremental scan built this snapshot (None on a full scan's snapshot)."""
+
+    previous_collected_at: datetime | None = None  # when the previous scan of this cell began (None: none)
+    full_scan_at: datetime  # when the last full scan of this cell began: nothing carried is older
+    full: bool = False  # True: this cell fell back to a full read (``fallback`` says why)
+    fallback: str | None = None
+    window_start: datetime | None = None  # the CloudTrail window searched (start includes the margin)
+    window_end: datetime | None = None
+    events: dict[str, int] = Field(default_factory=dict)  # event name -> events seen in the window
+    reread: dict[str, list[str]] = Field(default_factory=dict)  # what -> keys re-read because an event named them
+    # resource (as findings name it) -> what was carried -> when it was really read
+    carried: dict[str, dict[str, datetime]] = Field(default_factory=dict)
+
+    def carried_count(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for what in self.carried.values():
+            for name in what:
+                out[name] = out.get(name, 0) + 1
+        return dict(sorted(out.items()))
 
 
 class Snapshot(BaseModel):
@@ -264,6 +423,8 @@ class Snapshot(BaseModel):
     # (GetRepositoryPolicy with registryId) or, in an organisation scan, from the owning account's cell.
     foreign_repository_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)
     lifecycle_policies: dict[str, Collected[str | None]] = Field(default_factory=dict)  # by repo name
+    # Repositories workflows use (that exist): lifecycle policy + DescribeImages, by repository name
+    used_lifecycles: dict[str, Collected[RepositoryLifecycle]] = Field(default_factory=dict)
     images: dict[str, Collected[ImagePlatforms]] = Field(default_factory=dict)  # by ImageRef.key
     image_refs: list[ImageRef] = Field(default_factory=list)
     image_listings: dict[str, Collected[list[str]]] = Field(default_factory=dict)  # newest tags per PTC repo
@@ -272,7 +433,11 @@ class Snapshot(BaseModel):
     service_roles: Collected[list[ServiceRoleSource]] = Field(default_factory=Collected)
     roles: dict[str, Collected[RolePolicies]] = Field(default_factory=dict)  # by role ARN
     ptc_events: Collected[list[PtcRuleEvent]] = Field(default_factory=Collected)
+    registry_scanning: Collected[RegistryScanning] = Field(default_factory=Collected)
+    trails: Collected[list[Trail]] = Field(default_factory=Collected)  # with each trail's status and selectors
+    event_data_stores: Collected[list[EventDataStore]] = Field(default_factory=Collected)
 
+    incremental: Incremental | None = None  # how an incremental scan built it (auditor.incremental)
     api_calls: dict[str, int] = Field(default_factory=dict)
 
     # -- helpers rules share -------------------------------------------------

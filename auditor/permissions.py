@@ -186,10 +186,13 @@ def _rules(config: Any = None) -> list[Any]:
 
 
 def scan_actions(config: Any = None) -> set[str]:
-    """Every rule's read permissions (built-in rules, plus a config's custom rules when given)."""
+    """Every rule's read permissions (built-in rules, plus a config's custom rules when given), and the calls
+    ``explain`` makes itself (the scan it runs for the run's region needs only rules' permissions)."""
+    from auditor.commands.explain import EXPLAIN_PERMISSIONS
     from auditor.facets import permissions_for_facets
 
-    return {p for r in _rules(config) for p in r.meta.permissions} | set(permissions_for_facets([]))
+    rules = {p for r in _rules(config) for p in r.meta.permissions}
+    return rules | set(permissions_for_facets([])) | set(EXPLAIN_PERMISSIONS)
 
 
 def fix_actions(*, s3_backups: bool = True) -> set[str]:

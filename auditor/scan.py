@@ -30,13 +30,14 @@ from auditor.aws import ApiCallCounter, CellError, CollectOptions, call_error
 from auditor.collect import Collector, read_from_owners
 from auditor.config import Config, RoleSettings
 from auditor.custom_rules import build_rule
-from auditor.engine import Rule, RuleContext, cell_error_findings, load_builtin_rules, run_rules
+from auditor.engine import RULE_GROUPS, Rule, RuleContext, cell_error_findings, load_builtin_rules, run_rules
 from auditor.errors import UsageError
 from auditor.facets import expand_facets
 from auditor.files import load_data
 from auditor.findings import (
     Finding,
     FindingsDocument,
+    IncrementalCell,
     RunInfo,
     Status,
     Target,
@@ -45,6 +46,8 @@ from auditor.findings import (
     sort_findings,
     summarize,
 )
+from auditor.incremental import Baseline, incremental_cell, mark_carried
+from auditor.incremental import Settings as IncrementalSettings
 from auditor.models import CallError, Snapshot
 from auditor.ratelimit import DeadlineExceeded, RateLimits
 from auditor.suppressions import EXPIRED_RULE_ID, Suppression, apply_suppressions
@@ -67,15 +70,21 @@ def all_rules(config: Config) -> dict[str, Rule]:
     return rules
 
 
-def select_rules(config: Config, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Rule]:
+def select_rules(
+    config: Config, include: Sequence[str] = (), exclude: Sequence[str] = (), groups: Sequence[str] = ()
+) -> list[Rule]:
+    """The rules to run: ``include`` (default: all), less ``exclude``, within ``groups`` (default: every group)."""
     rules = all_rules(config)
+    unknown_groups = sorted(set(groups) - set(RULE_GROUPS))
+    if unknown_groups:
+        raise UsageError(f"unknown rule group(s): {', '.join(unknown_groups)}; known: {', '.join(RULE_GROUPS)}")
     include = list(include) or config.rules.include
     exclude = list(exclude) + config.rules.exclude
     unknown = [r for r in [*include, *exclude] if r not in rules]
     if unknown:
         raise UsageError(f"unknown rule id(s): {', '.join(unknown)} (see `omics-ecr-audit rules`)")
     chosen = [rules[r] for r in include] if include else list(rules.values())
-    return [r for r in chosen if r.meta.id not in exclude]
+    return [r for r in chosen if r.meta.id not in exclude and (not groups or r.meta.group in groups)]
 
 
 def rule_context(config: Config, now: datetime | None = None) -> RuleContext:
@@ -137,10 +146,13 @@ def collect_cell(
     options: CollectOptions,
     counter: ApiCallCounter,
     account_id: str | None = None,
+    baseline: Baseline | None = None,
 ) -> tuple[Snapshot | None, CallError | None]:
-    """Collect one cell; a failure that stops the whole cell (no credentials, region off) is returned, not raised."""
+    """Collect one cell; a failure that stops the whole cell (no credentials, region off) is returned, not raised.
+
+    ``baseline``: the previous inventory of an incremental scan (``auditor.incremental``)."""
     try:
-        collector = Collector(session, region, facets, options, counter, account_id=account_id)
+        collector = Collector(session, region, facets, options, counter, account_id=account_id, baseline=baseline)
         return collector.collect(), None
     except CellError as exc:  # a call showed that nothing in the cell can be read (region off, token invalid)
         log.error("cell_failed", region=region, code=exc.error.code, operation=exc.error.operation)
@@ -225,7 +237,13 @@ class _CellOutcome:
     api_calls: dict[str, int]
 
 
-def _run_cell(job: _CellJob, facets: set[str], options: CollectOptions, timeout: float | None) -> _CellOutcome:
+def _run_cell(
+    job: _CellJob,
+    facets: set[str],
+    options: CollectOptions,
+    timeout: float | None,
+    baseline: Baseline | None = None,
+) -> _CellOutcome:
     """One cell, start to end; never raises (a failure is the cell's ERROR, never the other cells')."""
     counter = ApiCallCounter()
     account = job.account or "unknown"
@@ -238,7 +256,9 @@ def _run_cell(job: _CellJob, facets: set[str], options: CollectOptions, timeout:
             options = replace(options, deadline=clock() + timeout)
         # Verifying makes the cell's first call STS GetCallerIdentity in the cell's region: a region that
         # is not enabled for the account fails there, and credentials that reach the wrong account are caught.
-        snap, error = collect_cell(session, job.region, facets, options, counter, None if job.verify else job.account)
+        snap, error = collect_cell(
+            session, job.region, facets, options, counter, None if job.verify else job.account, baseline
+        )
         if snap is not None and job.account is not None and snap.account_id != job.account:
             error = CallError(
                 operation="sts:GetCallerIdentity",
@@ -267,8 +287,12 @@ def _scan_cells(
     keep_snapshots: list[Snapshot] | None = None,
     extra_calls: ApiCallCounter | None = None,
     digest_cache: Path | None = None,
+    since: Sequence[Snapshot] | None = None,
+    incremental_settings: IncrementalSettings | None = None,
 ) -> FindingsDocument:
-    """Collect every cell in a bounded pool, judge the snapshots, build the document."""
+    """Collect every cell in a bounded pool, judge the snapshots, build the document.
+
+    ``since``: the previous inventory; the scan is then incremental (``auditor.incremental``)."""
     run = RunInfo(
         id=run_id or str(uuid.uuid4()),
         started=datetime.now(UTC),
@@ -280,8 +304,9 @@ def _scan_cells(
     facets = facets_for(rules)
     timeout = config.concurrency.cell_timeout_seconds
     workers = max(1, min(config.concurrency.max_cells, len(jobs)))
+    baseline = Baseline(since, now=options.now, settings=incremental_settings) if since is not None else None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cell") as pool:
-        outcomes = list(pool.map(lambda job: _run_cell(job, facets, options, timeout), jobs))
+        outcomes = list(pool.map(lambda job: _run_cell(job, facets, options, timeout, baseline), jobs))
     ctx = rule_context(config, options.now)
     snapshots: list[Snapshot] = []
     findings: list[Finding] = []
@@ -299,11 +324,15 @@ def _scan_cells(
         snapshots.append(outcome.snapshot)
         run.targets.append(Target(account=outcome.account, region=outcome.region, status="scanned"))
         findings.extend(run_rules(outcome.snapshot, rules, ctx))
+    if baseline is not None:
+        mark_carried(findings, snapshots)
+        run.incremental = [incremental_cell(s) for s in snapshots if s.incremental is not None]
     if save_to:
         save_inventory(snapshots, save_to)
     if keep_snapshots is not None:
         keep_snapshots.extend(snapshots)
-    return build_document(run, findings, dict(sorted(api_calls.items())))
+    doc = build_document(run, findings, dict(sorted(api_calls.items())))
+    return _with_failed_runs(doc, snapshots)
 
 
 def _read_sources_from_owners(
@@ -342,11 +371,14 @@ def scan_live(
     mode: str = "live",
     keep_snapshots: list[Snapshot] | None = None,
     digest_cache: Path | None = None,
+    since: Sequence[Snapshot] | None = None,
+    incremental_settings: IncrementalSettings | None = None,
 ) -> FindingsDocument:
     """The caller's account, region by region, with the session's credentials (``config.targets`` is not read).
 
     ``account_id`` spares each cell its STS lookup; ``keep_snapshots`` receives the snapshots (the fixer
-    plans from them); ``digest_cache`` is the folder of image platforms by digest kept across scans.
+    plans from them); ``digest_cache`` is the folder of image platforms by digest kept across scans;
+    ``since`` the previous inventory of an incremental scan, trusted as ``incremental_settings`` say.
     """
     regions = list(regions) or [session.region_name or "us-east-1"]
     _check_regions(session, regions)
@@ -360,6 +392,8 @@ def scan_live(
         save_to=save_to,
         keep_snapshots=keep_snapshots,
         digest_cache=digest_cache,
+        since=since,
+        incremental_settings=incremental_settings,
     )
 
 
@@ -439,6 +473,8 @@ def scan_org(
     run_id: str | None = None,
     save_to: str | Path | None = None,
     digest_cache: Path | None = None,
+    since: Sequence[Snapshot] | None = None,
+    incremental_settings: IncrementalSettings | None = None,
 ) -> FindingsDocument:
     """Scan account x region cells: ``cells``, or every cell ``targets.plan_cells`` finds for the config.
 
@@ -471,6 +507,8 @@ def scan_org(
         keep_snapshots=keep_snapshots,
         extra_calls=calls,
         digest_cache=digest_cache,
+        since=since,
+        incremental_settings=incremental_settings,
     )
 
 
@@ -491,7 +529,16 @@ def scan_inventory(config: Config, rules: Sequence[Rule], path: str | Path) -> F
     api_calls: Counter[str] = Counter()
     for s in snapshots:
         api_calls.update(s.api_calls)
-    return build_document(run, evaluate(snapshots, rules, ctx), dict(sorted(api_calls.items())))
+    doc = build_document(run, evaluate(snapshots, rules, ctx), dict(sorted(api_calls.items())))
+    return _with_failed_runs(doc, snapshots)
+
+
+def _with_failed_runs(doc: FindingsDocument, snapshots: Iterable[Snapshot]) -> FindingsDocument:
+    """The document with its ``failed_runs`` section: the FAILED runs collected, explained by its findings."""
+    from auditor.run_failures import explain_failed_runs
+
+    doc.failed_runs = explain_failed_runs(snapshots, doc.findings)
+    return doc
 
 
 # --- outputs --------------------------------------------------------------------------
@@ -511,12 +558,44 @@ def _targets_line(targets: Sequence[Target]) -> str:
     return line + (f"; could not scan: {', '.join(failed)}" if failed else "")
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
+
+
+def _incremental_lines(cells: Sequence[IncrementalCell]) -> list[str]:
+    """What an incremental scan trusted: carried data, re-reads, the event window, cells read in full."""
+    carried: Counter[str] = Counter()
+    reread: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    for cell in cells:
+        carried.update(cell.carried)
+        reread.update(cell.reread)
+        events.update(cell.events)
+    partial = [c for c in cells if not c.full]
+    lines = []
+    if partial:
+        since = min(c.previous_scan for c in partial if c.previous_scan is not None)
+        full = min(c.last_full_scan for c in partial)
+        lines.append(
+            f"incremental: changes since {since:%Y-%m-%d %H:%M} UTC (CloudTrail: {sum(events.values())} event(s)); "
+            f"last full scan {full:%Y-%m-%d %H:%M} UTC"
+        )
+        lines.append(f"  carried from the previous inventory: {_counts(dict(carried))}")
+        lines.append(f"  re-read because an event named them: {_counts(dict(reread))}")
+    for c in cells:
+        if c.full or c.fallback:
+            lines.append(f"  {c.account}/{c.region}: {'read in full: ' if c.full else ''}{c.fallback}")
+    return lines
+
+
 def render_summary(doc: FindingsDocument) -> str:
     """A readable summary for the terminal: per rule, per cell, then every FAIL and ERROR, then every MUTED."""
     lines = []
     s = doc.summary["by_status"]
     lines.append(f"omics-ecr-audit {doc.run.tool_version} · run {doc.run.id} · {doc.run.mode}")
     lines.append(_targets_line(doc.run.targets))
+    if doc.run.incremental is not None:
+        lines.extend(_incremental_lines(doc.run.incremental))
     lines.append(
         f"findings: {doc.summary['total']}  PASS {s['PASS']}  FAIL {s['FAIL']}  MUTED {s.get('MUTED', 0)}  "
         f"ERROR {s['ERROR']}  N/A {s['NOT_APPLICABLE']}"
@@ -551,6 +630,11 @@ def render_summary(doc: FindingsDocument) -> str:
                 f"        accepted by {record.get('owner', '?')} {until} "
                 f"(was {record.get('original_status', '?')}): {record.get('reason', '?')}"
             )
+    if doc.failed_runs:
+        from auditor.run_failures import summary_lines
+
+        lines.append("")
+        lines.extend(summary_lines(doc.failed_runs))
     calls = sum(doc.api_calls.values())
     lines.append("")
     lines.append(f"API calls: {calls} ({len(doc.api_calls)} operations)")

@@ -340,6 +340,20 @@ def _parameters() -> dict[str, Any]:
             "MaxValue": 100,
             "Description": "Failed cells the Map tolerates; Merge reports every failed cell as ERROR findings anyway",
         },
+        "DigestCache": {
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "Keep image platforms by digest in the bucket between runs (digest-cache/digests.json.gz)",
+        },
+        "IncrementalFullAfterDays": {
+            "Type": "Number",
+            "Default": 0,
+            "MinValue": 0,
+            "MaxValue": 90,
+            "Description": "0: every run reads everything; N: incremental runs from each cell's last inventory "
+            "(inventory/), a full read every N days",
+        },
         "RunRetentionDays": {"Type": "Number", "Default": 400, "MinValue": 1},
         "LogRetentionDays": {
             "Type": "Number",
@@ -609,6 +623,8 @@ def _function() -> dict[str, Any]:
         "REPORT_FORMATS": {"Ref": "ReportFormats"},
         "MAX_CONCURRENCY": {"Ref": "MaxConcurrency"},
         "TOLERATED_FAILURE_PERCENTAGE": {"Ref": "ToleratedFailurePercentage"},
+        "DIGEST_CACHE": {"Ref": "DigestCache"},
+        "INCREMENTAL_FULL_AFTER_DAYS": {"Ref": "IncrementalFullAfterDays"},
         "LOG_LEVEL": "info",
     }
     return {

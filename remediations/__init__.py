@@ -5,9 +5,14 @@ for planning and applying, ``StateKind.permissions`` for reading and restoring i
 """
 
 from auditor.remediations import (
+    cloudtrail_trail,
     creation_template,
     cross_account_source,
+    ecr_scanning,
+    grants_scoped,
     image_architecture,
+    lifecycle_keeps_used,
+    pinned_by_digest,
     ptc_change_during_run,
     ptc_rule,
     registry_map,
@@ -15,13 +20,19 @@ from auditor.remediations import (
     repository_policy,
     service_role,
     service_role_trust,
+    template_role,
     workflow_images,
 )
 
 __all__ = [
+    "cloudtrail_trail",
     "creation_template",
     "cross_account_source",
+    "ecr_scanning",
+    "grants_scoped",
     "image_architecture",
+    "lifecycle_keeps_used",
+    "pinned_by_digest",
     "ptc_change_during_run",
     "ptc_rule",
     "registry_map",
@@ -29,5 +40,6 @@ __all__ = [
     "repository_policy",
     "service_role",
     "service_role_trust",
+    "template_role",
     "workflow_images",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from auditor.rules.cloudtrail_trail import EVENT_HISTORY_DAYS, recording
+
 from auditor.engine import Result, RuleContext, error_result, facet_errors, rule
 from auditor.findings import Severity, Status
 from auditor.models import Run, Snapshot
@@ -42,7 +44,7 @@ def run_window(run: Run, now: datetime) -> tuple[datetime, datetime] | None:
         "(`aws omics get-run-task`)."
     ),
     references=["https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html"],
-    facets=["ptc_rules", "runs", "ptc_events"],
+    facets=["ptc_rules", "runs", "ptc_events", "trails"],
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
@@ -74,6 +76,17 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             continue
         known.append((what, ev.event_time, f"CloudTrail {ev.event_id}"))
     current = {r.ecr_repository_prefix for r in snap.ptc_rules.value or []}
+    # Without a trail recording ECR's management events (cache rules are ECR's), event history (90 days) is the
+    # only record of past changes.
+    untrailed = recording(snap, event_data_stores=False, sources=("ecr.amazonaws.com",)).records is False
+    horizon = now - timedelta(days=EVENT_HISTORY_DAYS)
+    short = untrailed and (
+        ctx.run_lookback_days > EVENT_HISTORY_DAYS or any(start < horizon for _, (start, _) in windows)
+    )
+    note = (
+        f"no trail records ECR's management events here: CloudTrail event history, kept {EVENT_HISTORY_DAYS} days "
+        f"(since {horizon.date().isoformat()}), is the only record of earlier changes"
+    )
     for prefix in sorted(set(changes) | current):
         resource = f"pull-through-cache-rule/{prefix}"
         overlaps: list[dict[str, Any]] = []
@@ -94,6 +107,8 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
             "changes": [{"change": w, "at": t.isoformat(), "source": s} for w, t, s in changes.get(prefix, [])],
             "runs_considered": len(windows),
         }
+        if untrailed:
+            evidence["evidence_window"] = {"since": horizon.isoformat(), "short": short, "note": note}
         if overlaps:
             evidence["overlaps"] = overlaps
             runs = sorted({o["run"] for o in overlaps})
@@ -118,5 +133,6 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
                 status=Status.PASS,
                 resource=resource,
                 evidence=evidence,
-                message=f"No change to pull through cache rule {prefix!r} overlapped a run.",
+                message=f"No change to pull through cache rule {prefix!r} overlapped a run"
+                + (f" ({note})." if short else "."),
             )

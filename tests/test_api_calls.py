@@ -111,9 +111,11 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
     details = [omics.get_run(id=r["id"]) for r in runs]
     tasks = {r["id"]: omics.list_run_tasks(id=r["id"])["items"] for r in runs}
     task_images = [
-        omics.get_run_task(id=rid, taskId=t["taskId"])["imageDetails"] for rid, ts in tasks.items() for t in ts
+        omics.get_run_task(id=rid, taskId=t["taskId"]).get("imageDetails") or {}
+        for rid, ts in tasks.items()
+        for t in ts
     ]
-    task_repos = {_repository(i["image"], host) for i in task_images if i["image"].startswith(host)}
+    task_repos = {_repository(i["image"], host) for i in task_images if i.get("image", "").startswith(host)}
 
     listed_roles = iam.list_roles()["Roles"]
     audited_roles = {r["RoleName"] for r in listed_roles if _trusts_omics(r["AssumeRolePolicyDocument"])}
@@ -149,6 +151,19 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
     }
     assert {i["imageDigest"] for i in task_images if i.get("imageDigest")} <= tagged_digests
 
+    # the repositories workflows use (image mappings, definitions, run tasks): their lifecycle policies are read,
+    # and the images of those that have one are listed (lifecycle-keeps-used-images)
+    used_repos = (mapped_repos | direct_repos | task_repos) & set(repositories)
+    with_lifecycle = set()
+    for repo in used_repos:
+        try:
+            ecr.get_lifecycle_policy(repositoryName=repo)
+            with_lifecycle.add(repo)
+        except ecr.exceptions.LifecyclePolicyNotFoundException:
+            pass
+    trails = ct.describe_trails(includeShadowTrails=True)["trailList"]
+    event_data_stores = ct.list_event_data_stores()["EventDataStores"]
+
     lookback = min(CollectOptions().run_lookback_days, 90)
     events = {
         name: ct.lookup_events(
@@ -174,6 +189,10 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
         "managed": managed,
         "inspected_repos": inspected_repos,
         "config_blobs": config_blobs,
+        "used_repos": used_repos,
+        "with_lifecycle": with_lifecycle,
+        "trails": trails,
+        "event_data_stores": event_data_stores,
     }
 
 
@@ -203,8 +222,11 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         # one per PTC rule naming a credential or needing one: Docker Hub and GHCR (Quay and ECR Public
         # need none and name none)
         "ecr:ValidatePullThroughCacheRule": len(validated),
-        # the newest tags of each repository under a PTC prefix, one page each
-        "ecr:DescribeImages": len(facts["ptc_repos"]),
+        # the newest tags of each repository under a PTC prefix, one page each, and every image of each used
+        # repository with a lifecycle policy (to judge what the policy would expire)
+        "ecr:DescribeImages": len(facts["ptc_repos"]) + len(facts["with_lifecycle"]),
+        "ecr:GetLifecyclePolicy": len(facts["used_repos"]),  # each repository a workflow uses
+        "ecr:GetRegistryScanningConfiguration": 1,  # one registry
         # one call per repository with a referenced image (< 100 references each): mapped, run-task or newest
         "ecr:BatchGetImage": len(facts["inspected_repos"]),
         # one per distinct config blob of a single-platform manifest (arm-tool, samtools); the ubuntu index
@@ -219,7 +241,8 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "omics:ListRuns": 1,
         "omics:GetRun": len(facts["runs"]),  # every run in the look-back period
         "omics:ListRunTasks": len(facts["runs"]),
-        "omics:GetRunTask": sum(len(t) for t in facts["tasks"].values()),  # imageDetails of each task
+        # imageDetails, status and any failure message of each task, failed or not
+        "omics:GetRunTask": sum(len(t) for t in facts["tasks"].values()),
         # --- IAM: roles trusting omics (from ListRoles) and roles of runs -> 2 audited roles
         "iam:ListRoles": 1,
         "iam:GetRole": len(facts["audited_roles"]),
@@ -231,15 +254,28 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "iam:GetPolicyVersion": len(facts["managed"]),
         # --- CloudTrail: LookupEvents takes one attribute, so one query per PTC event name, one page each
         "cloudtrail:LookupEvents": len(PTC_EVENT_NAMES),
+        # the trails that apply to the region, each one's status and selectors; the event data stores, each one
+        "cloudtrail:DescribeTrails": 1,
+        "cloudtrail:GetTrailStatus": len(facts["trails"]),
+        "cloudtrail:GetEventSelectors": len(facts["trails"]),
+        "cloudtrail:ListEventDataStores": 1,
+        "cloudtrail:GetEventDataStore": len(facts["event_data_stores"]),
     }
     assert doc.api_calls == expected
     # the same numbers written out for the demo, so a change in the seed is noticed here too
-    # 45 before definitions were read: +2 GetWorkflow exports, +3 policies (bwa, 2 cross-account), +1 image
-    assert sum(expected.values()) == 51
+    # 45 before definitions were read: +2 GetWorkflow exports, +3 policies (bwa, 2 cross-account), +1 image;
+    # 59 since the demo has two failed runs (docs/run-failures.md): +2 GetRun, +2 ListRunTasks, +4 GetRunTask
+    # (two tasks each). Their role and images are ones the scan reads anyway: no IAM or ECR call more.
+    # 71 with the hygiene rules: +4 GetLifecyclePolicy and +2 DescribeImages (bwa and samtools have lifecycle
+    # policies), +1 GetRegistryScanningConfiguration, +5 CloudTrail reads (one trail, one event data store).
+    assert sum(expected.values()) == 71
+    assert len(facts["runs"]) == 4 and len(facts["audited_roles"]) == 2
     assert expected["ecr:GetRepositoryPolicy"] == 6 and expected["ecr:ValidatePullThroughCacheRule"] == 2
     assert expected["ecr:BatchGetImage"] == 4 and expected["ecr:GetDownloadUrlForLayer"] == 2
-    # no lifecycle policies: no selected rule reads them
-    assert "ecr:GetLifecyclePolicy" not in doc.api_calls
+    assert len(facts["used_repos"]) == 4 and facts["with_lifecycle"] == {
+        "my-workflow/bwa",
+        "quay/biocontainers/samtools",
+    }
     # the scan's own counter agrees with an independent one on the session
     assert dict(seen.calls) == doc.api_calls
     # every call is covered by the scanner policy generated from the facets (no AccessDenied by design)

@@ -8,7 +8,7 @@ import re
 from auditor.cli import main
 from auditor.engine import load_builtin_rules
 from auditor.findings import Status
-from auditor.sandbox.seed import expected_failures, seed_demo_account
+from auditor.sandbox.seed import EXPECTED_FAILED_RUNS, expected_failed_runs, expected_failures, seed_demo_account
 from tests.support.sandbox import run_scan
 
 
@@ -23,6 +23,26 @@ def test_demo_scan_finds_exactly_the_seeded_defects(aws) -> None:
         assert found == expected[rule_id], rule_id
         assert any(f.status == Status.PASS for f in doc.findings if f.rule_id == rule_id), rule_id
     assert not [f for f in doc.findings if f.status == Status.ERROR]
+
+
+def test_demo_failed_runs_are_explained_by_exactly_the_seeded_defects(aws) -> None:
+    demo = seed_demo_account(aws)
+    doc = run_scan(aws)
+    expected = expected_failed_runs(demo)
+    assert set(EXPECTED_FAILED_RUNS) <= set(demo.runs)
+    assert {r.run_id for r in doc.failed_runs} == set(expected)
+    findings = {f.id: f for f in doc.findings}
+    for failed in doc.failed_runs:
+        linked: dict[str, set[str]] = {}
+        for link in (link for f in failed.failures for link in f.findings):
+            linked.setdefault(link.rule_id, set()).add(link.resource)
+            assert findings[link.finding_id].status == Status.FAIL
+            assert findings[link.finding_id].remediation == link.remediation
+        assert linked == expected[failed.run_id], failed.run_id
+        assert failed.container_related == bool(expected[failed.run_id])
+        # every explaining finding is one of the seeded defects
+        for rule_id, resources in linked.items():
+            assert resources <= expected_failures(demo)[rule_id]
 
 
 def test_demo_command_writes_findings(tmp_path, capsys) -> None:
@@ -49,6 +69,9 @@ def test_demo_command_writes_findings(tmp_path, capsys) -> None:
             "fixable",
         }
     assert "FAIL" in out and "findings written to" in out
+    # the failed runs of the look-back window, explained, in the document and the summary
+    assert len(doc["failed_runs"]) == len(EXPECTED_FAILED_RUNS)
+    assert "failed runs: 2 in the look-back window" in out
     # `make demo` writes the HTML report beside findings.json, and says so
     html = (tmp_path / "report.html").read_text()
     assert f"report written to {tmp_path / 'report.html'}" in out
@@ -78,6 +101,7 @@ def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
         "creation-template-grants-omics",
         "repository-policy-grants-omics",
         "service-role-can-pull",
+        "ecr-scanning-on",
     }
     for f in fixable:
         assert after[f["id"]]["status"] == "PASS", (f["rule_id"], f["resource"], after[f["id"]]["message"])
@@ -93,6 +117,11 @@ def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
         "image-not-arm-only",
         "ptc-rule-unchanged-during-run",
         "registry-map-consistent",
+        "template-role-for-kms-and-tags",
+        "cloudtrail-records-changes",
+        "lifecycle-keeps-used-images",
+        "grants-scoped",
+        "pinned-by-digest",
     }
     assert "undo with: omics-ecr-audit rollback" in out
     assert rc == 1  # FAILs remain that need a person

@@ -153,6 +153,16 @@ def test_rules_md_has_one_section_per_rule_in_registry_order() -> None:
     assert re.findall(r"^## (\S+)$", text, re.MULTILINE) == ids
 
 
+def test_readme_rule_table_is_what_the_generator_writes() -> None:
+    generator = _generator()
+    items = generator.rows()
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert readme == generator.readme_text(items), "README.md's rule table is stale: run `python docs/generate.py`"
+    # one row per rule, each linking to its section of docs/rules.md
+    for row in items:
+        assert f"[`{row['id']}`](docs/rules.md#{row['id']})" in readme, row["id"]
+
+
 def test_facets_md_is_what_the_generator_writes() -> None:
     generator = _generator()
     expected = generator.render_facets(generator.facet_rows())
@@ -167,7 +177,7 @@ def test_facets_md_has_one_row_per_declared_facet() -> None:
     assert re.findall(r"^\| `(\w+)` \| [^`]", text, re.MULTILINE) == list(FACETS)
 
 
-@pytest.mark.parametrize("stale_name", ["rules.md", "facets.md"])
+@pytest.mark.parametrize("stale_name", ["rules.md", "facets.md", "README.md"])
 def test_generator_check_mode_detects_a_stale_file(
     stale_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,9 +185,17 @@ def test_generator_check_mode_detects_a_stale_file(
     monkeypatch.setattr(generator, "OUTPUT", tmp_path / "rules.md")
     monkeypatch.setattr(generator, "FACETS_OUTPUT", tmp_path / "facets.md")
     monkeypatch.setattr(generator, "ROOT", tmp_path)
+    readme = tmp_path / "README.md"  # the hand-written README, whose rule table the generator rewrites
+    readme.write_text((DOCS.parent / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(generator, "README", readme)
     assert generator.main([]) == 0
     assert generator.main(["--check"]) == 0
-    (tmp_path / stale_name).write_text("# out of date\n", encoding="utf-8")
+    stale = "# out of date\n"
+    if stale_name == "README.md":  # the README stays hand-written around an out-of-date (here empty) rule table
+        text = readme.read_text(encoding="utf-8")
+        start, end = text.index(generator.README_START), text.index(generator.README_END)
+        stale = text[:start] + generator.README_START + "\n" + text[end:]
+    (tmp_path / stale_name).write_text(stale, encoding="utf-8")
     assert generator.main(["--check"]) == 1
     assert generator.main([]) == 0
     assert generator.main(["--check"]) == 0

@@ -49,6 +49,10 @@ def repo_arn(name: str) -> str:
     return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
 
 
+def workflow_arn(workflow_id: str) -> str:
+    return f"arn:aws:omics:{REGION}:{ACCOUNT}:workflow/{workflow_id}"
+
+
 ARM_TOOL = "docker-hub/biocontainers/arm-tool"
 SAMTOOLS = "quay/biocontainers/samtools"
 UBUNTU = "docker-hub/library/ubuntu"
@@ -164,6 +168,8 @@ PTC_DEPENDENT = {
     "registry-map-consistent": "workflows",
     "registry-policy-allows-omics": "registry-policy",
     "repository-policy-grants-omics": "repositories",
+    "ecr-scanning-on": "registry-scanning",
+    "grants-scoped": "omics-grants",
 }
 WORKFLOW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OmicsWorkflowRole"
 LEGACY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OmicsLegacyRole"
@@ -176,7 +182,14 @@ RUNS_UNREADABLE = {
     "service-role-can-pull": {"omics-runs", WORKFLOW_ROLE, LEGACY_ROLE},
     "cross-account-source-grants": {"omics-runs", f"{SHARED}/gatk", f"{SHARED}/multiqc"},
     "service-role-trusts-omics": {"omics-runs"},
+    # Which roles ran which workflows, which images runs used: unknown, so ERROR, never PASS.
+    "grants-scoped": {"iam-roles"},
+    "lifecycle-keeps-used-images": {"omics-runs"},
+    "pinned-by-digest": {"omics-runs"},
 }
+# The grants-scoped rule judges the roles that ran workflows: without the runs or the role list they drop
+# out, and "iam-roles" says why.
+GRANTS_OF_RUN_ROLES = {("grants-scoped", WORKFLOW_ROLE), ("grants-scoped", LEGACY_ROLE)}
 # Image references that only run tasks name (pinned digests). When runs or run tasks cannot be read they
 # drop out of the inspected set without an ERROR: see test_image_rule_reports_an_incomplete_image_set.
 RUN_TASK_ONLY_IMAGES = {
@@ -231,7 +244,9 @@ def test_repository_policy_denied_for_one_repository_only(session, baseline) -> 
         doc,
         baseline,
         Expect(
-            "ecr:GetRepositoryPolicy", "AccessDeniedException", {"repository-policy-grants-omics": {repo_arn(ARM_TOOL)}}
+            "ecr:GetRepositoryPolicy",
+            "AccessDeniedException",
+            {"repository-policy-grants-omics": {repo_arn(ARM_TOOL)}, "grants-scoped": {repo_arn(ARM_TOOL)}},
         ),
     )
     got = by_key(doc)
@@ -252,7 +267,7 @@ class DeniedCase:
 DENIED_CASES = {
     "registry-policy": DeniedCase(
         "ecr:GetRegistryPolicy",
-        {"registry-policy-allows-omics": {"registry-policy"}},
+        {"registry-policy-allows-omics": {"registry-policy"}, "grants-scoped": {"registry-policy"}},
         whole_rules={"registry-policy-allows-omics"},
     ),
     "ptc-rules": DeniedCase(
@@ -266,10 +281,14 @@ DENIED_CASES = {
         "omics:ListRuns",
         {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}} | RUNS_UNREADABLE | IMAGES_FROM_RUNS,
         whole_rules={"ptc-rule-unchanged-during-run", "cross-account-source-grants"},
-        may_change=TRUST_OF_RUN_ROLES,
+        may_change=TRUST_OF_RUN_ROLES | GRANTS_OF_RUN_ROLES,
         run_task_images_drop=True,
     ),
-    "list-roles": DeniedCase("iam:ListRoles", {"service-role-can-pull": {"iam-roles"}}),
+    "list-roles": DeniedCase(
+        "iam:ListRoles",
+        {"service-role-can-pull": {"iam-roles"}, "grants-scoped": {"iam-roles"}},
+        may_change=GRANTS_OF_RUN_ROLES,
+    ),
     "cloudtrail": DeniedCase(
         "cloudtrail:LookupEvents",
         CLOUDTRAIL_ERRORS,
@@ -324,7 +343,8 @@ def test_list_roles_denied_still_judges_roles_known_from_runs(session, baseline,
     assert roles[workflow_role].status == Status.PASS
     assert roles[legacy_role].status == Status.FAIL
     for arn, run in ((workflow_role, demo.runs["done"]), (legacy_role, demo.runs["active"])):
-        assert roles[arn].evidence["why_checked"] == [f"run {run}"]  # found through the run, not the listing
+        why = roles[arn].evidence["why_checked"]
+        assert f"run {run}" in why and all(w.startswith("run ") for w in why)  # found through runs, not the listing
     assert f"arn:aws:iam::{ACCOUNT}:role/LambdaRole" not in roles
 
 
@@ -343,9 +363,13 @@ def test_get_run_always_throttled_is_error_after_max_attempts(session, baseline,
         Expect(
             "omics:GetRun",
             "ThrottlingException",
-            {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}} | RUNS_UNREADABLE | IMAGES_FROM_RUNS,
+            {"ptc-rule-unchanged-during-run": {"pull-through-cache-rules"}}
+            | RUNS_UNREADABLE
+            | IMAGES_FROM_RUNS
+            # GetRun failed for runs ListRuns named: each workflow's run tasks are unknown, not absent
+            | {"pinned-by-digest": {"omics-runs", *(workflow_arn(w) for w in demo.workflows.values())}},
             whole_rules={"ptc-rule-unchanged-during-run", "cross-account-source-grants"},
-            may_change=_digest_keys(baseline) | TRUST_OF_RUN_ROLES,
+            may_change=_digest_keys(baseline) | TRUST_OF_RUN_ROLES | GRANTS_OF_RUN_ROLES,
             permission=False,  # throttling is not a missing permission
         ),
     )
@@ -361,7 +385,7 @@ def test_max_attempts_option_bounds_the_retries(session, demo) -> None:
     assert snap.runs.value is not None and len(snap.runs.value) == len(demo.runs)  # still listed
     assert all(run.tasks.error is not None for run in snap.runs.value)
     assert all(run.role_arn is None for run in snap.runs.value)  # what GetRun would have told
-    assert snap.api_calls == {"omics:GetRun": 2, "omics:ListRuns": 1, "sts:GetCallerIdentity": 1}
+    assert snap.api_calls == {"omics:GetRun": len(demo.runs), "omics:ListRuns": 1, "sts:GetCallerIdentity": 1}
 
 
 def test_transient_throttle_is_retried_and_gives_the_normal_result(session, baseline, demo) -> None:
@@ -408,7 +432,7 @@ def test_network_failure_is_error_and_the_scan_continues(exc_type, operation, se
         "ecr:GetRegistryPolicy": Expect(
             operation,
             exc_type.__name__,
-            {"registry-policy-allows-omics": {"registry-policy"}},
+            {"registry-policy-allows-omics": {"registry-policy"}, "grants-scoped": {"registry-policy"}},
             whole_rules={"registry-policy-allows-omics"},
             permission=False,
         ),
@@ -487,8 +511,11 @@ def test_repository_policy_that_is_not_json_fails_clearly(session, baseline) -> 
     assert finding.status == Status.FAIL  # was PASS with the real policy
     assert "not a valid policy document" in finding.message
     assert finding.evidence["policy_excerpt"] == "{not json"
+    # A text that is not a policy grants nothing: nothing to scope, and the rule above already FAILs it.
+    assert got[("grants-scoped", repo_arn(ARM_TOOL))].status == Status.NOT_APPLICABLE
+    changed = {("repository-policy-grants-omics", repo_arn(ARM_TOOL)), ("grants-scoped", repo_arn(ARM_TOOL))}
     for key, base in by_key(baseline).items():
-        if key != ("repository-policy-grants-omics", repo_arn(ARM_TOOL)):
+        if key not in changed:
             assert got[key].status == base.status, key
     assert exit_code(doc, doc.run.severity_threshold) == 1
 
@@ -519,7 +546,11 @@ def test_role_policy_that_is_not_json_is_that_roles_error(session, baseline) -> 
             "iam:GetRolePolicy",
             "MalformedResponse",
             # the role's own side of its cross-account pull cannot be judged either
-            {"service-role-can-pull": {role}, "cross-account-source-grants": {f"{SHARED}/multiqc|{role}"}},
+            {
+                "service-role-can-pull": {role},
+                "cross-account-source-grants": {f"{SHARED}/multiqc|{role}"},
+                "grants-scoped": {role},
+            },
             permission=False,
         ),
     )

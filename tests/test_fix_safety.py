@@ -605,8 +605,8 @@ def test_backup_to_s3_and_rollback_from_it(
     # the backup went out before the first change
     assert spy.writes.index("s3:PutObject") < spy.writes.index("ecr:PutRegistryPolicy")
     assert report.rollback == (
-            f"omics-ecr-audit rollback {location} --sha256 {report.applied.backup_sha256} --region {REGION}"
-        )
+        f"omics-ecr-audit rollback {location} --sha256 {report.applied.backup_sha256} --region {REGION}"
+    )
     head = acct.s3.head_object(Bucket="audit-backups", Key=keys[0])
     assert head["Metadata"] == {"sha256": report.applied.backup_sha256}
 

@@ -86,7 +86,14 @@ def role_documents(acct: Account) -> dict[str, Any]:
 
 def test_every_kind_declares_its_writes_and_they_are_within_its_permissions() -> None:
     kinds = load_kinds()
-    assert set(kinds) == {"registry_policy", "repository_policy", "creation_template", "role_policy", "ptc_rule"}
+    assert set(kinds) == {
+        "registry_policy",
+        "repository_policy",
+        "creation_template",
+        "role_policy",
+        "ptc_rule",
+        "registry_scanning_configuration",
+    }
     for kind in kinds.values():
         assert kind.writes, kind.name
         for service, operation in kind.writes:

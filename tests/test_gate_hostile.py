@@ -287,7 +287,9 @@ def test_nextflow_interpolated_include_is_unresolved_not_globbed(tmp_path: Path,
     assert listed_outside == []
     errors = [e for x in extractions for e in x.errors]
     assert any(
-        e.file == "nextflow.config" and e.line == 1 and 'includeConfig "/${a}/${b}/${c}/x.config"' in e.message
+        e.file == "nextflow.config"
+        and e.line == 1
+        and 'includeConfig "/${a}/${b}/${c}/x.config"' in e.message
         and "cannot be resolved" in e.message
         for e in errors
     ), errors

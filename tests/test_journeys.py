@@ -187,8 +187,15 @@ def test_sandbox_port_in_use_is_one_line_and_exit_2(server: SandboxProcess, tmp_
     "argv",
     [
         ["rules", "--json"],
-        ["gate", str(PROJECT_ROOT / "tests/data/gate/real/biowdl-tasks"), "--offline", "--format", "json",
-         "--sarif", "gate.sarif"],
+        [
+            "gate",
+            str(PROJECT_ROOT / "tests/data/gate/real/biowdl-tasks"),
+            "--offline",
+            "--format",
+            "json",
+            "--sarif",
+            "gate.sarif",
+        ],
     ],
     ids=["rules", "gate"],
 )
@@ -212,9 +219,7 @@ def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path, argv: list[str])
         assert (tmp_path / "gate.sarif").exists()
 
 
-@pytest.mark.parametrize(
-    "argv", [["demo", "--out", "demo-out"], ["sandbox", "--port", "0"]], ids=["demo", "sandbox"]
-)
+@pytest.mark.parametrize("argv", [["demo", "--out", "demo-out"], ["sandbox", "--port", "0"]], ids=["demo", "sandbox"])
 def test_without_the_sandbox_extra_one_line_names_it(tmp_path: Path, argv: list[str]) -> None:
     """moto not installed: one line naming the extra, exit 2 (for `demo`, 1 would mean FAIL findings)."""
     # moto made unimportable in a fresh interpreter, which then runs the CLI as usual.

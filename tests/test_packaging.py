@@ -95,6 +95,7 @@ def test_the_wheel_installs_beside_pypis_rules_and_runs(wheel: Path, tmp_path: P
     theirs, ours = probe.stdout.split()
     assert "site-packages/rules/" in theirs and "site-packages/auditor/rules/" in ours
     cli = env_dir / "bin" / "omics-ecr-audit"
+
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(cli), *args], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
 

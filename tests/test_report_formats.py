@@ -98,7 +98,8 @@ def test_sarif_demo_scan_is_valid_with_rules_levels_and_logical_locations(demo_d
     for result, finding in zip(run["results"], problems, strict=True):
         assert result["ruleId"] == finding.rule_id
         assert rules[result["ruleIndex"]]["id"] == finding.rule_id
-        assert result["level"] == {"high": "error", "medium": "warning"}[finding.severity.value]
+        levels = {"critical": "error", "high": "error", "medium": "warning", "low": "warning", "info": "note"}
+        assert result["level"] == levels[finding.severity.value]
         logical = result["locations"][0]["logicalLocations"][0]
         assert logical["fullyQualifiedName"] == f"{finding.account}/{finding.region}/{finding.resource}"
         assert result["partialFingerprints"]["omicsEcrAuditFinding/v1"] == finding.id

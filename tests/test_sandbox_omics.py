@@ -536,6 +536,98 @@ def test_run_task_errors(client: Any) -> None:
         omics.add_run_task(ACCOUNT, REGION, "7654321", name="t")
 
 
+# ---- failed runs and tasks (failureReason, statusMessage) ---------------------------------
+
+PULL_DENIED = (
+    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
+    f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/my-workflow/bwa:0.7.17: 403 Forbidden"
+)
+
+
+def test_failed_run_carries_failure_reason_and_status_message(client: Any) -> None:
+    """GetRun answers both members, validated against botocore's output shape (attach); ListRuns neither."""
+    run_id = _run(client, _workflow(client))
+    message = "HealthOmics doesn't have permission to access the image URI."
+    omics.set_run_state(
+        ACCOUNT, REGION, run_id, status="FAILED", failure_reason="ECR_PERMISSION_ERROR", status_message=message
+    )
+    run = client.get_run(id=run_id)
+    assert (run["status"], run["failureReason"], run["statusMessage"]) == ("FAILED", "ECR_PERMISSION_ERROR", message)
+    (item,) = client.list_runs()["items"]
+    assert "failureReason" not in item and "statusMessage" not in item  # RunListItem has neither member
+    # a run moved out of FAILED has no failure reason any more; its status message stays until replaced
+    omics.set_run_state(ACCOUNT, REGION, run_id, status="RUNNING")
+    again = client.get_run(id=run_id)
+    assert "failureReason" not in again and again["statusMessage"] == message
+
+
+def test_a_healthy_run_has_neither_member(client: Any) -> None:
+    run = client.get_run(id=_run(client, _workflow(client)))
+    assert "failureReason" not in run and "statusMessage" not in run
+
+
+def test_failed_task_carries_failure_reason_and_status_message(client: Any) -> None:
+    run_id = _run(client, _workflow(client))
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/my-workflow/bwa:0.7.17"
+    task_id = omics.add_run_task(
+        ACCOUNT,
+        REGION,
+        run_id,
+        name="BWA_INDEX",
+        status="FAILED",
+        image=image,
+        failure_reason="ECR_PERMISSION_ERROR",
+        status_message=PULL_DENIED,
+    )
+    ok = omics.add_run_task(ACCOUNT, REGION, run_id, name="ALIGN", status="COMPLETED")
+    task = client.get_run_task(id=run_id, taskId=task_id)  # validated against GetRunTask's output shape
+    assert (task["status"], task["failureReason"], task["statusMessage"]) == (
+        "FAILED",
+        "ECR_PERMISSION_ERROR",
+        PULL_DENIED,
+    )
+    assert task["imageDetails"] == {"image": image}
+    healthy = client.get_run_task(id=run_id, taskId=ok)
+    assert "failureReason" not in healthy and "statusMessage" not in healthy
+    listed = client.list_run_tasks(id=run_id)["items"]  # TaskListItem has neither member
+    assert all("failureReason" not in t and "statusMessage" not in t for t in listed)
+    assert [t["taskId"] for t in client.list_run_tasks(id=run_id, status="FAILED")["items"]] == [task_id]
+
+
+def test_seeded_failure_fields_must_fit_the_model(client: Any) -> None:
+    """RunFailureReason/TaskFailureReason are 1-64 characters of the model's pattern; only FAILED ones carry one."""
+    run_id = _run(client, _workflow(client))
+    with pytest.raises(ValueError, match="only FAILED"):
+        omics.set_run_state(ACCOUNT, REGION, run_id, status="COMPLETED", failure_reason="ECR_PERMISSION_ERROR")
+    with pytest.raises(ValueError, match="less than or equal to 64"):
+        omics.set_run_state(ACCOUNT, REGION, run_id, status="FAILED", failure_reason="X" * 65)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        omics.set_run_state(ACCOUNT, REGION, run_id, status="FAILED", failure_reason="")
+    with pytest.raises(ValueError, match="regular expression pattern"):
+        omics.set_run_state(ACCOUNT, REGION, run_id, status="FAILED", status_message="bell\x07")
+    with pytest.raises(ValueError, match="only FAILED"):
+        omics.add_run_task(ACCOUNT, REGION, run_id, name="t", status="RUNNING", failure_reason="OUT_OF_MEMORY_ERROR")
+    with pytest.raises(ValueError, match="less than or equal to 64"):
+        omics.add_run_task(ACCOUNT, REGION, run_id, name="t", status="FAILED", failure_reason="Y" * 65)
+    assert client.get_run(id=run_id)["status"] == "PENDING"  # nothing was changed by the refusals
+    assert client.list_run_tasks(id=run_id)["items"] == []
+
+
+def test_the_model_names_the_members_the_sandbox_answers() -> None:
+    """The members this extension serves exist in botocore's model with these shapes (and only in Get*)."""
+    model = boto3.session.Session().client("omics", region_name=REGION).meta.service_model
+    get_run = model.operation_model("GetRun").output_shape.members
+    get_task = model.operation_model("GetRunTask").output_shape.members
+    assert (get_run["failureReason"].name, get_run["statusMessage"].name) == ("RunFailureReason", "RunStatusMessage")
+    assert (get_task["failureReason"].name, get_task["statusMessage"].name) == (
+        "TaskFailureReason",
+        "TaskStatusMessage",
+    )
+    assert get_run["failureReason"].metadata["max"] == get_task["failureReason"].metadata["max"] == 64
+    for listed in ("RunListItem", "TaskListItem"):
+        assert not {"failureReason", "statusMessage"} & set(model.shape_for(listed).members)
+
+
 # ---- isolation and conformance --------------------------------------------------------
 
 

@@ -56,7 +56,8 @@ def selection_of(args: argparse.Namespace) -> tuple[Config, list[Rule], list[Sup
     from auditor.scan import select_rules
 
     config = config_of(args)
-    return config, select_rules(config, args.rules, args.exclude_rules), suppressions_of(args, config)
+    rules = select_rules(config, args.rules, args.exclude_rules, args.group)
+    return config, rules, suppressions_of(args, config)
 
 
 def suppressions_of(args: argparse.Namespace, config: Config) -> list[Suppression]:

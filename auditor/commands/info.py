@@ -53,6 +53,7 @@ def rule_rows(config: Config) -> list[dict[str, Any]]:
             "title": r.meta.title,
             "fixable": r.meta.fixable,
             "custom": r.meta.custom,
+            "group": r.meta.group,
             "permissions": r.meta.permissions,
             "fixer": fixer_kind(r.meta.id),
             "fix_permissions": fix_permissions([r.meta.id]),

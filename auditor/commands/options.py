@@ -100,6 +100,12 @@ def add_scan_options(p: argparse.ArgumentParser, out: str = "out") -> None:
     add_config(p)
     p.add_argument("--rules", type=csv, default=[], help="comma-separated rule ids to run (default: all)")
     p.add_argument("--exclude-rules", type=csv, default=[], help="comma-separated rule ids to skip")
+    p.add_argument(
+        "--group",
+        type=csv,
+        default=[],
+        help="only these rule groups: access (a FAIL breaks runs), hygiene (recommended practices); default: both",
+    )
     add_severity_threshold(p)
     add_out_folder(p, out)
     add_quiet(p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import timedelta
 
 from auditor.commands import command, common, options
 from auditor.errors import ExitCode, UsageError
@@ -21,6 +22,20 @@ def _scan_arguments(p: argparse.ArgumentParser) -> None:
     options.add_regions(p)
     p.add_argument("--inventory", help="evaluate a saved inventory file offline instead of calling AWS")
     p.add_argument("--save-inventory", help="write the collected inventory snapshot(s) to this file")
+    g = p.add_argument_group("incremental scan (docs/usage.md#incremental-scans)")
+    g.add_argument(
+        "--since-last",
+        metavar="INVENTORY",
+        help="the previous scan's --save-inventory file: re-read only what CloudTrail says changed since, "
+        "carry the rest (save this scan's inventory for the next one with --save-inventory)",
+    )
+    g.add_argument(
+        "--full-after",
+        metavar="DAYS",
+        type=options.positive,
+        default=7,
+        help="read a cell in full when its last full scan is older than this (default: 7)",
+    )
     options.add_report_options(p)
     options.add_target_options(p)
     options.add_cache(p)
@@ -32,10 +47,15 @@ def _scan_arguments(p: argparse.ArgumentParser) -> None:
     arguments=_scan_arguments,
 )
 def run_scan(args: argparse.Namespace) -> int:
-    from auditor.scan import scan_inventory, scan_live, scan_org, suppress
+    from auditor.incremental import Settings as IncrementalSettings
+    from auditor.scan import load_inventory, scan_inventory, scan_live, scan_org, suppress
 
     config, rules, suppressions = common.selection_of(args)
     previous = common.previous_of(args)  # read before the scan: a bad file fails fast
+    if args.since_last and args.inventory:
+        raise UsageError("--since-last needs a live scan; it cannot be combined with --inventory")
+    since = load_inventory(args.since_last) if args.since_last else None
+    settings = IncrementalSettings(full_after=timedelta(days=args.full_after))
     session = None
     config = common.with_targets(config, args)
     if args.inventory:
@@ -49,6 +69,8 @@ def run_scan(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url,
             save_to=args.save_inventory,
             digest_cache=options.cache_of(args),
+            since=since,
+            incremental_settings=settings,
         )
     else:
         session = common.session_of(args, config)
@@ -60,6 +82,8 @@ def run_scan(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url,
             save_to=args.save_inventory,
             digest_cache=options.cache_of(args),
+            since=since,
+            incremental_settings=settings,
         )
     if suppressions:
         doc = suppress(doc, suppressions)

@@ -419,6 +419,7 @@ def to_asff(
     created_at = timestamp(doc.run.started)
     updated_at = timestamp(doc.run.finished or doc.run.started)
     refs = _references()
+
     def asff(finding: Finding, created: str, gone: bool = False) -> dict[str, Any]:
         return finding_to_asff(
             finding,

@@ -20,7 +20,7 @@ import functools
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,8 +29,10 @@ from markupsafe import Markup
 from pydantic_core import to_jsonable_python
 
 from auditor.findings import Finding, FindingsDocument, Severity, Status, Target, summarize
+from auditor.models import FailedRun
 from auditor.reports import RenderOptions, report_format
 from auditor.reports.diff import FindingsDiff, diff_documents
+from auditor.run_failures import verdict
 from auditor.terminal import command_line
 
 TEMPLATE = "report.html.j2"
@@ -149,6 +151,37 @@ class RunView:
     targets: int
     api_calls_total: int
     api_calls: dict[str, int]
+    incremental: list[IncrementalRow] = field(default_factory=list)  # an incremental scan's record, per cell
+
+
+@dataclass(frozen=True)
+class IncrementalRow:
+    """One cell of an incremental scan: what it trusted from the previous inventory."""
+
+    cell: str
+    last_full_scan: str
+    events: str
+    reread: str
+    carried: str
+    fallback: str
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"
+
+
+def incremental_rows(doc: FindingsDocument) -> list[IncrementalRow]:
+    return [
+        IncrementalRow(
+            cell=f"{c.account}/{c.region}",
+            last_full_scan=_when(c.last_full_scan),
+            events=str(sum(c.events.values())),
+            reread=_counts(c.reread),
+            carried=_counts(c.carried),
+            fallback=c.fallback or "",
+        )
+        for c in doc.run.incremental or []
+    ]
 
 
 @dataclass(frozen=True)
@@ -166,6 +199,15 @@ class ReportView:
     diff: DiffView | None
     table: dict[str, Any]  # the rows' JSON island
     evidence: list[Any]  # the evidence JSON island, in row order
+    failed_runs: list[FailedRunRow] = field(default_factory=list)  # the document's failed_runs, explained
+
+
+@dataclass(frozen=True)
+class FailedRunRow:
+    """One failed run of the look-back window and what explains it (auditor.run_failures)."""
+
+    run: FailedRun
+    verdict: str
 
 
 # --- building blocks --------------------------------------------------------------------
@@ -340,6 +382,7 @@ def run_view(doc: FindingsDocument) -> RunView:
         targets=len(run.targets),
         api_calls_total=sum(doc.api_calls.values()),
         api_calls=dict(sorted(doc.api_calls.items())),
+        incremental=incremental_rows(doc),
     )
 
 
@@ -437,6 +480,7 @@ def build_view(doc: FindingsDocument, options: RenderOptions) -> ReportView:
         diff=diff,
         table=table_data(doc, diff.new_ids if diff else frozenset()),
         evidence=[f.evidence for f in doc.findings],
+        failed_runs=[FailedRunRow(run=r, verdict=verdict(r)) for r in doc.failed_runs],
     )
 
 

@@ -27,10 +27,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from auditor.sandbox import cloudtrail, ecr, iam, omics
+    from auditor.sandbox import cloudtrail, ecr, iam, omics, trails
 
     cloudtrail.install()
     ecr.install()
     iam.install()
     omics.install()
+    trails.install()
     _installed = True

@@ -8,6 +8,8 @@
 * fixes to image handling (manifest digests, BatchGetImage ``acceptedMediaTypes`` and failures,
   PutImage digest check, CompleteLayerUpload digest check);
 * ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix;
+* registry scanning: PutRegistryScanningConfiguration checks the model's constraints and the frequencies of
+  each scan type, and repository filters match as ECR documents WILDCARD filters;
 * CloudTrail management events for every call of the mutating operations
   (:data:`RECORDED_EVENT_NAMES`), moto's own handlers wrapped in place by ``install()``.
 
@@ -128,6 +130,9 @@ MAX_PTC_RULES = 50
 DEFAULT_PAGE_SIZE = 100
 ROOT_PREFIX = "ROOT"
 PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
+# Scan frequencies each scan type supports (PutRegistryScanningConfigurationRequest / ScanFrequency docs); MANUAL
+# is what BASIC gives repositories no scan-on-push filter matches, accepted in a BASIC rule (GUESS).
+SCAN_FREQUENCIES = {"BASIC": ("SCAN_ON_PUSH", "MANUAL"), "ENHANCED": ("SCAN_ON_PUSH", "CONTINUOUS_SCAN")}
 
 # Upstream registry URL -> UpstreamRegistry enum value, per the upstreamRegistryUrl member doc of
 # CreatePullThroughCacheRuleRequest. Docker Hub is only ``registry-1.docker.io``. Chainguard's URL
@@ -973,6 +978,17 @@ class _BackendExtension(ECRBackend):
         bucket, key = _store_blob(self.account_id, self.region_name, repository_name, layer_digest, data)
         return presigned_get_url(bucket, key, self.region_name, s3_endpoint, signer="AKIASANDBOXECRLAYERS")
 
+    # Registry scanning: moto matched a filter as a substring *or* an unanchored regex (``.`` unescaped), so
+    # ``*prod`` matched ``prod-repo``. ECR's documented WILDCARD semantics (image-scanning-filters.html): a filter
+    # without ``*`` matches every name containing it; with ``*`` it matches the whole name, ``*`` standing for zero
+    # or more characters (GUESS: including ``/``; the guide's examples have no slash).
+    @staticmethod
+    def _match_repository_filter(filter: str, repository_name: str) -> bool:
+        if "*" not in filter:
+            return filter in repository_name
+        pattern = ".*".join(re.escape(part) for part in filter.split("*"))
+        return re.fullmatch(pattern, repository_name) is not None
+
 
 def _apply_template_settings(template: RepositoryCreationTemplate, settings: Mapping[str, Any]) -> None:
     for name in TEMPLATE_SETTINGS:
@@ -1196,6 +1212,26 @@ class _ResponseExtension(ECRResponse):
                 accepted_media_types=params.get("acceptedMediaTypes"),
             )
         )
+
+    def put_registry_scanning_configuration(self) -> ActionResult:
+        """The model's constraints (two rules, 100 filters, the filter pattern, the enums), then the frequencies
+        each scan type supports (PutRegistryScanningConfiguration's member docs): BASIC scans on push only,
+        ENHANCED scans on push or continuously. GUESS: ECR answers an unsupported pair with ValidationException,
+        and keeps the current scan type when none is given."""
+        params = self._validated("PutRegistryScanningConfiguration")
+        current = self._backend.get_registry_scanning_configuration()
+        scan_type = params.get("scanType") or current["scanType"]
+        rules = params.get("rules") or []
+        supported = SCAN_FREQUENCIES[scan_type]
+        for rule in rules:
+            if rule["scanFrequency"] not in supported:
+                raise ValidationException(
+                    f"Scan frequency {rule['scanFrequency']} is not supported for scan type {scan_type}; "
+                    f"supported: {', '.join(supported)}"
+                )
+        self._backend.put_registry_scanning_configuration(scan_type, rules)
+        config = {"scanType": scan_type, "rules": rules}
+        return ActionResult(_response("PutRegistryScanningConfiguration", {"registryScanningConfiguration": config}))
 
 
 def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,22 @@ rather than leaking to the network.
 State the public API cannot set (run status and timestamps, run tasks) is seeded
 with :func:`set_run_state` and :func:`add_run_task`.
 
+Failed runs and tasks
+---------------------
+botocore 1.44.5's model gives GetRun two members for a failure: ``failureReason``
+(``RunFailureReason``, 1-64 characters: a code) and ``statusMessage`` (``RunStatusMessage``, free
+text); GetRunTask has the same pair (``TaskFailureReason``, ``TaskStatusMessage``). ListRuns and
+ListRunTasks items (``RunListItem``, ``TaskListItem``) carry neither, so the sandbox answers them only
+from GetRun and GetRunTask. The seeding helpers take both and check them against those shapes; a
+failure reason is accepted only on a FAILED run or task. Which values a real run carries is in
+``docs/run-failures.md``: the run's ``failureReason`` codes and their descriptions come from the
+HealthOmics "Run failure reasons" page
+(https://docs.aws.amazon.com/omics/latest/dev/workflows-run-errors.html); what a task's
+``statusMessage`` says when its image cannot be pulled is not documented by HealthOmics, and the
+demo uses the container runtime's wording as Amazon ECS documents it for ``CannotPullContainerError``
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html) — a
+**GUESS** at HealthOmics' exact text.
+
 Exported definitions (GetWorkflow / GetWorkflowVersion with ``export=["DEFINITION"]``)
 -------------------------------------------------------------------------------------
 The model (and the API reference generated from it) documents ``definition`` only as "The
@@ -442,6 +458,9 @@ class RunTask:
     image_details: dict[str, str] | None = None
     log_stream: str | None = None
     uuid: str = field(default_factory=lambda: str(uuid4()))
+    # GetRunTask only (TaskListItem has neither): see "Failed runs and tasks" in the module doc.
+    status_message: str | None = None
+    failure_reason: str | None = None
 
     def list_item(self) -> dict[str, Any]:
         return _compact(
@@ -461,7 +480,15 @@ class RunTask:
         )
 
     def describe(self) -> dict[str, Any]:
-        return _compact({**self.list_item(), "logStream": self.log_stream, "imageDetails": self.image_details})
+        return _compact(
+            {
+                **self.list_item(),
+                "logStream": self.log_stream,
+                "imageDetails": self.image_details,
+                "statusMessage": self.status_message,
+                "failureReason": self.failure_reason,
+            }
+        )
 
 
 @dataclass
@@ -480,6 +507,9 @@ class Run:
     stop_time: datetime | None = None
     uuid: str = field(default_factory=lambda: str(uuid4()))
     tasks: dict[str, RunTask] = field(default_factory=dict)
+    # GetRun only (RunListItem has neither): see "Failed runs and tasks" in the module doc.
+    status_message: str | None = None
+    failure_reason: str | None = None
 
     @property
     def definition(self) -> WorkflowDefinition:
@@ -520,6 +550,8 @@ class Run:
                 "digest": self.definition.digest,
                 "uuid": self.uuid,
                 "logLocation": {"runLogStream": f"run/{self.id}"},
+                "statusMessage": self.status_message,
+                "failureReason": self.failure_reason,
             }
         )
 
@@ -574,6 +606,29 @@ def _check_run_parameters(parameters: Any, template: Mapping[str, Any] | None) -
     missing = sorted(name for name, spec in template.items() if not (spec or {}).get("optional") and name not in given)
     if missing:
         raise ValidationException(f"Missing required parameters: {missing}")
+
+
+# The model's shapes of the failure fields, per owner (GetRun's and GetRunTask's output members).
+_FAILURE_SHAPES = {
+    "run": ("RunFailureReason", "RunStatusMessage"),
+    "task": ("TaskFailureReason", "TaskStatusMessage"),
+}
+
+
+def _check_failure(owner: str, status: str, failure_reason: str | None, status_message: str | None) -> None:
+    """Seeded failure fields must be ones the service could return: the model's length and pattern, and a
+    failure reason only on a FAILED run or task (the model documents it as "The reason a run has failed")."""
+    if failure_reason is not None and status != "FAILED":
+        raise ValueError(f"a {owner} with status {status} has no failure reason (only FAILED ones do)")
+    model = get_service_model(SERVICE_NAME)
+    reason_shape, message_shape = _FAILURE_SHAPES[owner]
+    problems: list[str] = []
+    if failure_reason is not None:
+        problems += _shape_errors(failure_reason, model.shape_for(reason_shape), "failureReason")
+    if status_message is not None:
+        problems += _shape_errors(status_message, model.shape_for(message_shape), "statusMessage")
+    if problems:
+        raise ValueError(f"invalid {owner} failure fields: {'; '.join(problems)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -918,11 +973,18 @@ class OmicsBackend(BaseBackend):
         start_time: datetime | None = None,
         stop_time: datetime | None = None,
         creation_time: datetime | None = None,
+        *,
+        failure_reason: str | None = None,
+        status_message: str | None = None,
     ) -> Run:
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
+        _check_failure("run", status, failure_reason, status_message)
         run = self.run(run_id)
         run.status = status
+        # A run that is not FAILED has no failure reason; a status message is kept until replaced.
+        run.failure_reason = failure_reason if status == "FAILED" else None
+        run.status_message = status_message if status_message is not None else run.status_message
         run.start_time = _as_utc(start_time) or run.start_time
         run.stop_time = _as_utc(stop_time) or run.stop_time
         run.creation_time = _as_utc(creation_time) or run.creation_time
@@ -939,9 +1001,12 @@ class OmicsBackend(BaseBackend):
         image_details: dict[str, str] | None,
         start_time: datetime | None,
         stop_time: datetime | None,
+        failure_reason: str | None = None,
+        status_message: str | None = None,
     ) -> RunTask:
         if status not in TASK_STATUSES:
             raise ValueError(f"status must be one of {TASK_STATUSES}, not {status!r}")
+        _check_failure("task", status, failure_reason, status_message)
         # Seeded values must be ones the service could return (e.g. imageDigest "sha...").
         details_shape = get_service_model(SERVICE_NAME).shape_for("ImageDetails")
         problems = _shape_errors(image_details or {}, details_shape, "imageDetails")
@@ -959,6 +1024,8 @@ class OmicsBackend(BaseBackend):
             stop_time=_as_utc(stop_time),
             image_details=image_details or None,
             log_stream=f"run/{run_id}/task/{task_id}",
+            status_message=status_message,
+            failure_reason=failure_reason,
         )
         run.tasks[task_id] = task
         return task
@@ -1147,9 +1214,24 @@ def set_run_state(
     start_time: datetime | None = None,
     stop_time: datetime | None = None,
     creation_time: datetime | None = None,
+    failure_reason: str | None = None,
+    status_message: str | None = None,
 ) -> None:
-    """Move a run to ``status``; timestamps given are set (naive ones are UTC), others are kept."""
-    omics_backends[account_id][region].set_run_state(run_id, status, start_time, stop_time, creation_time)
+    """Move a run to ``status``; timestamps given are set (naive ones are UTC), others are kept.
+
+    ``failure_reason`` (GetRun ``failureReason``, 1-64 characters, only with ``status="FAILED"``; moving the
+    run to another status clears it) and ``status_message`` (GetRun ``statusMessage``, kept until replaced)
+    are checked against the model's shapes. See "Failed runs and tasks" in the module doc for their values.
+    """
+    omics_backends[account_id][region].set_run_state(
+        run_id,
+        status,
+        start_time,
+        stop_time,
+        creation_time,
+        failure_reason=failure_reason,
+        status_message=status_message,
+    )
 
 
 def add_run_task(
@@ -1164,12 +1246,25 @@ def add_run_task(
     source_image: str | None = None,
     start_time: datetime | None = None,
     stop_time: datetime | None = None,
+    failure_reason: str | None = None,
+    status_message: str | None = None,
 ) -> str:
-    """Add a task to a run, as the service would while executing it; returns the task ID."""
+    """Add a task to a run, as the service would while executing it; returns the task ID.
+
+    ``failure_reason`` (GetRunTask ``failureReason``, 1-64 characters, only with ``status="FAILED"``) and
+    ``status_message`` (GetRunTask ``statusMessage``) are what GetRunTask answers; ListRunTasks carries neither.
+    """
     image_details = _compact({"image": image, "imageDigest": image_digest, "sourceImage": source_image})
     backend = omics_backends[account_id][region]
     task = backend.add_run_task(
-        run_id, name=name, status=status, image_details=image_details, start_time=start_time, stop_time=stop_time
+        run_id,
+        name=name,
+        status=status,
+        image_details=image_details,
+        start_time=start_time,
+        stop_time=stop_time,
+        failure_reason=failure_reason,
+        status_message=status_message,
     )
     return task.task_id
 

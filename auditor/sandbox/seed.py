@@ -31,6 +31,28 @@ Defects (one per rule, plus a few realistic extras):
 * registry-map-consistent: variant-calling maps Docker Hub to prefix
   ``dockerhub`` (the rule's prefix is ``docker-hub``), maps registry.k8s.io
   without a rule, and maps Seqera Wave with a secret that does not exist.
+* ecr-scanning-on: scanning on push covers docker-hub and quay, not
+  ecr-public or ghcr.
+* template-role-for-kms-and-tags: the ``replicated/kms`` template encrypts with
+  a KMS key and names no role (``replicated/tagged`` names one: PASS).
+* cloudtrail-records-changes: the only trail records ECR's write events, not
+  HealthOmics'; the only event data store records S3 data events.
+* lifecycle-keeps-used-images: my-workflow/bwa keeps only its newest image
+  (``dev``), so 0.7.17, which rnaseq uses, expires; samtools' policy expires
+  only untagged images (PASS).
+* grants-scoped: OmicsWorkflowRole may pull every repository of the registry
+  although its workflow uses four (the registry and template grants are scoped:
+  PASS).
+* pinned-by-digest: variant-calling names ``ghcr.io/broadinstitute/gatk:latest``.
+
+Failed runs (``EXPECTED_FAILED_RUNS``; the messages and their sources are in docs/run-failures.md),
+both of rnaseq under the healthy OmicsWorkflowRole:
+
+* ``rnaseq-bwa-denied`` failed with ``ECR_PERMISSION_ERROR``: its BWA_INDEX task could not pull
+  my-workflow/bwa, the repository without a policy letting HealthOmics pull (the
+  repository-policy-grants-omics defect above explains it).
+* ``rnaseq-sort-oom`` failed with ``OUT_OF_MEMORY_ERROR``: its SORT task ran out of memory, which
+  is not container-related.
 """
 
 from __future__ import annotations
@@ -41,6 +63,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 
@@ -88,7 +111,48 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "image-not-arm-only": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/docker-hub/biocontainers/arm-tool:1.0"},
     "ptc-rule-unchanged-during-run": {"pull-through-cache-rule/ghcr"},
     "registry-map-consistent": {"<variant-calling workflow ARN>"},
+    "ecr-scanning-on": {"registry-scanning/ecr-public", "registry-scanning/ghcr"},
+    "template-role-for-kms-and-tags": {"repository-creation-template/replicated/kms"},
+    "cloudtrail-records-changes": {"cloudtrail/omics.amazonaws.com"},
+    "lifecycle-keeps-used-images": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/my-workflow/bwa"},
+    "grants-scoped": {f"arn:aws:iam::{ACCOUNT}:role/OmicsWorkflowRole"},
+    "pinned-by-digest": {"<variant-calling workflow ARN>"},
 }
+
+# Failed run (DemoAccount.runs key) -> rule id -> resources of the findings that explain it (checked by tests);
+# an empty mapping: the run failed for a reason that is not container-related.
+EXPECTED_FAILED_RUNS: dict[str, dict[str, set[str]]] = {
+    "denied": {"repository-policy-grants-omics": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/my-workflow/bwa"}},
+    "oom": {},
+}
+
+# What a failed run says. The run's failureReason codes and descriptions are the HealthOmics "Run failure reasons"
+# page's (https://docs.aws.amazon.com/omics/latest/dev/workflows-run-errors.html). HealthOmics does not document
+# what a task's statusMessage says: the pull failure is the container runtime's wording as Amazon ECS documents it
+# for CannotPullContainerError (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html)
+# and the out-of-memory one ECS's stopped-task reason
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html): GUESS for HealthOmics.
+# That a failed task carries its run's code as failureReason is a GUESS too; OUT_OF_MEMORY_ERROR's spelling and
+# description were read only in the page's translations (GUESS). docs/run-failures.md lists all of it.
+ECR_PERMISSION_MESSAGE = (
+    "HealthOmics doesn't have permission to access the image URI. Confirm that the Amazon ECR private "
+    "repository exists and has granted access to the HealthOmics service principal."
+)
+
+
+def _pull_denied_message(image: str, tag: str) -> str:  # GUESS: ECS's CannotPullContainerError wording
+    host = image.split("/", 1)[0]
+    return (
+        f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: "
+        f"pulling from host {host} failed with status code [manifests {tag}]: 403 Forbidden"
+    )
+
+
+def _out_of_memory_message(task_id: str) -> str:  # GUESS: the description as the page's translations give it
+    return (
+        f"Workflow task {task_id} ran out of memory. Increase the memory value in the workflow definition "
+        "and retry the run."
+    )
 
 
 # The workflows' definitions, as their authors wrote them: HealthOmics rewrites the public references through
@@ -156,7 +220,7 @@ task arm_step {
 
 task annotate {
     command <<< echo annotate >>>
-    runtime { docker: "ghcr.io/broadinstitute/gatk:4.6.0.2" }
+    runtime { docker: "ghcr.io/broadinstitute/gatk:latest" }
 }
 
 task joint_genotype {
@@ -164,6 +228,45 @@ task joint_genotype {
     runtime { docker: "<shared>shared-tools/gatk:4.6.0.2" }
 }
 """
+
+
+def _trail_of_ecr_changes_only(session: boto3.Session, account: str, region: str) -> None:
+    """CloudTrail keeps ECR's changes but not HealthOmics': a trail of ECR write events only, and an event data
+    store of S3 data events only (HealthOmics' changes live 90 days in event history, no longer)."""
+    cloudtrail = session.client("cloudtrail", region_name=region)
+    bucket = f"demo-trail-{account}-{region}"
+    s3 = session.client("s3", region_name=region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    cloudtrail.create_trail(Name="registry-changes", S3BucketName=bucket)
+    cloudtrail.put_event_selectors(
+        TrailName="registry-changes",
+        AdvancedEventSelectors=[
+            {
+                "Name": "ECR writes",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "readOnly", "Equals": ["false"]},
+                    {"Field": "eventSource", "Equals": ["ecr.amazonaws.com"]},
+                ],
+            }
+        ],
+    )
+    cloudtrail.start_logging(Name="registry-changes")
+    cloudtrail.create_event_data_store(
+        Name="s3-object-access",
+        AdvancedEventSelectors=[
+            {
+                "Name": "S3 object reads and writes",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                ],
+            }
+        ],
+    )
 
 
 def _publish_shared_tools(session: boto3.Session, consumer: str, region: str) -> None:
@@ -303,6 +406,76 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
     # Built and pushed by the team, named directly in rnaseq's definition; nobody gave it a repository policy.
     ecr.create_repository(repositoryName="my-workflow/bwa")
     images.push_image(ecr, "my-workflow/bwa", tag="0.7.17", architecture="amd64")
+    # A newer development build, and a lifecycle policy that keeps only the newest image: 0.7.17, which
+    # rnaseq uses, is expired at the next evaluation.
+    images.push_image(ecr, "my-workflow/bwa", tag="dev", architecture="amd64", media_type=images.OCI_MANIFEST)
+    ecr.put_lifecycle_policy(
+        repositoryName="my-workflow/bwa",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": "keep only the newest image",
+                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
+    # The samtools cache repository expires only untagged images: the tagged one runs use is kept.
+    ecr.put_lifecycle_policy(
+        repositoryName="quay/biocontainers/samtools",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": "expire untagged images after 14 days",
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
+    # Scanning on push covers two of the four cache prefixes.
+    ecr.put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[
+            {
+                "scanFrequency": "SCAN_ON_PUSH",
+                "repositoryFilters": [
+                    {"filter": "docker-hub/*", "filterType": "WILDCARD"},
+                    {"filter": "quay/*", "filterType": "WILDCARD"},
+                ],
+            }
+        ],
+    )
+    # Replication templates: one encrypts with a KMS key but names no role ECR could use for it.
+    ecr.create_repository_creation_template(
+        prefix="replicated/kms",
+        appliedFor=["REPLICATION"],
+        description="Replicated images, encrypted with the team's key",
+        encryptionConfiguration={
+            "encryptionType": "KMS",
+            "kmsKey": f"arn:aws:kms:{region}:{account}:key/11111111-2222-3333-4444-555555555555",
+        },
+    )
+    ecr.create_repository_creation_template(
+        prefix="replicated/tagged",
+        appliedFor=["REPLICATION"],
+        description="Replicated images, tagged for cost allocation",
+        resourceTags=[{"Key": "team", "Value": "genomics"}],
+        customRoleArn=f"arn:aws:iam::{account}:role/EcrTemplateRole",
+    )
+    _trail_of_ecr_changes_only(session, account, region)
 
     _publish_shared_tools(session, account, region)
 
@@ -432,6 +605,8 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         source_image="quay.io/biocontainers/samtools:1.17",
     )
 
+    denied, oom = _failed_runs(omics, account, region, rnaseq, ubuntu_digest, samtools_digest)
+
     time.sleep(pause)  # the active run starts strictly after the rules were created
     active = omics.start_run(
         workflowId=variant,
@@ -458,9 +633,101 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         account=account,
         region=region,
         workflows={"rnaseq-pipeline": rnaseq, "variant-calling": variant},
-        runs={"done": done, "active": active},
+        runs={"done": done, "active": active, "denied": denied, "oom": oom},
         secrets=secrets,
     )
+
+
+def _failed_runs(
+    omics: Any, account: str, region: str, rnaseq: str, ubuntu_digest: str, samtools_digest: str
+) -> tuple[str, str]:
+    """Two failed rnaseq runs, two days and one day ago: one a seeded defect explains, one out of memory."""
+    role = f"arn:aws:iam::{account}:role/OmicsWorkflowRole"
+    ubuntu = _ecr_uri(account, region, "docker-hub/library/ubuntu:22.04")
+    ids = []
+    for name, days in (("rnaseq-bwa-denied", 2), ("rnaseq-sort-oom", 1)):
+        run_id = omics.start_run(
+            workflowId=rnaseq,
+            roleArn=role,
+            name=name,
+            outputUri="s3://demo-omics-output/rnaseq/",
+            requestId=f"seed-{name}",
+        )["id"]
+        start = datetime.now(UTC) - timedelta(days=days)
+        set_run_state(account, region, run_id, status="RUNNING", creation_time=start, start_time=start)
+        add_run_task(
+            account,
+            region,
+            run_id,
+            name="ALIGN",
+            image=ubuntu,
+            image_digest=ubuntu_digest,
+            source_image="ubuntu:22.04",
+            start_time=start,
+            stop_time=start + timedelta(minutes=20),
+        )
+        ids.append(run_id)
+    denied, oom = ids
+    start = datetime.now(UTC) - timedelta(days=2)
+    bwa = _ecr_uri(account, region, "my-workflow/bwa:0.7.17")
+    add_run_task(
+        account,
+        region,
+        denied,
+        name="BWA_INDEX",
+        status="FAILED",
+        image=bwa,  # the pull failed: no digest
+        start_time=start + timedelta(minutes=20),
+        stop_time=start + timedelta(minutes=22),
+        failure_reason="ECR_PERMISSION_ERROR",
+        status_message=_pull_denied_message(bwa, "0.7.17"),
+    )
+    set_run_state(
+        account,
+        region,
+        denied,
+        status="FAILED",
+        stop_time=start + timedelta(minutes=25),
+        failure_reason="ECR_PERMISSION_ERROR",
+        status_message=ECR_PERMISSION_MESSAGE,
+    )
+    start = datetime.now(UTC) - timedelta(days=1)
+    sort = add_run_task(
+        account,
+        region,
+        oom,
+        name="SORT",
+        status="FAILED",
+        image=_ecr_uri(account, region, "quay/biocontainers/samtools:1.17"),
+        image_digest=samtools_digest,
+        source_image="quay.io/biocontainers/samtools:1.17",
+        start_time=start + timedelta(minutes=20),
+        stop_time=start + timedelta(minutes=50),
+        failure_reason="OUT_OF_MEMORY_ERROR",
+        status_message="OutOfMemoryError: Container killed due to memory usage",  # GUESS: ECS's wording
+    )
+    set_run_state(
+        account,
+        region,
+        oom,
+        status="FAILED",
+        stop_time=start + timedelta(minutes=55),
+        failure_reason="OUT_OF_MEMORY_ERROR",
+        status_message=_out_of_memory_message(sort),
+    )
+    return denied, oom
+
+
+def expected_failed_runs(demo: DemoAccount) -> dict[str, dict[str, set[str]]]:
+    """EXPECTED_FAILED_RUNS by run id, in this seeding's account and region."""
+
+    def here(resource: str) -> str:
+        return resource.replace(f":{REGION}:{ACCOUNT}:", f":{demo.region}:{demo.account}:")
+
+    return {
+        demo.runs[key]: {rule: {here(r) for r in resources} for rule, resources in rules.items()}
+        for key, rules in EXPECTED_FAILED_RUNS.items()
+    }
 
 
 def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
@@ -477,4 +744,5 @@ def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
     variant = f"arn:aws:omics:{demo.region}:{demo.account}:workflow/{demo.workflows['variant-calling']}"
     out["registry-map-consistent"] = {variant}
     out["workflow-images-resolve"] = {variant}
+    out["pinned-by-digest"] = {variant}
     return out

@@ -195,7 +195,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
 
 
 def fix(capsys: pytest.CaptureFixture[str], out: Path, *extra: str) -> Result:
-    return cli(capsys, "fix", "--out", str(out), "--regions", REGION, *extra)
+    # The broken account is broken for the access rules; the hygiene rules' fixers have tests of their own.
+    return cli(capsys, "fix", "--out", str(out), "--regions", REGION, "--group", "access", *extra)
 
 
 def read_plan(path: Path) -> Plan:
