@@ -1113,6 +1113,24 @@ def run_prowler(bench: Bench, seed: SeedResult, versions: dict[str, str]) -> Pro
     return result
 
 
+def _measured(server: ServerSide, p: ProcessStats, repos: int) -> dict[str, str]:
+    """The cells every tool's column shares: what the server counted and what its processes cost."""
+    span = server.request_span_seconds
+    return {
+        "per_repo": _n(server.calls / repos, 2),
+        "grp": _n(server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
+        "rate": _n(server.calls / span if span else None),
+        "in_flight": str(server.max_in_flight),
+        "connections": _n(server.connections),
+        "inside": _n(1000 * server.busy_seconds / server.calls if server.calls else None, 1),
+        "server_cpu": _n(p.server_cpu_seconds, 1),
+        "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
+        "maxrss": _n(p.maxrss_mib),
+        "tree": _n(p.peak_tree_mib),
+        "procs": str(p.max_processes),
+    }
+
+
 def _prowler_column(pr: ProwlerResult, repos: int) -> dict[str, str]:
     span = pr.server.request_span_seconds
     p = pr.process
@@ -1122,17 +1140,7 @@ def _prowler_column(pr: ProwlerResult, repos: int) -> dict[str, str]:
         "wall": _n(p.wall_seconds, 1),
         "span": _n(span, 1),
         "calls": _n(pr.server.calls),
-        "per_repo": _n(pr.server.calls / repos, 2),
-        "grp": _n(pr.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
-        "rate": _n(pr.server.calls / span if span else None),
-        "in_flight": str(pr.server.max_in_flight),
-        "connections": _n(pr.server.connections),
-        "inside": _n(1000 * pr.server.busy_seconds / pr.server.calls if pr.server.calls else None, 1),
-        "server_cpu": _n(p.server_cpu_seconds, 1),
-        "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
-        "maxrss": _n(p.maxrss_mib),
-        "tree": _n(p.peak_tree_mib),
-        "procs": str(p.max_processes),
+        **_measured(pr.server, p, repos),
         "seen": f"{pr.repositories_seen:,} judged by `{PROWLER_POLICY_CHECK}`",
         "result": f"findings {', '.join(f'{k} {v:,}' for k, v in pr.findings_by_status.items())}; "
         f"{pr.errors_logged:,} ERROR log lines",
@@ -1334,17 +1342,7 @@ def _ours_column(r: OursResult, repos: int) -> dict[str, str]:
         "call": _n(r.scan_seconds, 1),
         "calls": _n(r.server.calls),
         "own": f"{r.api_calls_tool:,}",
-        "per_repo": _n(r.server.calls / repos, 2),
-        "grp": _n(r.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
-        "rate": _n(r.server.calls / span if span else None),
-        "in_flight": str(r.server.max_in_flight),
-        "connections": _n(r.server.connections),
-        "inside": _n(1000 * r.server.busy_seconds / r.server.calls if r.server.calls else None, 1),
-        "server_cpu": _n(p.server_cpu_seconds, 1),
-        "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
-        "maxrss": _n(p.maxrss_mib),
-        "tree": _n(p.peak_tree_mib),
-        "procs": str(p.max_processes),
+        **_measured(r.server, p, repos),
         "rss_delta": f"{_n(r.rss_before_scan_mib)} -> {_n(r.rss_after_scan_mib)}",
         "seen": f"{r.repositories_in_findings:,} judged by {REPOSITORY_RULE}",
         "cache": _cache_cell(r),
@@ -1380,17 +1378,7 @@ def _c7n_column(c: C7nResult, repos: int) -> dict[str, str]:
         "wall": _n(p.wall_seconds, 1),
         "span": _n(span, 1),
         "calls": _n(c.server.calls),
-        "per_repo": _n(c.server.calls / repos, 2),
-        "grp": _n(c.server.calls_by_operation.get("ecr:GetRepositoryPolicy", 0)),
-        "rate": _n(c.server.calls / span if span else None),
-        "in_flight": str(c.server.max_in_flight),
-        "connections": _n(c.server.connections),
-        "inside": _n(1000 * c.server.busy_seconds / c.server.calls if c.server.calls else None, 1),
-        "server_cpu": _n(p.server_cpu_seconds, 1),
-        "client_cpu": _n(p.cpu_user_seconds + p.cpu_system_seconds, 1),
-        "maxrss": _n(p.maxrss_mib),
-        "tree": _n(p.peak_tree_mib),
-        "procs": str(p.max_processes),
+        **_measured(c.server, p, repos),
         "seen": f"{c.resources_seen:,} in resources.json, {c.with_policy:,} with a policy",
         "result": f"{c.cross_account_matches:,} cross-account matches; {c.without_policy:,} repositories without "
         "a policy",

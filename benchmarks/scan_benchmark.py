@@ -58,25 +58,19 @@ NAMESPACE = {"docker-hub": "bench", "quay": "biocontainers", "ecr-public": "benc
 KINDS = ("amd64", "index", "amd64", "oci-amd64", "index", "amd64", "arm64", "amd64", "index", "amd64")
 SECOND = {"amd64": "index", "oci-amd64": "amd64", "index": "amd64", "arm64": "index"}
 
-# The rules the seeded account was built for: each must report no FAIL but the seeded defects (repositories
-# without a policy, arm64-only tags). A rule added since (the set grows) may FAIL on the seed (no trail, no scan
-# on push, ...): that is reported, not a sanity failure; an ERROR from any rule still is. org_benchmark.py also
-# requires such a rule's FAILs to be alike in every (alike) cell.
-SEEDED_FOR_RULES = frozenset(
-    {
-        "workflow-images-resolve",
-        "ptc-rule-coverage",
-        "registry-policy-allows-omics",
-        "creation-template-grants-omics",
-        "repository-policy-grants-omics",
-        "service-role-trusts-omics",
-        "service-role-can-pull",
-        "cross-account-source-grants",
-        "image-not-arm-only",
-        "ptc-rule-unchanged-during-run",
-        "registry-map-consistent",
-    }
-)
+
+# The rules the seeded account was built for, the access group (auditor.engine.RULE_GROUPS): each must report no
+# FAIL but the seeded defects (repositories without a policy, arm64-only tags). A hygiene rule may FAIL on the seed
+# (no trail, no scan on push, ...): that is reported, not a sanity failure; an ERROR from any rule still is.
+# org_benchmark.py also requires a hygiene rule's FAILs to be alike in every (alike) cell.
+def _access_rules() -> frozenset[str]:
+    from auditor.config import Config
+    from auditor.scan import select_rules
+
+    return frozenset(r.meta.id for r in select_rules(Config(), groups=["access"]))
+
+
+SEEDED_FOR_RULES = _access_rules()
 DEFAULT_SINGLE_RULES = "registry-policy-allows-omics,repository-policy-grants-omics"
 
 _FAKE_ENV = {
