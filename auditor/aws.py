@@ -59,6 +59,8 @@ class CollectOptions:
     # Folder of the on-disk cache of platforms by digest, reused across scans (auditor.digest_cache);
     # None: no cache (the library default; the CLI's scan turns it on).
     digest_cache: Path | None = None
+    # The opt-in image-vulnerabilities settings (auditor.config.VulnerabilitySettings); None: no scan finding is read.
+    vulnerabilities: Any = None
 
 
 # --- API accounting ---------------------------------------------------------------

@@ -52,6 +52,8 @@ from auditor.models import (
     ImageMapping,
     ImagePlatforms,
     ImageRef,
+    ImageScan,
+    ImageVulnerabilities,
     Incremental,
     ListedImage,
     PtcRule,
@@ -64,6 +66,7 @@ from auditor.models import (
     RolePolicies,
     Run,
     RunTask,
+    ScanFinding,
     ScanningFilter,
     ScanningRule,
     SecretInfo,
@@ -146,7 +149,7 @@ class Collector:
         self._account_id = account_id
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self._blob_cache: dict[str, Future[Collected[str]]] = {}
+        self._blob_cache: dict[str, Future[Collected[manifests.ConfigFacts]]] = {}
         self._blob_lock = threading.Lock()
         self._http = requests.Session()
         # Platforms by digest across scans (auditor.digest_cache); None: off, the library default.
@@ -787,7 +790,7 @@ class Collector:
                 )
             )
         digest = digest or manifests.manifest_digest(text)
-        if info.kind == "schema1":
+        if info.kind == "schema1":  # its config is not read: image-runnable says "not inspected"
             arch = info.architecture or ""
             return Collected(
                 value=ImagePlatforms(
@@ -815,12 +818,21 @@ class Collector:
             blob = self._config_platform(snap, repository, info.config_digest)
             if not blob.ok:
                 return Collected(error=blob.error)
+            facts = blob.value
             return Collected(
                 value=ImagePlatforms(
                     digest=digest,
                     media_type=info.media_type,
-                    platforms=[blob.value] if blob.value else [],
+                    platforms=[facts.platform] if facts else [],
                     source="config-blob",
+                    config_inspected=facts is not None,
+                    entrypoint=facts.entrypoint if facts else None,
+                    cmd=facts.cmd if facts else None,
+                    shell=facts.shell if facts else None,
+                    env_names=list(facts.env_names) if facts else [],
+                    java_memory_flags=list(facts.java_memory_flags) if facts else [],
+                    base_image=facts.base_image if facts else None,
+                    size_bytes=info.layers_size,
                 )
             )
         return Collected(value=ImagePlatforms(digest=digest, media_type=info.media_type, platforms=[], source=""))
@@ -845,8 +857,8 @@ class Collector:
             snap, repository, img.get("imageManifest", ""), img.get("imageManifestMediaType"), digest, depth
         )
 
-    def _config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
-        """A config blob's platform, read once per digest (content-addressed) however many images share it.
+    def _config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[manifests.ConfigFacts]:
+        """A config blob's platform and run-time facts, read once per digest (content-addressed) for all images.
 
         Only a success is shared: a failure (denied, throttled, timed out) belongs to the repository
         that saw it, so another repository with the same config digest fetches it itself.
@@ -854,11 +866,11 @@ class Collector:
         with self._blob_lock:
             found = self._blob_cache.get(config_digest)
             owner = found is None
-            pending: Future[Collected[str]] = Future() if found is None else found
+            pending: Future[Collected[manifests.ConfigFacts]] = Future() if found is None else found
             if owner:
                 self._blob_cache[config_digest] = pending
         if not owner:
-            shared: Collected[str] = pending.result()
+            shared: Collected[manifests.ConfigFacts] = pending.result()
             if shared.ok:
                 return shared
             return self._fetch_config_platform(snap, repository, config_digest)
@@ -869,12 +881,14 @@ class Collector:
         pending.set_result(result)
         return result
 
-    def _fetch_config_platform(self, snap: Snapshot, repository: str, config_digest: str) -> Collected[str]:
-        known = self._digests.config_platform(config_digest) if self._digests is not None else None
+    def _fetch_config_platform(
+        self, snap: Snapshot, repository: str, config_digest: str
+    ) -> Collected[manifests.ConfigFacts]:
+        known = self._digests.config_facts(config_digest) if self._digests is not None else None
         if known is not None:
             return Collected(value=known)  # content-addressed: any repository's download gave these bytes
 
-        def fetch() -> str:
+        def fetch() -> manifests.ConfigFacts:
             url = self.client("ecr").get_download_url_for_layer(repositoryName=repository, layerDigest=config_digest)[
                 "downloadUrl"
             ]
@@ -882,12 +896,12 @@ class Collector:
             resp = self._http.get(url, timeout=(self.opt.connect_timeout, self.opt.read_timeout))
             resp.raise_for_status()
             try:
-                platform = manifests.platform_from_config(resp.content)
+                facts = manifests.config_facts(resp.content)
             except manifests.ManifestError as exc:
                 raise requests.RequestException(f"malformed image config blob: {exc}") from None
             if self._digests is not None and digest_cache.config_is_cacheable(resp.content, config_digest):
-                self._digests.put_config_platform(config_digest, platform)
-            return platform
+                self._digests.put_config_facts(config_digest, facts)  # non-secret facts only (env names)
+            return facts
 
         result = attempt("ecr:GetDownloadUrlForLayer", snap.repository_arn(repository), fetch)
         if result.error and result.error.code == "HTTPError":
@@ -1084,6 +1098,144 @@ class Collector:
             return name, Collected(value=RepositoryLifecycle(policy=policy.value, images=listed.value))
 
         return dict(self._parallel(read, names))
+
+    # -- scan findings of the images workflows used (opt-in rule image-vulnerabilities) ---------------
+
+    def _image_vulnerabilities(self, snap: Snapshot) -> Collected[ImageVulnerabilities]:
+        """DescribeImageScanFindings (every page) once per image digest workflows used; nothing when off.
+
+        The images: the task images of runs created within ``vulnerabilities.lookback_days`` (by the digest
+        GetRunTask reported, else the one the images facet resolved), and the images definitions and image
+        mappings name, as the images facet resolved them to digests. The setting comes from the config through
+        ``CollectOptions.vulnerabilities`` (absent or None: off, no call).
+        """
+        from auditor.config import VULNERABILITY_SEVERITIES, VulnerabilitySettings
+
+        settings = getattr(self.opt, "vulnerabilities", None)
+        if not isinstance(settings, VulnerabilitySettings) or not settings.enabled:
+            return Collected(value=ImageVulnerabilities(enabled=False))
+        out = ImageVulnerabilities(
+            enabled=True,
+            severity_threshold=settings.severity_threshold,
+            lookback_days=settings.lookback_days,
+            top_findings=settings.top_findings,
+        )
+        existing = {r.name for r in snap.repositories.value or []}
+        host = snap.registry_host()
+        uses: dict[tuple[str, str], list[str]] = {}
+
+        def add(repository: str, digest: str | None, origin: str) -> None:
+            if repository in existing and digest and digest.startswith("sha256:"):
+                listed = uses.setdefault((repository, digest), [])
+                if origin not in listed and len(listed) < 6:
+                    listed.append(origin)
+
+        def resolved(repository: str, tag: str | None, digest: str | None) -> str | None:
+            if digest:
+                return digest
+            known = snap.images.get(ImageRef(repository=repository, tag=tag, origin="").key)
+            return known.value.digest if known is not None and known.value is not None else None
+
+        horizon = self.opt.now - timedelta(days=settings.lookback_days)
+        for run in snap.runs.value or []:
+            when = run.creation_time or run.start_time
+            if when is not None and when < horizon:
+                continue
+            for task in run.tasks.value or []:
+                try:
+                    parsed = parse_reference(task.image or "")
+                except InvalidReference:
+                    continue
+                if parsed.registry != host:
+                    continue
+                digest = task.image_digest if (task.image_digest or "").startswith("sha256:") else parsed.digest
+                origin = f"run {run.id} task {task.task_id}"
+                add(parsed.repository, resolved(parsed.repository, parsed.tag, digest), origin)
+        for ref in snap.image_refs:
+            kind, _, where = ref.origin.partition(":")
+            if kind in ("definition", "image-mapping"):
+                origin = f"{kind} of workflow {where}" if kind == "image-mapping" else f"definition {where}"
+                add(ref.repository, resolved(ref.repository, ref.tag, ref.digest), origin)
+
+        rank = {s: i for i, s in enumerate(VULNERABILITY_SEVERITIES)}
+
+        def finding(raw: dict[str, Any], enhanced: bool) -> ScanFinding:
+            if not enhanced:
+                attrs = {a.get("key"): a.get("value") for a in raw.get("attributes") or []}
+                return ScanFinding(
+                    name=str(raw.get("name") or "unnamed"),
+                    severity=str(raw.get("severity") or "UNDEFINED"),
+                    package=attrs.get("package_name"),
+                    package_version=attrs.get("package_version"),
+                    uri=raw.get("uri"),
+                )
+            details = raw.get("packageVulnerabilityDetails") or {}
+            packages = details.get("vulnerablePackages") or [{}]
+            urls = details.get("referenceUrls") or []
+            return ScanFinding(
+                name=str(details.get("vulnerabilityId") or raw.get("title") or "unnamed"),
+                severity=str(raw.get("severity") or "UNTRIAGED"),
+                package=packages[0].get("name"),
+                package_version=packages[0].get("version"),
+                fixed_in=packages[0].get("fixedInVersion"),
+                uri=details.get("sourceUrl") or (urls[0] if urls else None),
+            )
+
+        def read(key: tuple[str, str]) -> tuple[str, Collected[ImageScan]]:
+            repository, digest = key
+            scan = ImageScan(repository=repository, digest=digest, uses=uses[key])
+
+            def fetch() -> ImageScan:
+                ecr = self.client("ecr")
+                params: dict[str, Any] = {
+                    "repositoryName": repository,
+                    "imageId": {"imageDigest": digest},
+                    "maxResults": 1000,
+                }
+                found: list[ScanFinding] = []
+                counted: dict[str, int] = {}
+                first: dict[str, Any] | None = None
+                enhanced = False
+                while True:
+                    try:
+                        page = ecr.describe_image_scan_findings(**params)
+                    except botocore.exceptions.ClientError as exc:
+                        if _error_code(exc) == "ScanNotFoundException":
+                            return scan.model_copy(update={"scan_found": False})
+                        raise
+                    first = first or page
+                    body = page.get("imageScanFindings") or {}
+                    enhanced = enhanced or "enhancedFindings" in body
+                    for raw in body.get("findings") or []:
+                        found.append(finding(raw, False))
+                    for raw in body.get("enhancedFindings") or []:
+                        found.append(finding(raw, True))
+                    if not page.get("nextToken"):
+                        break
+                    params["nextToken"] = page["nextToken"]
+                for f in found:
+                    counted[f.severity] = counted.get(f.severity, 0) + 1
+                body = first.get("imageScanFindings") or {}
+                status = first.get("imageScanStatus") or {}
+                found.sort(key=lambda f: (-rank.get(f.severity, -1), f.name))
+                return scan.model_copy(
+                    update={
+                        "status": status.get("status"),
+                        "status_description": status.get("description"),
+                        "completed_at": _dt(body.get("imageScanCompletedAt")),
+                        "enhanced": enhanced,
+                        "severity_counts": dict(body.get("findingSeverityCounts") or counted),
+                        "total_findings": len(found),
+                        "findings": found[:50],
+                    }
+                )
+
+            return f"{repository}@{digest}", attempt(
+                "ecr:DescribeImageScanFindings", f"{snap.repository_arn(repository)}@{digest}", fetch
+            )
+
+        out.images = dict(self._parallel(read, sorted(uses)))
+        return Collected(value=out)
 
     # -- IAM ------------------------------------------------------------------------
 

@@ -326,6 +326,36 @@ class Concurrency(BaseModel):
         return value
 
 
+# Severities of ECR scan findings (the model's FindingSeverity), lowest first; UNDEFINED and Amazon Inspector's
+# UNTRIAGED are unrated and never reach a threshold.
+VULNERABILITY_SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+class VulnerabilitySettings(BaseModel):
+    """Opt-in rule ``image-vulnerabilities``: judge the ECR scan findings of the images workflows used.
+
+    Absent (the default): the rule is NOT_APPLICABLE and no DescribeImageScanFindings call is made.
+    ``vulnerabilities: {}`` turns it on with the defaults below.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # findings at or above this severity FAIL an image: INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL
+    severity_threshold: str = "CRITICAL"
+    # run tasks' images from runs created within this many days (at most run_lookback_days are collected)
+    lookback_days: int = Field(default=30, ge=1, le=90)
+    top_findings: int = Field(default=10, ge=1, le=100)  # CVEs listed in each FAIL's evidence
+
+    @field_validator("severity_threshold", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> str:
+        text = str(value).upper()
+        if text not in VULNERABILITY_SEVERITIES:
+            raise ValueError(f"one of {', '.join(VULNERABILITY_SEVERITIES)}")
+        return text
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -338,12 +368,17 @@ class Config(BaseModel):
     service_roles: list[str] = Field(default_factory=list)
     run_lookback_days: int = Field(default=30, ge=1, le=90)
     image_tags_per_repository: int = Field(default=3, ge=0, le=100)
+    # image-runnable: HealthOmics' maximum container image size, in bytes (sum of the manifest's layer sizes);
+    # the default is rules.image_runnable.DEFAULT_MAX_IMAGE_SIZE_BYTES (docs/configuration.md)
+    max_image_size_bytes: int = Field(default=20 * 1024**3, ge=1)
     max_workers: int = Field(default=8, ge=1, le=64)
     custom_rules: list[CustomRule] = Field(default_factory=list)
     # accepted-risk findings (auditor.suppressions); load_config resolves a relative path against the config's folder
     suppressions: str | None = Field(default=None, min_length=1)
     targets: Targets | None = None  # None: the caller's own account only
     concurrency: Concurrency = Field(default_factory=Concurrency)
+    # opt-in: image-vulnerabilities judges scan findings only when this is set (e.g. {severity_threshold: CRITICAL})
+    vulnerabilities: VulnerabilitySettings | None = None
 
     @property
     def workers_per_cell(self) -> int:

@@ -14,7 +14,7 @@ from unittest import mock
 
 import boto3
 
-from auditor.config import Config
+from auditor.config import Config, parse_config
 from auditor.engine import Rule
 from auditor.errors import UsageError
 from auditor.findings import FindingsDocument
@@ -54,7 +54,7 @@ def run_demo(
     try:
         from moto import mock_aws
 
-        from auditor.sandbox.seed import REGION, seed_demo_account
+        from auditor.sandbox.seed import DEMO_CONFIG, REGION, seed_demo_account
     except ImportError as exc:  # the `sandbox` extra is not installed: say which, in one line (exit 2)
         missing = sandbox.missing_extra(exc)
         if missing is None:
@@ -62,6 +62,8 @@ def run_demo(
         raise UsageError(f"the demo needs {missing}, which is not installed: {sandbox.INSTALL_HINT}") from None
 
     sandbox.install()
+    if config.vulnerabilities is None:  # the demo shows the opt-in rule too, unless a configuration says otherwise
+        config = config.model_copy(update={"vulnerabilities": parse_config(DEMO_CONFIG).vulnerabilities})
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with mock.patch.dict(os.environ, {**env, **_SANDBOX_ENV}, clear=True), mock_aws():
         session = boto3.Session(region_name=REGION)

@@ -14,7 +14,10 @@ Only complete, verified answers are stored: a manifest whose bytes hash to its d
 whose platforms do not depend on other manifests of the repository (an index naming every child's
 platform; not one whose children had to be fetched, since a pull-through cache may hold only some of
 them); a config blob whose bytes hash to its digest. No policy, secret, URL, account or repository name
-is stored, only digests, media types and platform strings.
+is stored, only digests, media types, platform strings and what rule image-runnable reads: the image's
+ENTRYPOINT/CMD/SHELL argv, its environment variable NAMES (never their values: they can be secrets), which
+Java heap options it fixes (the option, not its value), its base-image label and its layer sizes. Entries of
+another ``SCHEMA`` (written before those facts existed) are misses, fetched again, never "no entrypoint".
 
 The store is one small JSON file per digest, ``<root>/m/<2 hex>/<64 hex>.json`` (manifests) and
 ``<root>/c/...`` (config blobs), not a SQLite database: files written to a temporary name and renamed
@@ -68,7 +71,9 @@ from auditor.models import ImagePlatforms
 
 log = structlog.get_logger("auditor.digest_cache")
 
-SCHEMA = 1
+# 2: entries carry the image-runnable facts (entrypoint, env NAMES, sizes); entries of another schema are
+# misses (fetched again), never read as "no entrypoint".
+SCHEMA = 2
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ENTRY_BYTES = 64 * 1024  # an index of a few hundred platforms is < 16 KiB
@@ -103,7 +108,7 @@ class _ConfigEntry(BaseModel):
 
     schema_: int = Field(alias="schema")
     digest: str
-    platform: str = Field(max_length=200)
+    facts: manifests.ConfigFacts
 
 
 def _hex(digest: str | None) -> str | None:
@@ -156,7 +161,7 @@ class DigestCache:
     def image(self, digest: str | None) -> ImagePlatforms | None:
         """The platforms stored for manifest ``digest``, or None (not stored, or unusable)."""
         raw = self._read("m", digest)
-        if raw is None:
+        if raw is None or self._other_schema(raw):
             return None
         try:
             entry = _ManifestEntry.model_validate(raw)
@@ -216,20 +221,33 @@ class DigestCache:
         if pending is not None and not pending.done():
             pending.set_result(image)
 
-    def config_platform(self, digest: str | None) -> str | None:
-        """The platform stored for config blob ``digest``, or None."""
+    def config_facts(self, digest: str | None) -> manifests.ConfigFacts | None:
+        """The facts stored for config blob ``digest`` (platform, entrypoint, env names...), or None."""
         raw = self._read("c", digest)
-        if raw is None:
+        if raw is None or self._other_schema(raw):
             return None
         try:
             entry = _ConfigEntry.model_validate(raw)
-            if entry.schema_ != SCHEMA or entry.digest != digest or not _PLATFORM.match(entry.platform):
+            if entry.schema_ != SCHEMA or entry.digest != digest or not _PLATFORM.match(entry.facts.platform):
                 raise ValueError("entry is for another digest or schema, or its platform is malformed")
         except (ValidationError, ValueError) as exc:
             self._ignored("c", digest, exc)
             return None
         self._hit()
-        return entry.platform
+        return entry.facts
+
+    def config_platform(self, digest: str | None) -> str | None:
+        """The platform stored for config blob ``digest``, or None."""
+        facts = self.config_facts(digest)
+        return None if facts is None else facts.platform
+
+    def _other_schema(self, raw: dict[str, Any]) -> bool:
+        """An entry an older (or newer) version wrote: a plain miss, fetched again, with no warning."""
+        if raw.get("schema") == SCHEMA:
+            return False
+        with self._lock:
+            self.stats["misses"] += 1
+        return True
 
     def _read(self, kind: str, digest: str | None) -> Any:
         path = self._path(kind, digest)
@@ -283,9 +301,11 @@ class DigestCache:
             entry = {"schema": SCHEMA, "digest": image.digest, "image": image.model_dump(mode="json")}
             self._write("m", image.digest, entry)
 
-    def put_config_platform(self, digest: str, platform: str) -> None:
-        if _PLATFORM.match(platform):
-            self._write("c", digest, {"schema": SCHEMA, "digest": digest, "platform": platform})
+    def put_config_facts(self, digest: str, facts: manifests.ConfigFacts) -> None:
+        """Store what a config blob says: only non-secret facts (``ConfigFacts`` holds env NAMES, never values)."""
+        if _PLATFORM.match(facts.platform):
+            entry = {"schema": SCHEMA, "digest": digest, "facts": facts.model_dump(mode="json")}
+            self._write("c", digest, entry)
 
     def _write(self, kind: str, digest: str | None, entry: dict[str, Any]) -> None:
         path = self._path(kind, digest)

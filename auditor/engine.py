@@ -61,6 +61,7 @@ class RuleContext(BaseModel):
     service_roles: list[str] = Field(default_factory=list)
     run_lookback_days: int = 30
     image_tags_per_repository: int = 3
+    max_image_size_bytes: int = 20 * 1024**3  # image-runnable's limit (Config.max_image_size_bytes)
     now: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

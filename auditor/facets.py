@@ -244,6 +244,16 @@ _DECLARED = (
         # Reuse every repository's lifecycle policy when a (custom) rule collects it anyway: no second call.
         after=("lifecycle_policies",),
     ),
+    Facet(
+        name="image_vulnerabilities",
+        what="Opt-in (config `vulnerabilities`): the ECR scan findings (DescribeImageScanFindings, paginated, basic or "
+        "enhanced) of each image digest workflows used: recent runs' task images and the images definitions and "
+        "image mappings name; no call when the setting is off.",
+        permissions=("ecr:DescribeImageScanFindings",),
+        collect="_image_vulnerabilities",
+        snapshot_field="image_vulnerabilities",
+        depends_on=("repositories", "workflows", "workflow_definitions", "runs", "run_tasks", "images"),
+    ),
 )
 
 # name -> declaration, in declaration order (the order of error messages and of docs/facets.md)

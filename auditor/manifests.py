@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -76,6 +77,8 @@ class ManifestInfo(BaseModel):
     config_digest: str | None = None  # single manifests: fetch this blob for os/architecture
     config_media_type: str | None = None  # non-image configs (artifacts) have other types
     architecture: str | None = None  # schema 1 only
+    # single manifests: the sum of the layer descriptors' (compressed) ``size``; None when a layer has no valid size
+    layers_size: int | None = None
 
 
 def manifest_digest(manifest_text: str | bytes) -> str:
@@ -181,7 +184,21 @@ def _parse_image_manifest(doc: dict[str, Any], media_type: str) -> ManifestInfo:
         media_type=media_type,
         config_digest=config["digest"],
         config_media_type=_clean_media_type(config.get("mediaType")),
+        layers_size=_layers_size(doc.get("layers")),
     )
+
+
+def _layers_size(layers: object) -> int | None:
+    """Sum of the layer descriptors' ``size`` (bytes as stored: compressed); None when one is missing or invalid."""
+    if not isinstance(layers, list):
+        return None
+    total = 0
+    for layer in layers:
+        size = layer.get("size") if isinstance(layer, dict) else None
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return None
+        total += size
+    return total
 
 
 def _schema1_os(doc: dict[str, Any]) -> str:
@@ -264,3 +281,120 @@ def has_linux_amd64(platforms: list[str]) -> bool | None:
     if not any(_architecture(p) for p in platforms):
         return None
     return any(p.split("/")[0].lower() == "linux" and _architecture(p) in AMD64_ARCHITECTURES for p in platforms)
+
+
+# --- what an image config says about running it (rule image-runnable, docs/judgement-calls.md) ---
+
+PROTECTED_ENV_PREFIX = "AWS_WORKFLOW_"  # seed 004: a protected prefix HealthOmics sets its own variables under
+JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
+SHELL_NAMES = frozenset({"bash", "sh"})
+_SHELL_DIRS = ("", "/bin/", "/usr/bin/", "/usr/local/bin/")
+_MAX_ARGS = 32  # argv items kept of ENTRYPOINT / CMD / SHELL (a bound for the digest cache)
+_MAX_ARG_CHARS = 256
+_MAX_ENV = 256
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_MAX_RAM_100 = re.compile(r"^-XX:MaxRAMPercentage=100(?:\.0*)?$")
+
+
+class ConfigFacts(BaseModel):
+    """What one image config blob says, without any value that could be secret.
+
+    ``env_names`` holds variable NAMES only; ``java_memory_flags`` only the matching option tokens
+    (``JAVA_TOOL_OPTIONS: -Xmx``), never a whole variable value. ``entrypoint``/``cmd``/``shell`` are
+    the image's own argv as built (None: absent from the config); items are cut at 256 characters.
+    """
+
+    platform: str
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    shell: list[str] | None = None  # Docker's SHELL instruction (Docker config format only)
+    env_names: list[str] = Field(default_factory=list)
+    java_memory_flags: list[str] = Field(default_factory=list)
+    base_image: str | None = None  # the org.opencontainers.image.base.name label, when the builder set it
+
+
+def _argv(value: object) -> list[str] | None:
+    """An argv list from a config field; a bare string (allowed by some builders) becomes one item."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return None
+    return [str(item)[:_MAX_ARG_CHARS] for item in value[:_MAX_ARGS] if isinstance(item, (str, int, float))]
+
+
+def _java_flags(name: str, value: str) -> list[str]:
+    flags = []
+    for token in value.split():
+        if token.startswith("-Xmx"):
+            flags.append(f"{name}: -Xmx")  # the figure is left out: only that a heap maximum is fixed
+        elif _MAX_RAM_100.match(token):
+            flags.append(f"{name}: -XX:MaxRAMPercentage=100")
+    return flags
+
+
+def config_facts(config_blob: bytes | str) -> ConfigFacts:
+    """Platform and run-time facts of an image config blob; ManifestError when os/architecture are missing."""
+    doc = _load_object(config_blob, "image config")
+    platform = _platform_string(doc)
+    if platform is None:
+        raise ManifestError("image config lacks a non-empty 'os' and 'architecture'")
+    section = doc.get("config")
+    run: dict[str, Any] = section if isinstance(section, dict) else {}
+    names: list[str] = []
+    java: list[str] = []
+    env = run.get("Env")
+    for item in env[: _MAX_ENV * 4] if isinstance(env, list) else []:
+        if not isinstance(item, str):
+            continue
+        name, _, value = item.partition("=")
+        if not _ENV_NAME.match(name):
+            continue
+        _append_unique(names, name)
+        if name in JAVA_OPTION_VARIABLES:
+            java.extend(f for f in _java_flags(name, value) if f not in java)
+    labels = run.get("Labels")
+    base = labels.get("org.opencontainers.image.base.name") if isinstance(labels, dict) else None
+    return ConfigFacts(
+        platform=platform,
+        entrypoint=_argv(run.get("Entrypoint")),
+        cmd=_argv(run.get("Cmd")),
+        shell=_argv(run.get("Shell")),
+        env_names=names[:_MAX_ENV],
+        java_memory_flags=java,
+        base_image=base[:_MAX_ARG_CHARS] if isinstance(base, str) and base else None,
+    )
+
+
+def _shell_name(program: str) -> str | None:
+    """ "bash"/"sh" when ``program`` is that shell, bare or in a standard bin folder; else None."""
+    for folder in _SHELL_DIRS:
+        if program.startswith(folder) and program[len(folder) :] in SHELL_NAMES:
+            return program[len(folder) :]
+    return None
+
+
+def entrypoint_is_shell(entrypoint: list[str] | None) -> bool:
+    """True when the ENTRYPOINT is absent/empty, or is a shell alone or with ``-c`` (docs/judgement-calls.md).
+
+    Counted as a shell: ``sh`` or ``bash``, bare or under /bin, /usr/bin or /usr/local/bin, with no
+    argument or the single argument ``-c``. Anything else (a tool, ``tini --``, ``bash -l``, a script)
+    is not: seed 004 asks for no ENTRYPOINT at all, so only the closest equivalents are let through.
+    """
+    if not entrypoint:
+        return True
+    if _shell_name(entrypoint[0]) is None:
+        return False
+    return entrypoint[1:] in ([], ["-c"])
+
+
+def known_shell(facts_entrypoint: list[str] | None, cmd: list[str] | None, shell: list[str] | None) -> tuple[str, str]:
+    """(shell, where it was seen) from the config alone; ("unknown", "") when the config cannot tell.
+
+    A shell named by ENTRYPOINT, CMD (``["/bin/bash"]``, ``["sh", "-c", ...]``) or Docker's SHELL
+    instruction was in the image when it was built (GUESS for SHELL: a later stage could delete it).
+    """
+    for source, argv in (("Entrypoint", facts_entrypoint), ("Cmd", cmd), ("Shell", shell)):
+        name = _shell_name(argv[0]) if argv else None
+        if name is not None:
+            return name, source
+    return "unknown", ""

@@ -137,6 +137,17 @@ class ImagePlatforms(BaseModel):
     platforms: list[str] = Field(default_factory=list)  # "linux/amd64", "linux/arm64/v8"
     source: str = ""  # "index", "config-blob", "schema1"
     exists: bool = True  # False when BatchGetImage reports ImageNotFound
+    # What the image config and manifest say about running it (rule image-runnable). Non-secret facts only:
+    # environment variable NAMES, never values. ``config_inspected`` False: the config was not read (an
+    # index's children, schema 1, an inventory or cache entry from before these fields): the rest is unknown.
+    config_inspected: bool = False
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    shell: list[str] | None = None  # Docker's SHELL instruction
+    env_names: list[str] = Field(default_factory=list)
+    java_memory_flags: list[str] = Field(default_factory=list)  # "JAVA_TOOL_OPTIONS: -Xmx", ...
+    base_image: str | None = None  # org.opencontainers.image.base.name label
+    size_bytes: int | None = None  # sum of the manifest's (compressed) layer sizes; None: unknown
 
 
 # --- HealthOmics -----------------------------------------------------------
@@ -374,6 +385,46 @@ class EventDataStore(BaseModel):
     error: CallError | None = None  # GetEventDataStore failed for this store
 
 
+# --- ECR image scan findings (rule image-vulnerabilities) ------------------
+
+
+class ScanFinding(BaseModel):
+    """One vulnerability of an image scan: an ImageScanFinding (basic) or EnhancedImageScanFinding (Inspector)."""
+
+    name: str  # the CVE (basic: name; enhanced: packageVulnerabilityDetails.vulnerabilityId, else title)
+    severity: str  # FindingSeverity, or Inspector's severity (UNTRIAGED...)
+    package: str | None = None
+    package_version: str | None = None
+    fixed_in: str | None = None  # enhanced only: vulnerablePackages[].fixedInVersion
+    uri: str | None = None
+
+
+class ImageScan(BaseModel):
+    """DescribeImageScanFindings of one image (every page), or why there is no scan."""
+
+    repository: str
+    digest: str
+    uses: list[str] = Field(default_factory=list)  # where workflows use it: "run 123 task 456", "definition ..."
+    scan_found: bool = True  # False: ScanNotFoundException (the image was never scanned)
+    status: str | None = None  # imageScanStatus.status: COMPLETE, ACTIVE, IN_PROGRESS, FAILED...
+    status_description: str | None = None
+    completed_at: datetime | None = None
+    enhanced: bool = False  # the findings came as enhancedFindings (Amazon Inspector)
+    severity_counts: dict[str, int] = Field(default_factory=dict)  # findingSeverityCounts (else counted)
+    total_findings: int = 0
+    findings: list[ScanFinding] = Field(default_factory=list)  # the most severe first, at most 50 kept
+
+
+class ImageVulnerabilities(BaseModel):
+    """What the opt-in ``vulnerabilities`` setting asked for and the scans of the images workflows used."""
+
+    enabled: bool = False  # False: the setting is off and nothing was read
+    severity_threshold: str = "CRITICAL"
+    lookback_days: int = 30
+    top_findings: int = 10
+    images: dict[str, Collected[ImageScan]] = Field(default_factory=dict)  # by "repository@digest"
+
+
 # --- the snapshot ----------------------------------------------------------
 
 
@@ -436,6 +487,8 @@ class Snapshot(BaseModel):
     registry_scanning: Collected[RegistryScanning] = Field(default_factory=Collected)
     trails: Collected[list[Trail]] = Field(default_factory=Collected)  # with each trail's status and selectors
     event_data_stores: Collected[list[EventDataStore]] = Field(default_factory=Collected)
+    # Opt-in: the scan findings of the images workflows used (rule image-vulnerabilities)
+    image_vulnerabilities: Collected[ImageVulnerabilities] = Field(default_factory=Collected)
 
     incremental: Incremental | None = None  # how an incremental scan built it (auditor.incremental)
     api_calls: dict[str, int] = Field(default_factory=dict)

@@ -112,7 +112,7 @@ KIND_RULES: dict[Kind, tuple[str, ...]] = {
     Kind.REPOSITORY_MISSING: (*_EXISTENCE_RULES, "registry-policy-allows-omics", "creation-template-grants-omics"),
     Kind.IMAGE_NOT_FOUND: (*_EXISTENCE_RULES, "ptc-rule-unchanged-during-run"),
     Kind.WRONG_ARCHITECTURE: ("image-not-arm-only",),
-    Kind.IMAGE_TOO_LARGE: (),  # no rule checks image sizes yet
+    Kind.IMAGE_TOO_LARGE: ("image-runnable",),
     Kind.PULL_THROUGH_CACHE: _CACHE_RULES,
     Kind.ROLE_TRUST: ("service-role-trusts-omics",),
     Kind.CANNOT_PULL: tuple(

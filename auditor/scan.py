@@ -93,6 +93,7 @@ def rule_context(config: Config, now: datetime | None = None) -> RuleContext:
         service_roles=config.service_roles,
         run_lookback_days=config.run_lookback_days,
         image_tags_per_repository=config.image_tags_per_repository,
+        max_image_size_bytes=config.max_image_size_bytes,
         now=now or datetime.now(UTC),
     )
 
@@ -214,6 +215,7 @@ def collect_options(
         endpoint_url=endpoint_url,
         rate_limits=RateLimits(config.concurrency.rate_limits),
         digest_cache=digest_cache,
+        vulnerabilities=config.vulnerabilities,
     )
 
 

@@ -229,7 +229,7 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "ecr:GetRegistryScanningConfiguration": 1,  # one registry
         # one call per repository with a referenced image (< 100 references each): mapped, run-task or newest
         "ecr:BatchGetImage": len(facts["inspected_repos"]),
-        # one per distinct config blob of a single-platform manifest (arm-tool, samtools); the ubuntu index
+        # one per distinct config blob of a single-platform manifest (arm-tool, samtools, bwa); the ubuntu index
         # lists its platforms itself; samtools by tag and by digest is one manifest, read once (cache)
         "ecr:GetDownloadUrlForLayer": len(facts["config_blobs"]),
         # --- Secrets Manager: the distinct credentialArns of PTC rules (2) and registry mappings (1)
@@ -268,10 +268,11 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
     # (two tasks each). Their role and images are ones the scan reads anyway: no IAM or ECR call more.
     # 71 with the hygiene rules: +4 GetLifecyclePolicy and +2 DescribeImages (bwa and samtools have lifecycle
     # policies), +1 GetRegistryScanningConfiguration, +5 CloudTrail reads (one trail, one event data store).
-    assert sum(expected.values()) == 71
+    # 72 since bwa's image carries its own run-time config (an ENTRYPOINT, for image-runnable): one more blob.
+    assert sum(expected.values()) == 72
     assert len(facts["runs"]) == 4 and len(facts["audited_roles"]) == 2
     assert expected["ecr:GetRepositoryPolicy"] == 6 and expected["ecr:ValidatePullThroughCacheRule"] == 2
-    assert expected["ecr:BatchGetImage"] == 4 and expected["ecr:GetDownloadUrlForLayer"] == 2
+    assert expected["ecr:BatchGetImage"] == 4 and expected["ecr:GetDownloadUrlForLayer"] == 3
     assert len(facts["used_repos"]) == 4 and facts["with_lifecycle"] == {
         "my-workflow/bwa",
         "quay/biocontainers/samtools",

@@ -8,14 +8,20 @@ import re
 from auditor.cli import main
 from auditor.engine import load_builtin_rules
 from auditor.findings import Status
-from auditor.sandbox.seed import EXPECTED_FAILED_RUNS, expected_failed_runs, expected_failures, seed_demo_account
+from auditor.sandbox.seed import (
+    DEMO_CONFIG,
+    EXPECTED_FAILED_RUNS,
+    expected_failed_runs,
+    expected_failures,
+    seed_demo_account,
+)
 from tests.support.sandbox import run_scan
 
 
 def test_demo_scan_finds_exactly_the_seeded_defects(aws) -> None:
     demo = seed_demo_account(aws)
-    doc = run_scan(aws)
-    expected = expected_failures(demo)
+    doc = run_scan(aws, config=DEMO_CONFIG)  # as `demo` scans it: the opt-in vulnerability rule on
+    expected = expected_failures(demo, opt_in=True)
     rules = load_builtin_rules()
     assert set(expected) == set(rules), "every rule has a deliberate defect in the demo"
     for rule_id in rules:
@@ -122,6 +128,8 @@ def test_demo_fix_writes_plan_applies_and_rescans(tmp_path, capsys) -> None:
         "lifecycle-keeps-used-images",
         "grants-scoped",
         "pinned-by-digest",
+        "image-runnable",
+        "image-vulnerabilities",
     }
     assert "undo with: omics-ecr-audit rollback" in out
     assert rc == 1  # FAILs remain that need a person

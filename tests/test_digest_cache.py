@@ -405,3 +405,36 @@ def test_cells_sharing_digests_fetch_each_once(aws, tmp_path) -> None:
     assert cached.api_calls["ecr:BatchGetImage"] == 3  # amd64, the index, arm64: once each in all
     assert cached.api_calls["ecr:GetDownloadUrlForLayer"] == 2  # the amd64 and arm64 config blobs
     assert _key(cached) == _key(plain)
+
+
+def test_entries_of_the_previous_schema_are_silent_misses(tmp_path: Path) -> None:
+    """Schema 1 entries predate the image-runnable facts: read as misses (fetched again), never as "no entrypoint"."""
+    cache = DigestCache(tmp_path)
+    digest = _digest(41)
+    for kind, entry in (
+        ("m", {"schema": 1, "digest": digest, "image": {"digest": digest, "platforms": ["linux/amd64"]}}),
+        ("c", {"schema": 1, "digest": digest, "platform": "linux/amd64"}),
+    ):
+        path = tmp_path / kind / digest[7:9] / f"{digest[7:]}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(entry))
+    with capture_logs() as logs:
+        assert cache.image(digest) is None
+        assert cache.config_facts(digest) is None
+    assert logs == [] and cache.stats["ignored"] == 0 and cache.stats["misses"] == 2
+
+
+def test_config_facts_round_trip_without_values(tmp_path: Path) -> None:
+    from auditor.manifests import config_facts
+
+    blob = (
+        '{"os":"linux","architecture":"amd64","config":{"Entrypoint":["/opt/tool"],'
+        '"Env":["AWS_WORKFLOW_KEY=hunter2","JAVA_TOOL_OPTIONS=-Xmx4g"]}}'
+    )
+    cache = DigestCache(tmp_path)
+    cache.put_config_facts(_digest(42), config_facts(blob))
+    stored = next((tmp_path / "c").rglob("*.json")).read_text()
+    assert "hunter2" not in stored and "4g" not in stored and "AWS_WORKFLOW_KEY" in stored
+    facts = DigestCache(tmp_path).config_facts(_digest(42))
+    assert facts is not None and facts.entrypoint == ["/opt/tool"] and facts.platform == "linux/amd64"
+    assert DigestCache(tmp_path).config_platform(_digest(42)) == "linux/amd64"

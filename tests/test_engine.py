@@ -77,6 +77,7 @@ def test_every_builtin_rule_reports_error_not_pass_when_nothing_was_readable() -
         registry_scanning=Collected(error=err),
         trails=Collected(error=err),
         event_data_stores=Collected(error=err),
+        image_vulnerabilities=Collected(error=err),
     )
     for rule in load_builtin_rules().values():
         findings = run_rule(rule, snap, RuleContext())

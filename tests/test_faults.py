@@ -192,13 +192,14 @@ RUNS_UNREADABLE = {
 GRANTS_OF_RUN_ROLES = {("grants-scoped", WORKFLOW_ROLE), ("grants-scoped", LEGACY_ROLE)}
 # Image references that only run tasks name (pinned digests). When runs or run tasks cannot be read they
 # drop out of the inspected set without an ERROR: see test_image_rule_reports_an_incomplete_image_set.
-RUN_TASK_ONLY_IMAGES = {
-    ("image-not-arm-only", repo_arn(UBUNTU) + "@"),
-    ("image-not-arm-only", repo_arn(SAMTOOLS) + "@"),
-}
-# The image rule reports an ERROR naming the facet that chose which images to inspect.
-IMAGES_FROM_PTC_RULES = {"image-not-arm-only": {"image-selection/ptc-rules"}}
-IMAGES_FROM_RUNS = {"image-not-arm-only": {"image-selection/runs"}}
+# The two image rules (architecture, runnable) judge the same images and read them the same way.
+IMAGE_RULES = ("image-not-arm-only", "image-runnable")
+RUN_TASK_ONLY_IMAGES = {(rule, repo_arn(repo) + "@") for rule in IMAGE_RULES for repo in (UBUNTU, SAMTOOLS)}
+# The image rules report an ERROR naming the facet that chose which images to inspect.
+IMAGES_FROM_PTC_RULES = {rule: {"image-selection/ptc-rules"} for rule in IMAGE_RULES}
+IMAGES_FROM_RUNS = {rule: {"image-selection/runs"} for rule in IMAGE_RULES}
+# The cache repositories' newest tags are not listed without the cache rules (test_image_rule_reports_...).
+SAMTOOLS_NEWEST = {(rule, repo_arn(SAMTOOLS) + ":1.17") for rule in IMAGE_RULES}
 # Without CloudTrail no prefix can be vouched for (earlier updates are only there): ERROR, not PASS.
 CLOUDTRAIL_ERRORS = {
     "ptc-rule-unchanged-during-run": {
@@ -275,7 +276,7 @@ DENIED_CASES = {
         {rule: {resource} for rule, resource in PTC_DEPENDENT.items()} | IMAGES_FROM_PTC_RULES,
         whole_rules=set(PTC_DEPENDENT),
         # the newest tags of the PTC repositories are not listed; see test_image_rule_reports_...
-        may_change={("image-not-arm-only", repo_arn(SAMTOOLS) + ":1.17")},
+        may_change=SAMTOOLS_NEWEST,
     ),
     "list-runs": DeniedCase(
         "omics:ListRuns",
@@ -300,19 +301,21 @@ DENIED_CASES = {
     ),
     "download-url": DeniedCase(
         "ecr:GetDownloadUrlForLayer",
-        # arm-tool and samtools are single-platform images: their architecture is in the config blob
+        # arm-tool, samtools and bwa are single-platform images: their architecture (and entrypoint, variables,
+        # shell) is in the config blob
         {
-            "image-not-arm-only": {
+            rule: {
                 repo_arn(ARM_TOOL) + ":1.0",
                 repo_arn(SAMTOOLS) + ":1.17",
                 repo_arn(SAMTOOLS) + "@",
                 repo_arn("my-workflow/bwa") + ":0.7.17",
             }
+            for rule in IMAGE_RULES
         },
     ),
     "batch-get-image": DeniedCase(
         "ecr:BatchGetImage",
-        {"image-not-arm-only": {repo_arn(ARM_TOOL) + ":1.0"}},
+        {rule: {repo_arn(ARM_TOOL) + ":1.0"} for rule in IMAGE_RULES},
         only=lambda r: request_param(r, "repositoryName") == ARM_TOOL,
     ),
 }
@@ -569,7 +572,7 @@ def test_pull_through_cache_rule_missing_a_required_member_is_error(session, bas
             "MalformedResponse",
             {rule: {resource} for rule, resource in PTC_DEPENDENT.items()} | IMAGES_FROM_PTC_RULES,
             whole_rules=set(PTC_DEPENDENT),
-            may_change={("image-not-arm-only", repo_arn(SAMTOOLS) + ":1.17")},
+            may_change=SAMTOOLS_NEWEST,
             permission=False,
         ),
     )

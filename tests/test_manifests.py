@@ -162,14 +162,22 @@ def test_accepted_media_types_lists_first() -> None:
             DOCKER_V2,
             MEDIA_DOCKER_V2,
             ManifestInfo(
-                kind="manifest", media_type=MEDIA_DOCKER_V2, config_digest=D3, config_media_type=MEDIA_DOCKER_CONFIG
+                kind="manifest",
+                media_type=MEDIA_DOCKER_V2,
+                config_digest=D3,
+                config_media_type=MEDIA_DOCKER_CONFIG,
+                layers_size=32654,
             ),
         ),
         (
             OCI_MANIFEST,
             MEDIA_OCI_MANIFEST,
             ManifestInfo(
-                kind="manifest", media_type=MEDIA_OCI_MANIFEST, config_digest=D3, config_media_type=MEDIA_OCI_CONFIG
+                kind="manifest",
+                media_type=MEDIA_OCI_MANIFEST,
+                config_digest=D3,
+                config_media_type=MEDIA_OCI_CONFIG,
+                layers_size=32654,
             ),
         ),
         (
@@ -482,3 +490,19 @@ def test_arbitrary_json_only_raises_manifest_error(doc: object, media_type: str 
     for candidate in (doc, {"schemaVersion": 2, "manifests": doc}, {"schemaVersion": 2, "config": doc}):
         with contextlib.suppress(ManifestError):
             parse_manifest(json.dumps(candidate), media_type)
+
+
+@pytest.mark.parametrize(
+    ("layers", "size"),
+    [
+        ([{"digest": D1, "size": 10}, {"digest": D2, "size": 5}], 15),
+        ([], 0),
+        ([{"digest": D1}], None),  # a descriptor without a size: unknown, never 0
+        ([{"digest": D1, "size": -1}], None),
+        ([{"digest": D1, "size": True}], None),
+        ("not a list", None),
+    ],
+)
+def test_layers_size_sums_descriptors(layers: Any, size: int | None) -> None:
+    doc = {**DOCKER_V2, "layers": layers}
+    assert parse_manifest(dumps(doc), MEDIA_DOCKER_V2).layers_size == size

@@ -53,7 +53,7 @@ from auditor.permissions import (
     uncovered,
 )
 from auditor.sandbox.omics import set_run_state
-from auditor.sandbox.seed import seed_demo_account
+from auditor.sandbox.seed import DEMO_CONFIG, seed_demo_account
 from tests.support import lambda_hub
 from tests.support.sandbox import REGION, run_scan
 
@@ -284,6 +284,7 @@ def test_covers_matches_wildcards_case_insensitively() -> None:
 def test_demo_scan_calls_only_declared_actions(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_demo_account(aws)
     config = {
+        **DEMO_CONFIG,  # the opt-in vulnerability rule on, as `demo` scans
         "custom_rules": [
             {
                 "id": "org-lifecycle",
@@ -293,7 +294,7 @@ def test_demo_scan_calls_only_declared_actions(aws: boto3.Session, monkeypatch: 
                 "resource_name": "arn",
                 "condition": "lifecycle_policy != null",
             }
-        ]
+        ],
     }
     cfg = parse_config(config)
     with recording(monkeypatch) as rec:

@@ -14,7 +14,7 @@ from auditor.cli import main
 from auditor.config import parse_config
 from auditor.engine import load_builtin_rules
 from auditor.findings import Severity, Status, exit_code
-from auditor.sandbox.seed import seed_demo_account
+from auditor.sandbox.seed import DEMO_CONFIG, seed_demo_account
 from auditor.scan import load_inventory, scan_inventory, select_rules
 from tests.support.sandbox import run_scan
 
@@ -164,8 +164,12 @@ def test_scan_against_the_sandbox_server(tmp_path, monkeypatch) -> None:
         out = tmp_path / "out"
         # The child process gets only what a user would set: credentials and the endpoint.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OMICS_AUDIT"))} | creds
+        # The demo's configuration (the opt-in vulnerability rule on), as a user's config file.
+        config = tmp_path / "omics-ecr-audit.json"
+        config.write_text(json.dumps(DEMO_CONFIG), encoding="utf-8")
+        command = ["scan", "--endpoint-url", server.url, "--out", str(out), "--quiet", "--config", str(config)]
         proc = subprocess.run(
-            [sys.executable, "-m", "auditor", "scan", "--endpoint-url", server.url, "--out", str(out), "--quiet"],
+            [sys.executable, "-m", "auditor", *command],
             capture_output=True,
             text=True,
             env=env,
@@ -176,7 +180,7 @@ def test_scan_against_the_sandbox_server(tmp_path, monkeypatch) -> None:
         # no ERROR; NOT_APPLICABLE where a hygiene rule has nothing to judge (a template with no KMS or tags)
         assert {f["status"] for f in doc["findings"]} == {"PASS", "FAIL", "NOT_APPLICABLE"}, proc.stderr
         failing_rules = {f["rule_id"] for f in doc["findings"] if f["status"] == "FAIL"}
-        assert failing_rules == {r.meta.id for r in select_rules(parse_config({}))}
+        assert failing_rules == {r.meta.id for r in select_rules(parse_config(DEMO_CONFIG))}
 
 
 def test_summary_into_a_closed_pipe_keeps_exit_code_and_findings(tmp_path) -> None:

@@ -8,6 +8,8 @@
 * fixes to image handling (manifest digests, BatchGetImage ``acceptedMediaTypes`` and failures,
   PutImage digest check, CompleteLayerUpload digest check);
 * ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix;
+* image scan findings: DescribeImageScanFindings (paginated, basic ``findings`` or enhanced ``enhancedFindings``
+  by the registry's scan type) and StartImageScan, over scans seeded with ``set_image_scan_findings``;
 * registry scanning: PutRegistryScanningConfiguration checks the model's constraints and the frequencies of
   each scan type, and repository filters match as ECR documents WILDCARD filters;
 * CloudTrail management events for every call of the mutating operations
@@ -59,15 +61,21 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import botocore.session
 from botocore import xform_name
 from botocore.model import OperationModel, Shape, StructureShape
+from botocore.validate import ParamValidator
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
-from moto.ecr.exceptions import InvalidParameterException, RepositoryNotFoundException, ValidationException
+from moto.ecr.exceptions import (
+    InvalidParameterException,
+    RepositoryNotFoundException,
+    ScanNotFoundException,
+    ValidationException,
+)
 from moto.ecr.models import ECRBackend, Image, Repository, ecr_backends
 from moto.ecr.policy_validation import EcrLifecyclePolicyValidator
 from moto.ecr.responses import ECRResponse
@@ -88,8 +96,11 @@ __all__ = [
     "TEMPLATE_RESOURCE_TYPE",
     "PullThroughCacheRule",
     "RepositoryCreationTemplate",
+    "clear_image_scan",
     "install",
     "layer_bucket_name",
+    "scan_finding",
+    "set_image_scan_findings",
     "simulate_ptc_pull",
 ]
 
@@ -989,6 +1000,88 @@ class _BackendExtension(ECRBackend):
         pattern = ".*".join(re.escape(part) for part in filter.split("*"))
         return re.fullmatch(pattern, repository_name) is not None
 
+    # Image scan findings: moto answered DescribeImageScanFindings with a fixed CVE-9999-9999 for any image scanned
+    # once, never paginated and never in the enhanced shape. The sandbox keeps each image's scan (``_image_scans``,
+    # seeded by ``set_image_scan_findings`` or made by StartImageScan) and serves it as the model defines it.
+    def _scanned_image(self, repository_name: str, image_id: Mapping[str, Any], registry_id: str | None) -> Image:
+        self._check_registry_id(registry_id)
+        repository = self._get_repository(repository_name, registry_id)
+        return repository._get_image(image_id.get("imageTag"), image_id.get("imageDigest"))
+
+    def start_image_scan(
+        self, registry_id: str | None, repository_name: str, image_id: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A basic scan (StartImageScan's doc: "Starts a basic image vulnerability scan"), once per 24 hours per
+        image (LimitExceededException, as the doc says). GUESS: under ENHANCED scanning ECR refuses a manual scan
+        with ValidationException; the scan completes at once, keeping findings seeded before (none otherwise)."""
+        image = self._scanned_image(repository_name, image_id, registry_id)
+        if self.registry_scanning_configuration["scanType"] == "ENHANCED":
+            raise ValidationException("StartImageScan is not supported when the registry uses ENHANCED scanning")
+        scans = _image_scans(self)
+        key = (repository_name, image.image_digest)
+        previous = scans.get(key)
+        now = _now()
+        if previous is not None and previous.started_at is not None and now - previous.started_at < SCAN_INTERVAL:
+            raise LimitExceededException(
+                "The scan quota per image has been exceeded. Wait and try again."  # GUESS: ECR's wording
+            )
+        scans[key] = ImageScanRecord(
+            findings=list(previous.findings) if previous else [],
+            enhanced=False,
+            status="COMPLETE",
+            completed_at=now,
+            started_at=now,
+        )
+        return {
+            "registryId": self.account_id,
+            "repositoryName": repository_name,
+            "imageId": _scan_image_id(image, image_id),
+            "imageScanStatus": {"status": "IN_PROGRESS"},
+        }
+
+    def describe_image_scan_findings(
+        self,
+        registry_id: str | None,
+        repository_name: str,
+        image_id: dict[str, Any],
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        image = self._scanned_image(repository_name, image_id, registry_id)
+        record = _image_scans(self).get((repository_name, image.image_digest))
+        if record is None:
+            # ECR's message (moto's wording, the model's ScanNotFoundException doc: "The specified image scan could
+            # not be found. Ensure that image scanning is enabled on the repository and try again.").
+            raise ScanNotFoundException(
+                image_id=f"{{imageDigest:'{image_id.get('imageDigest') or 'null'}', "
+                f"imageTag:'{image_id.get('imageTag') or 'null'}'}}",
+                repository_name=repository_name,
+                registry_id=self.account_id,
+            )
+        start = 0
+        if next_token:
+            start = int(_decode_token(next_token))
+        end = start + (max_results or DEFAULT_PAGE_SIZE)  # "returns up to 100 results" without maxResults
+        page = record.findings[start:end]
+        token = _encode_token(str(end)) if end < len(record.findings) else None
+        findings: dict[str, Any] = {
+            "imageScanCompletedAt": record.completed_at,
+            "vulnerabilitySourceUpdatedAt": record.completed_at,
+            # GUESS: every page carries the counts of all the findings, not of the page.
+            "findingSeverityCounts": record.severity_counts(),
+            ("enhancedFindings" if record.enhanced else "findings"): page,
+        }
+        return _drop_none(
+            {
+                "registryId": self.account_id,
+                "repositoryName": repository_name,
+                "imageId": _scan_image_id(image, image_id),
+                "imageScanStatus": _drop_none({"status": record.status, "description": record.description()}),
+                "imageScanFindings": findings,
+                "nextToken": token,
+            }
+        )
+
 
 def _apply_template_settings(template: RepositoryCreationTemplate, settings: Mapping[str, Any]) -> None:
     for name in TEMPLATE_SETTINGS:
@@ -1233,9 +1326,186 @@ class _ResponseExtension(ECRResponse):
         config = {"scanType": scan_type, "rules": rules}
         return ActionResult(_response("PutRegistryScanningConfiguration", {"registryScanningConfiguration": config}))
 
+    def start_image_scan(self) -> ActionResult:
+        params = self._validated("StartImageScan")
+        result = self._backend.start_image_scan(
+            registry_id=params.get("registryId"), repository_name=params["repositoryName"], image_id=params["imageId"]
+        )
+        return ActionResult(_response("StartImageScan", result))
+
+    def describe_image_scan_findings(self) -> ActionResult:
+        params = self._validated("DescribeImageScanFindings")
+        result = self._backend.describe_image_scan_findings(
+            registry_id=params.get("registryId"),
+            repository_name=params["repositoryName"],
+            image_id=params["imageId"],
+            max_results=params.get("maxResults"),
+            next_token=params.get("nextToken"),
+        )
+        return ActionResult(_response("DescribeImageScanFindings", result))
+
 
 def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Image scan findings (DescribeImageScanFindings / StartImageScan) and their seeding.
+# --------------------------------------------------------------------------------------------
+
+# StartImageScan: "A basic image scan can only be started once per 24 hours on an individual image."
+SCAN_INTERVAL = timedelta(hours=24)
+# ImageScanStatus descriptions. GUESS: ECR's wording for COMPLETE is moto's; the others are the sandbox's own.
+_SCAN_DESCRIPTIONS = {
+    "COMPLETE": "The scan was completed successfully.",
+    "ACTIVE": "Continuous scan is selected for image.",
+}
+# The severities findingSeverityCounts counts (FindingSeverity), plus UNTRIAGED, which Amazon Inspector gives a
+# finding it has not rated (enhanced scanning; the map's key is a FindingSeverity in the model, GUESS).
+FINDING_SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNDEFINED", "UNTRIAGED")
+
+
+@dataclass
+class ImageScanRecord:
+    """One image's last scan: its findings in the shape of its scan type, as DescribeImageScanFindings serves them."""
+
+    findings: list[dict[str, Any]]
+    enhanced: bool
+    status: str = "COMPLETE"
+    completed_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None  # StartImageScan (the 24-hour limit); None: seeded
+
+    def severity_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for finding in self.findings:
+            severity = str(finding.get("severity") or "UNDEFINED")
+            counts[severity] = counts.get(severity, 0) + 1
+        return counts
+
+    def description(self) -> str | None:
+        return _SCAN_DESCRIPTIONS.get(self.status)
+
+
+def _image_scans(backend: ECRBackend) -> dict[tuple[str, str], ImageScanRecord]:
+    """(repository name, image digest) -> the image's last scan."""
+    return cast(dict[tuple[str, str], ImageScanRecord], _attached(backend, "image_scans"))
+
+
+def _scan_image_id(image: Image, asked: Mapping[str, Any]) -> dict[str, str]:
+    """The ImageIdentifier a scan response echoes: the digest, and the tag asked for (else the image's first)."""
+    tag = asked.get("imageTag") or (image.image_tags[0] if image.image_tags else None)
+    return _drop_none({"imageDigest": image.image_digest, "imageTag": tag})
+
+
+def scan_finding(
+    name: str,
+    severity: str,
+    *,
+    package: str | None = None,
+    version: str | None = None,
+    fixed_in: str | None = None,
+    enhanced: bool = False,
+    account_id: str = "123456789012",
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """One finding in the model's shape: ImageScanFinding (basic) or EnhancedImageScanFinding (Amazon Inspector).
+
+    Basic findings carry the package in ``attributes`` (``package_name``, ``package_version``, the keys ECR's
+    basic scanning uses); enhanced ones in ``packageVulnerabilityDetails.vulnerablePackages``.
+    """
+    if severity not in FINDING_SEVERITIES:
+        raise ValueError(f"severity {severity!r} is none of {', '.join(FINDING_SEVERITIES)}")
+    nvd = f"https://nvd.nist.gov/vuln/detail/{name}"
+    if not enhanced:
+        attributes = [
+            {"key": key, "value": value}
+            for key, value in (("package_name", package), ("package_version", version))
+            if value
+        ]
+        return _drop_none(
+            {
+                "name": name,
+                "description": f"{name} in {package or 'a package'}",
+                "uri": nvd,
+                "severity": severity,
+                "attributes": attributes,
+            }
+        )
+    now = _now()
+    vulnerable = _drop_none({"name": package, "version": version, "fixedInVersion": fixed_in})
+    return _drop_none(
+        {
+            "awsAccountId": account_id,
+            "description": f"{name} in {package or 'a package'}",
+            "findingArn": f"arn:aws:inspector2:{region}:{account_id}:finding/"
+            + hashlib.sha256(f"{name}/{package}/{version}".encode()).hexdigest()[:32],
+            "firstObservedAt": now,
+            "lastObservedAt": now,
+            "packageVulnerabilityDetails": {
+                "referenceUrls": [nvd],
+                "source": "NVD",
+                "sourceUrl": nvd,
+                "vendorSeverity": severity,
+                "vulnerabilityId": name,
+                "vulnerablePackages": [vulnerable] if vulnerable else [],
+            },
+            "severity": severity,
+            "status": "ACTIVE",
+            "title": f"{name} - {package}" if package else name,
+            "type": "PACKAGE_VULNERABILITY",
+            "updatedAt": now,
+            "fixAvailable": "YES" if fixed_in else "NO",
+        }
+    )
+
+
+def set_image_scan_findings(
+    account_id: str,
+    region: str,
+    repository_name: str,
+    image: str,
+    findings: Iterable[Mapping[str, Any]] = (),
+    *,
+    status: str | None = None,
+    enhanced: bool | None = None,
+    completed_at: datetime | None = None,
+) -> str:
+    """Seed what no public API sets: the last scan of one image (by digest ``sha256:...`` or tag) and its findings.
+
+    ``findings`` are ImageScanFinding or EnhancedImageScanFinding dicts (``scan_finding`` builds either); each is
+    checked against the model's shape. ``enhanced`` defaults to the registry's scan type (ENHANCED: Amazon
+    Inspector's shape, status ACTIVE), ``status`` to COMPLETE (basic) or ACTIVE (enhanced). Returns the digest.
+    """
+    backend = cast(_BackendExtension, ecr_backends[account_id][region])
+    image_id = {"imageDigest": image} if image.startswith("sha256:") else {"imageTag": image}
+    found = backend._scanned_image(repository_name, image_id, None)
+    if enhanced is None:
+        enhanced = backend.registry_scanning_configuration["scanType"] == "ENHANCED"
+    shape_name = "EnhancedImageScanFinding" if enhanced else "ImageScanFinding"
+    shape = _operation_model("DescribeImageScanFindings").service_model.shape_for(shape_name)
+    listed = [dict(f) for f in findings]
+    for finding in listed:
+        report = ParamValidator().validate(finding, shape)
+        if report.has_errors():
+            raise ValueError(f"not an {shape_name}: {report.generate_report()}")
+    record = ImageScanRecord(
+        findings=listed,
+        enhanced=enhanced,
+        status=status or ("ACTIVE" if enhanced else "COMPLETE"),
+        completed_at=completed_at or _now(),
+    )
+    with _STATE_LOCK:
+        _image_scans(backend)[(repository_name, found.image_digest)] = record
+    return str(found.image_digest)
+
+
+def clear_image_scan(account_id: str, region: str, repository_name: str, image: str) -> None:
+    """Forget an image's scan: DescribeImageScanFindings then answers ScanNotFoundException (never scanned)."""
+    backend = cast(_BackendExtension, ecr_backends[account_id][region])
+    image_id = {"imageDigest": image} if image.startswith("sha256:") else {"imageTag": image}
+    found = backend._scanned_image(repository_name, image_id, None)
+    with _STATE_LOCK:
+        _image_scans(backend).pop((repository_name, found.image_digest), None)
 
 
 # --------------------------------------------------------------------------------------------

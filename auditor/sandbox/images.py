@@ -32,6 +32,7 @@ __all__ = [
     "OCI_LAYER",
     "OCI_MANIFEST",
     "push_image",
+    "push_image_with_config",
     "push_index",
     "push_schema1",
 ]
@@ -170,6 +171,54 @@ def push_image(
         ecr, repository, tag=tag, architecture=architecture, os=os, variant=variant, media_type=media_type
     )
     return pushed.digest
+
+
+def _sized_layer(size: int, seed: int) -> bytes:
+    """``size`` deterministic bytes (a stand-in layer: ECR stores blobs by digest and never unpacks them)."""
+    block = hashlib.sha256(f"sandbox layer {seed}".encode()).digest()
+    return (block * (size // len(block) + 1))[:size]
+
+
+def push_image_with_config(
+    ecr: Any,
+    repository: str,
+    *,
+    tag: str | None,
+    config: dict[str, Any] | None = None,
+    layer_sizes: list[int] | None = None,
+    architecture: str = "amd64",
+    os: str = "linux",
+    media_type: str = DOCKER_MANIFEST_V2,
+) -> str:
+    """Push an image whose config blob has the given run-time ``config`` section (``Entrypoint``, ``Cmd``,
+    ``Env``, ``Shell``, ``Labels`` as Docker writes them) and one layer of each of ``layer_sizes`` bytes
+    (default: the one small layer of :func:`push_image`); returns its digest.
+
+    The manifest's layer descriptors carry the blobs' real sizes and digests, as a registry client sends them.
+    """
+    if media_type not in _CONFIG_AND_LAYER_TYPES:
+        raise ValueError(f"push_image_with_config pushes {' or '.join(_CONFIG_AND_LAYER_TYPES)}, not {media_type}")
+    config_type, layer_type = _CONFIG_AND_LAYER_TYPES[media_type]
+    if layer_sizes is None:
+        compressed, uncompressed = _layer_tar(f"sandbox image for {os}/{architecture}\n".encode())
+        layers = [(compressed, uncompressed)]
+    else:
+        layers = [(data, data) for data in (_sized_layer(size, i) for i, size in enumerate(layer_sizes)) if data]
+    document = {
+        "architecture": architecture,
+        "os": os,
+        "rootfs": {"type": "layers", "diff_ids": [_digest(raw) for _, raw in layers]},
+        "config": dict(config or {}),
+    }
+    config_blob = _upload_blob(ecr, repository, _canonical(document), config_type)
+    layer_blobs = [_upload_blob(ecr, repository, data, layer_type) for data, _ in layers]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": config_blob.to_json(),
+        "layers": [blob.to_json() for blob in layer_blobs],
+    }
+    return _put_manifest(ecr, repository, _canonical(manifest), media_type, tag).digest
 
 
 def _parse_platform(platform: str) -> tuple[str, str, str | None]:

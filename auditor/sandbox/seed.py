@@ -37,13 +37,17 @@ Defects (one per rule, plus a few realistic extras):
   a KMS key and names no role (``replicated/tagged`` names one: PASS).
 * cloudtrail-records-changes: the only trail records ECR's write events, not
   HealthOmics'; the only event data store records S3 data events.
-* lifecycle-keeps-used-images: my-workflow/bwa keeps only its newest image
-  (``dev``), so 0.7.17, which rnaseq uses, expires; samtools' policy expires
-  only untagged images (PASS).
+* lifecycle-keeps-used-images: my-workflow/bwa's policy expires ``0.*`` tags
+  30 days after their push, 0.7.17 (which rnaseq uses) included; samtools'
+  policy expires only untagged images (PASS).
 * grants-scoped: OmicsWorkflowRole may pull every repository of the registry
   although its workflow uses four (the registry and template grants are scoped:
   PASS).
 * pinned-by-digest: variant-calling names ``ghcr.io/broadinstitute/gatk:latest``.
+* image-runnable: my-workflow/bwa:0.7.17 was built with ``ENTRYPOINT ["/usr/local/bin/bwa"]`` and sets
+  ``AWS_WORKFLOW_THREADS`` (samtools' image has neither: PASS).
+* image-vulnerabilities (opt-in, on in ``DEMO_CONFIG``): the ubuntu image rnaseq's
+  runs used has two CRITICAL findings; samtools' has a LOW one (PASS).
 
 Failed runs (``EXPECTED_FAILED_RUNS``; the messages and their sources are in docs/run-failures.md),
 both of rnaseq under the healthy OmicsWorkflowRole:
@@ -61,7 +65,7 @@ import io
 import json
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,7 +73,7 @@ import boto3
 
 from auditor.sandbox import images
 from auditor.sandbox.documents import OMICS, omics_statement, policy_document, trust_policy
-from auditor.sandbox.ecr import simulate_ptc_pull
+from auditor.sandbox.ecr import scan_finding, set_image_scan_findings, simulate_ptc_pull
 from auditor.sandbox.omics import add_run_task, set_run_state
 
 ACCOUNT = "123456789012"
@@ -86,7 +90,11 @@ class DemoAccount:
     workflows: dict[str, str]  # name -> id
     runs: dict[str, str]  # name -> id
     secrets: dict[str, str]  # name -> ARN
+    digests: dict[str, str] = field(default_factory=dict)  # repository -> digest of the image runs used
 
+
+# The configuration the demo scans with: the defaults, with the opt-in image-vulnerabilities rule turned on.
+DEMO_CONFIG: dict[str, Any] = {"vulnerabilities": {"severity_threshold": "CRITICAL", "lookback_days": 30}}
 
 # Rule id -> resources that must FAIL in the demo scan (checked by tests).
 EXPECTED_FAILURES: dict[str, set[str]] = {
@@ -117,6 +125,8 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "lifecycle-keeps-used-images": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/my-workflow/bwa"},
     "grants-scoped": {f"arn:aws:iam::{ACCOUNT}:role/OmicsWorkflowRole"},
     "pinned-by-digest": {"<variant-calling workflow ARN>"},
+    "image-vulnerabilities": {"<ubuntu image ARN@digest>"},
+    "image-runnable": {f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/my-workflow/bwa:0.7.17"},
 }
 
 # Failed run (DemoAccount.runs key) -> rule id -> resources of the findings that explain it (checked by tests);
@@ -401,14 +411,20 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         media_type=images.OCI_INDEX,
         include_attestation=True,
     )
-    images.push_image(ecr, "docker-hub/biocontainers/arm-tool", tag="1.0", architecture="arm64")
+    arm_digest = images.push_image(ecr, "docker-hub/biocontainers/arm-tool", tag="1.0", architecture="arm64")
     samtools_digest = images.push_image(ecr, "quay/biocontainers/samtools", tag="1.17", architecture="amd64")
     # Built and pushed by the team, named directly in rnaseq's definition; nobody gave it a repository policy.
     ecr.create_repository(repositoryName="my-workflow/bwa")
-    images.push_image(ecr, "my-workflow/bwa", tag="0.7.17", architecture="amd64")
-    # A newer development build, and a lifecycle policy that keeps only the newest image: 0.7.17, which
-    # rnaseq uses, is expired at the next evaluation.
-    images.push_image(ecr, "my-workflow/bwa", tag="dev", architecture="amd64", media_type=images.OCI_MANIFEST)
+    # The team's Dockerfile ends in ENTRYPOINT ["bwa"] (handy on a laptop; HealthOmics runs its own command
+    # through a shell, so the task runs `bwa <script>`) and sets a variable in the protected AWS_WORKFLOW_ range.
+    images.push_image_with_config(
+        ecr,
+        "my-workflow/bwa",
+        tag="0.7.17",
+        config={"Entrypoint": ["/usr/local/bin/bwa"], "Env": ["AWS_WORKFLOW_THREADS=8", "PATH=/usr/local/bin:/bin"]},
+    )
+    # A lifecycle policy written for release builds: tags starting "0." expire 30 days after their push, so
+    # 0.7.17, which rnaseq uses, goes in a month.
     ecr.put_lifecycle_policy(
         repositoryName="my-workflow/bwa",
         lifecyclePolicyText=json.dumps(
@@ -416,8 +432,14 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
                 "rules": [
                     {
                         "rulePriority": 1,
-                        "description": "keep only the newest image",
-                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                        "description": "expire 0.x builds after 30 days",
+                        "selection": {
+                            "tagStatus": "tagged",
+                            "tagPrefixList": ["0."],
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 30,
+                        },
                         "action": {"type": "expire"},
                     }
                 ]
@@ -607,6 +629,28 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
 
     denied, oom = _failed_runs(omics, account, region, rnaseq, ubuntu_digest, samtools_digest)
 
+    # Scan findings of the images runs used (image-vulnerabilities, turned on by DEMO_CONFIG): ubuntu carries
+    # critical ones, samtools only a low one, arm-tool none. my-workflow/bwa is under no scan-on-push filter.
+    set_image_scan_findings(
+        account,
+        region,
+        "docker-hub/library/ubuntu",
+        ubuntu_digest,
+        [
+            scan_finding("CVE-2023-4863", "CRITICAL", package="libwebp", version="1.2.4"),
+            scan_finding("CVE-2024-3094", "CRITICAL", package="xz-utils", version="5.6.0"),
+            scan_finding("CVE-2023-38545", "HIGH", package="curl", version="7.88.1"),
+        ],
+    )
+    set_image_scan_findings(
+        account,
+        region,
+        "quay/biocontainers/samtools",
+        samtools_digest,
+        [scan_finding("CVE-2022-37434", "LOW", package="zlib", version="1.2.11")],
+    )
+    set_image_scan_findings(account, region, "docker-hub/biocontainers/arm-tool", arm_digest, [])
+
     time.sleep(pause)  # the active run starts strictly after the rules were created
     active = omics.start_run(
         workflowId=variant,
@@ -635,6 +679,11 @@ def seed_demo_account(session: boto3.Session, *, pause: float = 1.05) -> DemoAcc
         workflows={"rnaseq-pipeline": rnaseq, "variant-calling": variant},
         runs={"done": done, "active": active, "denied": denied, "oom": oom},
         secrets=secrets,
+        digests={
+            "docker-hub/library/ubuntu": ubuntu_digest,
+            "quay/biocontainers/samtools": samtools_digest,
+            "docker-hub/biocontainers/arm-tool": arm_digest,
+        },
     )
 
 
@@ -730,8 +779,12 @@ def expected_failed_runs(demo: DemoAccount) -> dict[str, dict[str, set[str]]]:
     }
 
 
-def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
-    """EXPECTED_FAILURES for this seeding: its account and region (the demo can be seeded in any cell)."""
+def expected_failures(demo: DemoAccount, *, opt_in: bool = False) -> dict[str, set[str]]:
+    """EXPECTED_FAILURES for this seeding: its account and region (the demo can be seeded in any cell).
+
+    ``opt_in``: scanned with ``DEMO_CONFIG`` (as the ``demo`` command scans), which turns the opt-in
+    image-vulnerabilities rule on; with the default configuration it FAILs nothing.
+    """
 
     def here(resource: str) -> str:
         return (
@@ -745,4 +798,8 @@ def expected_failures(demo: DemoAccount) -> dict[str, set[str]]:
     out["registry-map-consistent"] = {variant}
     out["workflow-images-resolve"] = {variant}
     out["pinned-by-digest"] = {variant}
+    ubuntu = "docker-hub/library/ubuntu"
+    out["image-vulnerabilities"] = (
+        {f"arn:aws:ecr:{demo.region}:{demo.account}:repository/{ubuntu}@{demo.digests[ubuntu]}"} if opt_in else set()
+    )
     return out
