@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from auditor.findings import Finding, Severity, Status, finding_id
-from auditor.models import CallError, Collected, RolePolicies, Snapshot
+from auditor.models import CallError, Collected, ImagePlatforms, RolePolicies, Snapshot
 
 # Every rule belongs to one group (``scan --group``, ``rules``): "access" rules judge whether HealthOmics can pull
 # what a workflow uses (a FAIL breaks runs); "hygiene" rules judge practices the seeds and AWS recommend
@@ -269,3 +269,73 @@ def cell_error_findings(selected: Iterable[Rule], account: str, region: str, err
             )
         )
     return out
+
+
+# --- the images workflows use, as the image rules walk them -------------------------------------------
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    """An image in use that the scan read: what the image rules judge."""
+
+    key: str  # ImageRef.key: "repository:tag" or "repository@digest"
+    resource: str  # the finding's resource: the repository ARN with ":tag" or "@digest"
+    evidence: dict[str, Any]  # image and origins, for the rule to add to
+    info: ImagePlatforms
+
+
+def images_in_use(snap: Snapshot, what: str) -> Iterable[Result | InspectedImage]:
+    """Every image workflows use, once each, or the Result that says why it (or the set) is not known.
+
+    ``what``: what a failed read of one image failed to read, for its ERROR. An image that does not exist is
+    NOT_APPLICABLE (the registry-map and workflow-image rules report missing images).
+    """
+    # Which images get inspected comes from these facets; if one could not be read, the image set is
+    # incomplete and saying PASS for "all images in use" would be a guess.
+    for key, facet, source in (
+        ("ptc-rules", "pull-through cache rules", snap.ptc_rules),
+        ("repositories", "repositories", snap.repositories),
+        ("workflows", "workflows (their image mappings)", snap.workflows),
+        ("runs", "runs", snap.runs),
+    ):
+        if source.error is not None:
+            yield error_result(
+                source.error, f"image-selection/{key}", f"{facet}, so some images in use were not inspected"
+            )
+    for run in snap.runs.value or [] if snap.runs.error is None else []:  # a runs ERROR already says it
+        if run.tasks.error is not None:
+            yield error_result(
+                run.tasks.error, f"{run.arn}/tasks", "the run's tasks, so their images were not inspected"
+            )
+    for repo, listing in sorted(snap.image_listings.items()):
+        if listing.error is not None:
+            yield error_result(listing.error, snap.repository_arn(repo), "the repository's newest images")
+    origins: dict[str, list[str]] = {}
+    for ref in snap.image_refs:
+        origins.setdefault(ref.key, []).append(ref.origin)
+    seen: set[str] = set()
+    for ref in snap.image_refs:
+        if ref.key in seen:
+            continue
+        seen.add(ref.key)
+        resource = (
+            f"{snap.repository_arn(ref.repository)}{'@' + ref.digest if ref.digest else ':' + (ref.tag or 'latest')}"
+        )
+        evidence: dict[str, Any] = {"image": ref.key, "origins": origins[ref.key]}
+        collected = snap.images.get(ref.key)
+        if collected is None:
+            yield Result(
+                status=Status.ERROR, resource=resource, evidence=evidence, message="The image was not inspected."
+            )
+        elif collected.error is not None:
+            yield error_result(collected.error, resource, what)
+        elif collected.value is not None and not collected.value.exists:
+            yield Result(
+                status=Status.NOT_APPLICABLE,
+                resource=resource,
+                evidence=evidence,
+                message=f"Image {ref.key} does not exist in ECR (the registry-map rule reports missing destinations).",
+            )
+        else:
+            assert collected.value is not None
+            yield InspectedImage(key=ref.key, resource=resource, evidence=evidence, info=collected.value)

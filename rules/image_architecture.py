@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from auditor.engine import Result, RuleContext, error_result, rule
+from auditor.engine import Result, RuleContext, images_in_use, rule
 from auditor.findings import Severity, Status
 from auditor.manifests import is_arm_only
 from auditor.models import Snapshot
@@ -45,57 +44,11 @@ RULE_ID = "image-not-arm-only"
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    # Which images get inspected comes from these facets; if one could not be read, the image set is
-    # incomplete and saying PASS for "all images in use" would be a guess.
-    for key, what, source in (
-        ("ptc-rules", "pull-through cache rules", snap.ptc_rules),
-        ("repositories", "repositories", snap.repositories),
-        ("workflows", "workflows (their image mappings)", snap.workflows),
-        ("runs", "runs", snap.runs),
-    ):
-        if source.error is not None:
-            yield error_result(
-                source.error, f"image-selection/{key}", f"{what}, so some images in use were not inspected"
-            )
-    for run in snap.runs.value or [] if snap.runs.error is None else []:  # a runs ERROR already says it
-        if run.tasks.error is not None:
-            yield error_result(
-                run.tasks.error, f"{run.arn}/tasks", "the run's tasks, so their images were not inspected"
-            )
-    for repo, listing in sorted(snap.image_listings.items()):
-        if listing.error is not None:
-            yield error_result(listing.error, snap.repository_arn(repo), "the repository's newest images")
-    origins: dict[str, list[str]] = {}
-    for ref in snap.image_refs:
-        origins.setdefault(ref.key, []).append(ref.origin)
-    seen: set[str] = set()
-    for ref in snap.image_refs:
-        if ref.key in seen:
+    for item in images_in_use(snap, "the image manifest"):
+        if isinstance(item, Result):
+            yield item
             continue
-        seen.add(ref.key)
-        resource = (
-            f"{snap.repository_arn(ref.repository)}{'@' + ref.digest if ref.digest else ':' + (ref.tag or 'latest')}"
-        )
-        evidence: dict[str, Any] = {"image": ref.key, "origins": origins[ref.key]}
-        collected = snap.images.get(ref.key)
-        if collected is None:
-            yield Result(
-                status=Status.ERROR, resource=resource, evidence=evidence, message="The image was not inspected."
-            )
-            continue
-        if collected.error is not None:
-            yield error_result(collected.error, resource, "the image manifest")
-            continue
-        info = collected.value
-        assert info is not None
-        if not info.exists:
-            yield Result(
-                status=Status.NOT_APPLICABLE,
-                resource=resource,
-                evidence=evidence,
-                message=f"Image {ref.key} does not exist in ECR (the registry-map rule reports missing destinations).",
-            )
-            continue
+        ref_key, resource, evidence, info = item.key, item.resource, item.evidence, item.info
         evidence.update(
             {
                 "digest": info.digest,
@@ -110,19 +63,19 @@ def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
                 status=Status.ERROR,
                 resource=resource,
                 evidence=evidence,
-                message=f"Image {ref.key} carries no platform information; its architecture is unknown.",
+                message=f"Image {ref_key} carries no platform information; its architecture is unknown.",
             )
         elif verdict:
             yield Result(
                 status=Status.FAIL,
                 resource=resource,
                 evidence=evidence,
-                message=f"Image {ref.key} is ARM-only ({', '.join(info.platforms)}); HealthOmics needs linux/amd64.",
+                message=f"Image {ref_key} is ARM-only ({', '.join(info.platforms)}); HealthOmics needs linux/amd64.",
             )
         else:
             yield Result(
                 status=Status.PASS,
                 resource=resource,
                 evidence=evidence,
-                message=f"Image {ref.key} provides linux/amd64 ({', '.join(info.platforms)}).",
+                message=f"Image {ref_key} provides linux/amd64 ({', '.join(info.platforms)}).",
             )

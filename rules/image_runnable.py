@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.engine import Result, RuleContext, error_result, rule
+from auditor.engine import Result, RuleContext, images_in_use, rule
 from auditor.findings import Severity, Status
 from auditor.manifests import PROTECTED_ENV_PREFIX, entrypoint_is_shell, known_shell
 from auditor.models import ImagePlatforms, Snapshot
@@ -71,58 +71,10 @@ def _gib(size: int) -> str:
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
-    # The image set is the architecture rule's; a facet that could not be read makes it incomplete.
-    for key, what, source in (
-        ("ptc-rules", "pull-through cache rules", snap.ptc_rules),
-        ("repositories", "repositories", snap.repositories),
-        ("workflows", "workflows (their image mappings)", snap.workflows),
-        ("runs", "runs", snap.runs),
-    ):
-        if source.error is not None:
-            yield error_result(
-                source.error, f"image-selection/{key}", f"{what}, so some images in use were not inspected"
-            )
-    for run in snap.runs.value or [] if snap.runs.error is None else []:
-        if run.tasks.error is not None:
-            yield error_result(
-                run.tasks.error, f"{run.arn}/tasks", "the run's tasks, so their images were not inspected"
-            )
-    for repo, listing in sorted(snap.image_listings.items()):
-        if listing.error is not None:
-            yield error_result(listing.error, snap.repository_arn(repo), "the repository's newest images")
+    # The image set and its read failures are the architecture rule's (auditor.engine.images_in_use).
     limit = max_image_size(ctx)
-    origins: dict[str, list[str]] = {}
-    for ref in snap.image_refs:
-        origins.setdefault(ref.key, []).append(ref.origin)
-    seen: set[str] = set()
-    for ref in snap.image_refs:
-        if ref.key in seen:
-            continue
-        seen.add(ref.key)
-        resource = (
-            f"{snap.repository_arn(ref.repository)}{'@' + ref.digest if ref.digest else ':' + (ref.tag or 'latest')}"
-        )
-        evidence: dict[str, Any] = {"image": ref.key, "origins": origins[ref.key]}
-        collected = snap.images.get(ref.key)
-        if collected is None:
-            yield Result(
-                status=Status.ERROR, resource=resource, evidence=evidence, message="The image was not inspected."
-            )
-            continue
-        if collected.error is not None:
-            yield error_result(collected.error, resource, "the image manifest and config")
-            continue
-        info = collected.value
-        assert info is not None
-        if not info.exists:
-            yield Result(
-                status=Status.NOT_APPLICABLE,
-                resource=resource,
-                evidence=evidence,
-                message=f"Image {ref.key} does not exist in ECR (the registry-map rule reports missing destinations).",
-            )
-            continue
-        yield _judge(ref.key, resource, evidence, info, limit)
+    for item in images_in_use(snap, "the image manifest and config"):
+        yield item if isinstance(item, Result) else _judge(item.key, item.resource, item.evidence, item.info, limit)
 
 
 def _judge(key: str, resource: str, evidence: dict[str, Any], info: ImagePlatforms, limit: int) -> Result:
