@@ -224,7 +224,7 @@ def render_readme_rules(items: list[dict]) -> str:
     lines = [
         README_START,
         "",
-        "| rule | group | severity | what it checks | why | fix |",
+        "| rule | group | severity | what it checks | why | how to fix |",
         "|---|---|---|---|---|---|",
     ]
     for row in items:
@@ -234,7 +234,11 @@ def render_readme_rules(items: list[dict]) -> str:
             row["severity"],
             _prose(row["title"]),
             _prose(_first_sentence(row["rationale"])),
-            {"automatic": "`fix --apply`", "manual steps": "manual steps in the plan"}.get(row["fixer"] or "", "none"),
+            _prose(_first_sentence(row["remediation"]))
+            + " "
+            + {"automatic": "(`fix --apply` does it)", "manual steps": "(`fix` plans it as manual steps)"}.get(
+                row["fixer"] or "", "(no fixer)"
+            ),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     lines += ["", README_END]
