@@ -284,6 +284,19 @@ class InspectedImage:
     info: ImagePlatforms
 
 
+# What images_in_use reads: the images, and every facet that says which images workflows use.
+IMAGES_IN_USE_FACETS = [
+    "images",
+    "ptc_image_listings",
+    "ptc_rules",
+    "repositories",
+    "workflows",
+    "workflow_definitions",
+    "runs",
+    "run_tasks",
+]
+
+
 def images_in_use(snap: Snapshot, what: str) -> Iterable[Result | InspectedImage]:
     """Every image workflows use, once each, or the Result that says why it (or the set) is not known.
 

@@ -932,35 +932,7 @@ def ours_sanity(
 
 def ensure_prowler(venv: Path, workdir: Path) -> dict[str, str]:
     """Create ``venv`` with Prowler if it lacks the ``prowler`` command; return the versions installed in it."""
-    python, prowler = venv / "bin" / "python", venv / "bin" / "prowler"
-    if not prowler.exists():
-        if venv.exists() and not python.exists():
-            raise BenchmarkError(f"{venv} exists but is not a virtualenv; remove it or pass --prowler-venv elsewhere")
-        log(f"[prowler] creating {venv} (prowler {PROWLER_PIN}) ...")
-        install_log = workdir / "prowler-install.log"
-        with open(install_log, "wb") as out:
-            steps = [
-                [sys.executable, "-m", "venv", str(venv)],
-                [str(python), "-m", "pip", "install", "--quiet", f"prowler=={PROWLER_PIN}"],
-            ]
-            for step in steps:
-                if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
-                    raise BenchmarkError(f"{' '.join(step)} failed; last lines of {install_log}:\n{_tail(install_log)}")
-    probe = (
-        "import json, importlib.metadata as m; "
-        "print(json.dumps({p: m.version(p) for p in ('prowler', 'boto3', 'botocore')}))"
-    )
-    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchmarkError(f"cannot read the package versions in {venv}:\n{done.stderr[-2000:]}")
-    versions = json.loads(done.stdout)
-    if _version_tuple(versions["botocore"]) < (1, 31):
-        raise BenchmarkError(f"{venv}: botocore {versions['botocore']} predates AWS_ENDPOINT_URL support (1.31)")
-    if versions.get("prowler") != PROWLER_PIN:
-        log(
-            f"[prowler] note: {venv} has prowler {versions.get('prowler')}, the benchmark was written for {PROWLER_PIN}"
-        )
-    return versions
+    return _tool_venv(venv, workdir, "prowler", "prowler", {"prowler": PROWLER_PIN}, "--prowler-venv")
 
 
 def child_prowler(spec_path: str) -> int:
@@ -1160,33 +1132,38 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def ensure_c7n(venv: Path, workdir: Path) -> dict[str, str]:
     """Create ``venv`` with c7n + c7n-org if it lacks c7n-org; return the versions installed in it."""
-    python, c7n_org = venv / "bin" / "python", venv / "bin" / "c7n-org"
-    if not c7n_org.exists():
+    return _tool_venv(venv, workdir, "c7n", "c7n-org", C7N_PINS, "--c7n-venv")
+
+
+def _tool_venv(venv: Path, workdir: Path, tool: str, command: str, pins: dict[str, str], option: str) -> dict[str, str]:
+    """A peer tool's own virtualenv: created with ``pins`` if it lacks ``command``; the versions installed in it.
+
+    The tool's botocore must honour ``AWS_ENDPOINT_URL`` (1.31+), or it would reach AWS instead of the server."""
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / command).exists():
         if venv.exists() and not python.exists():
-            raise BenchmarkError(f"{venv} exists but is not a virtualenv; remove it or pass --c7n-venv elsewhere")
-        log(f"[c7n] creating {venv} (c7n {C7N_PINS['c7n']}, c7n-org {C7N_PINS['c7n-org']}) ...")
-        install_log = workdir / "c7n-install.log"
+            raise BenchmarkError(f"{venv} exists but is not a virtualenv; remove it or pass {option} elsewhere")
+        log(f"[{tool}] creating {venv} ({', '.join(f'{k} {v}' for k, v in pins.items())}) ...")
+        install_log = workdir / f"{tool}-install.log"
         with open(install_log, "wb") as out:
             steps = [
                 [sys.executable, "-m", "venv", str(venv)],
-                [str(python), "-m", "pip", "install", "--quiet", *(f"{k}=={v}" for k, v in C7N_PINS.items())],
+                [str(python), "-m", "pip", "install", "--quiet", *(f"{k}=={v}" for k, v in pins.items())],
             ]
             for step in steps:
                 if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False).returncode != 0:
                     raise BenchmarkError(f"{' '.join(step)} failed; last lines of {install_log}:\n{_tail(install_log)}")
-    probe = (
-        "import json, importlib.metadata as m; "
-        "print(json.dumps({p: m.version(p) for p in ('c7n', 'c7n-org', 'boto3', 'botocore')}))"
-    )
+    packages = (*pins, "boto3", "botocore")
+    probe = f"import json, importlib.metadata as m; print(json.dumps({{p: m.version(p) for p in {packages!r}}}))"
     done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BenchmarkError(f"cannot read the package versions in {venv}:\n{done.stderr[-2000:]}")
-    versions = json.loads(done.stdout)
+    versions: dict[str, str] = json.loads(done.stdout)
     if _version_tuple(versions["botocore"]) < (1, 31):
         raise BenchmarkError(f"{venv}: botocore {versions['botocore']} predates AWS_ENDPOINT_URL support (1.31)")
-    for package, pin in C7N_PINS.items():
+    for package, pin in pins.items():
         if versions.get(package) != pin:
-            log(f"[c7n] note: {venv} has {package} {versions.get(package)}, the benchmark was written for {pin}")
+            log(f"[{tool}] note: {venv} has {package} {versions.get(package)}, the benchmark was written for {pin}")
     return versions
 
 

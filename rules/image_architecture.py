@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.engine import Result, RuleContext, images_in_use, rule
+from auditor.engine import IMAGES_IN_USE_FACETS, Result, RuleContext, images_in_use, rule
 from auditor.findings import Severity, Status
 from auditor.manifests import is_arm_only
 from auditor.models import Snapshot
@@ -31,16 +31,7 @@ RULE_ID = "image-not-arm-only"
         "https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html",
         "https://github.com/opencontainers/image-spec/blob/main/image-index.md",
     ],
-    facets=[
-        "images",
-        "ptc_image_listings",
-        "ptc_rules",
-        "repositories",
-        "workflows",
-        "workflow_definitions",
-        "runs",
-        "run_tasks",
-    ],
+    facets=IMAGES_IN_USE_FACETS,
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:

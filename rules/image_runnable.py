@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.engine import Result, RuleContext, images_in_use, rule
+from auditor.engine import IMAGES_IN_USE_FACETS, Result, RuleContext, images_in_use, rule
 from auditor.findings import Severity, Status
 from auditor.manifests import PROTECTED_ENV_PREFIX, entrypoint_is_shell, known_shell
 from auditor.models import ImagePlatforms, Snapshot
@@ -58,16 +58,7 @@ def _gib(size: int) -> str:
         "https://docs.aws.amazon.com/omics/latest/dev/service-quotas.html",
         "https://github.com/opencontainers/image-spec/blob/main/config.md",
     ],
-    facets=[
-        "images",
-        "ptc_image_listings",
-        "ptc_rules",
-        "repositories",
-        "workflows",
-        "workflow_definitions",
-        "runs",
-        "run_tasks",
-    ],
+    facets=IMAGES_IN_USE_FACETS,
     fixable=False,
 )
 def check(snap: Snapshot, ctx: RuleContext) -> Iterable[Result]:
