@@ -127,6 +127,19 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+def _count(value: Any) -> int | None:
+    """A non-negative integer the API documents (e.g. a task's gpus), or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# what image-runnable reads from an image's config and manifest (copied from an index's linux/amd64 image)
+_RUN_FACTS = ("entrypoint", "cmd", "shell", "env_names", "java_memory_flags", "base_image", "size_bytes")
+
+
 # --- the collector ---------------------------------------------------------------
 
 
@@ -811,7 +824,11 @@ class Collector:
                 platforms.extend(sub.value.platforms if sub.value else [])
             return Collected(
                 value=ImagePlatforms(
-                    digest=digest, media_type=info.media_type, platforms=sorted(set(platforms)), source="index"
+                    digest=digest,
+                    media_type=info.media_type,
+                    platforms=sorted(set(platforms)),
+                    source="index",
+                    linux_amd64_child=info.linux_amd64_child,
                 )
             )
         if info.config_digest:
@@ -836,6 +853,50 @@ class Collector:
                 )
             )
         return Collected(value=ImagePlatforms(digest=digest, media_type=info.media_type, platforms=[], source=""))
+
+    def _index_images(self, snap: Snapshot) -> None:
+        """Facet index_images: each index in use gets the run-time facts of its linux/amd64 image.
+
+        HealthOmics pulls that image, so its config (ENTRYPOINT, environment) and manifest (layer sizes) are
+        what image-runnable judges. One BatchGetImage and one config download per index not yet inspected; an
+        index the digest cache already holds inspected costs nothing, and a successful inspection replaces the
+        cache's entry (the result depends only on content-addressed bytes). A failure is recorded on the index
+        for image-runnable alone: its platforms are known, so the architecture rule still judges it.
+        """
+        repository_of = {ref.key: ref.repository for ref in snap.image_refs}
+        todo: dict[tuple[str, str], list[ImagePlatforms]] = {}
+        for key, collected in snap.images.items():
+            index = collected.value
+            child = index.linux_amd64_child if index is not None and index.source == "index" else None
+            if index is None or child is None or index.config_inspected or key not in repository_of:
+                continue
+            # a copy: the digest cache may hand one object to several repositories, whose children can differ
+            index = index.model_copy(deep=True, update={"uninspected_reason": None, "config_error": None})
+            snap.images[key] = Collected(value=index)
+            todo.setdefault((repository_of[key], child), []).append(index)
+
+        def inspect(item: tuple[tuple[str, str], list[ImagePlatforms]]) -> None:
+            (repository, child), indexes = item
+            got = self._fetch_child(snap, repository, child, depth=1)
+            for index in indexes:
+                if got.error is not None:
+                    index.config_error = got.error
+                elif got.value is None or not got.value.exists:
+                    index.uninspected_reason = f"its linux/amd64 image {child} is not in the repository"
+                elif not got.value.config_inspected:
+                    index.uninspected_reason = f"its linux/amd64 image {child} has no readable image config"
+                else:
+                    index.inspected_digest = child
+                    index.config_inspected = True
+                    for name in _RUN_FACTS:
+                        setattr(index, name, getattr(got.value, name))
+            first = indexes[0]
+            cache = self._digests
+            # only over an entry already judged cacheable (its bytes hash to its digest, every child has a platform)
+            if first.config_inspected and cache is not None and first.digest and cache.image(first.digest) is not None:
+                cache.put_image(first)
+
+        self._parallel(inspect, list(todo.items()))
 
     def _fetch_child(self, snap: Snapshot, repository: str, digest: str, depth: int) -> Collected[ImagePlatforms]:
         got = attempt(
@@ -1030,6 +1091,8 @@ class Collector:
                     status=task.get("status", item.get("status")),
                     status_message=task.get("statusMessage"),
                     failure_reason=task.get("failureReason"),
+                    gpus=_count(task.get("gpus", item.get("gpus"))),
+                    instance_type=_text(task.get("instanceType", item.get("instanceType"))),
                 )
 
             return attempt("omics:GetRunTask", f"{run.arn}/task/{item['taskId']}", fetch)

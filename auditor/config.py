@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from auditor.errors import ConfigError
 from auditor.files import load_data
 from auditor.findings import Severity
+from auditor.manifests import MAX_IMAGE_SIZE_CPU_BYTES, MAX_IMAGE_SIZE_GPU_BYTES
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -368,9 +369,10 @@ class Config(BaseModel):
     service_roles: list[str] = Field(default_factory=list)
     run_lookback_days: int = Field(default=30, ge=1, le=90)
     image_tags_per_repository: int = Field(default=3, ge=0, le=100)
-    # image-runnable: HealthOmics' maximum container image size, in bytes (sum of the manifest's layer sizes);
-    # the default is rules.image_runnable.DEFAULT_MAX_IMAGE_SIZE_BYTES (docs/configuration.md)
-    max_image_size_bytes: int = Field(default=20 * 1024**3, ge=1)
+    # image-runnable: HealthOmics' maximum container image size on a CPU and on a GPU instance, in bytes (sum of
+    # the manifest's layer sizes); the defaults are the fixed quotas (docs/configuration.md)
+    max_image_size_bytes: int = Field(default=MAX_IMAGE_SIZE_CPU_BYTES, ge=1)
+    max_gpu_image_size_bytes: int = Field(default=MAX_IMAGE_SIZE_GPU_BYTES, ge=1)
     max_workers: int = Field(default=8, ge=1, le=64)
     custom_rules: list[CustomRule] = Field(default_factory=list)
     # accepted-risk findings (auditor.suppressions); load_config resolves a relative path against the config's folder
@@ -409,6 +411,13 @@ class Config(BaseModel):
         if bad:
             raise ValueError(f"not upstream registry URLs ECR pull through cache supports: {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _gpu_limit_not_below_cpu(self) -> Config:
+        # HealthOmics allows the larger image on a GPU instance; a smaller GPU limit is a typo, not a policy
+        if self.max_gpu_image_size_bytes < self.max_image_size_bytes:
+            raise ValueError("max_gpu_image_size_bytes must be at least max_image_size_bytes")
+        return self
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

@@ -71,9 +71,9 @@ from auditor.models import ImagePlatforms
 
 log = structlog.get_logger("auditor.digest_cache")
 
-# 2: entries carry the image-runnable facts (entrypoint, env NAMES, sizes); entries of another schema are
-# misses (fetched again), never read as "no entrypoint".
-SCHEMA = 2
+# 2: entries carry the image-runnable facts (entrypoint, env NAMES, sizes); 3: an index's entry carries its
+# linux/amd64 image's facts. Entries of another schema are misses (fetched again), never read as "no entrypoint".
+SCHEMA = 3
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ENTRY_BYTES = 64 * 1024  # an index of a few hundred platforms is < 16 KiB

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from auditor.findings import Finding, Severity, Status, finding_id
+from auditor.manifests import MAX_IMAGE_SIZE_CPU_BYTES, MAX_IMAGE_SIZE_GPU_BYTES
 from auditor.models import CallError, Collected, ImagePlatforms, RolePolicies, Snapshot
 
 # Every rule belongs to one group (``scan --group``, ``rules``): "access" rules judge whether HealthOmics can pull
@@ -61,7 +62,9 @@ class RuleContext(BaseModel):
     service_roles: list[str] = Field(default_factory=list)
     run_lookback_days: int = 30
     image_tags_per_repository: int = 3
-    max_image_size_bytes: int = 20 * 1024**3  # image-runnable's limit (Config.max_image_size_bytes)
+    # image-runnable's limits on a CPU and a GPU instance (Config.max_image_size_bytes, max_gpu_image_size_bytes)
+    max_image_size_bytes: int = MAX_IMAGE_SIZE_CPU_BYTES
+    max_gpu_image_size_bytes: int = MAX_IMAGE_SIZE_GPU_BYTES
     now: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

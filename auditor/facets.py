@@ -144,6 +144,17 @@ _DECLARED = (
         in_place=True,
     ),
     Facet(
+        name="index_images",
+        what="For each multi-platform index in use, the config blob and manifest of its linux/amd64 image (the "
+        "one HealthOmics pulls): ENTRYPOINT, environment variable names, layer sizes; nothing when the digest "
+        "cache already holds the index inspected.",
+        permissions=("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+        collect="_index_images",
+        snapshot_field="images",
+        depends_on=("images",),
+        in_place=True,
+    ),
+    Facet(
         name="workflows",
         what="The private HealthOmics workflows and their container registry maps.",
         permissions=("omics:ListWorkflows", "omics:GetWorkflow"),

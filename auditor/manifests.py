@@ -79,6 +79,9 @@ class ManifestInfo(BaseModel):
     architecture: str | None = None  # schema 1 only
     # single manifests: the sum of the layer descriptors' (compressed) ``size``; None when a layer has no valid size
     layers_size: int | None = None
+    # indexes: the image a linux/amd64 host pulls (the first plain linux/amd64 entry, else the first amd64
+    # variant): the one whose config and layers image-runnable inspects
+    linux_amd64_child: str | None = None
 
 
 def manifest_digest(manifest_text: str | bytes) -> str:
@@ -151,6 +154,7 @@ def _parse_index(doc: dict[str, Any], media_type: str) -> ManifestInfo:
     if not isinstance(entries, list):
         raise ManifestError(f"{media_type} has no 'manifests' array")
     info = ManifestInfo(kind="index", media_type=media_type)
+    amd64_children: list[tuple[bool, str]] = []  # (has a variant, digest) of the linux/amd64 entries
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ManifestError(f"manifests[{position}] must be an object")
@@ -172,6 +176,9 @@ def _parse_index(doc: dict[str, Any], media_type: str) -> ManifestInfo:
             _append_unique(info.children_without_platform, digest)
         else:
             _append_unique(info.platforms, platform)
+            if has_linux_amd64([platform]):
+                amd64_children.append((platform.count("/") > 1, digest))  # plain entries sort first
+    info.linux_amd64_child = min(amd64_children, key=lambda pair: pair[0])[1] if amd64_children else None
     return info
 
 
@@ -286,6 +293,10 @@ def has_linux_amd64(platforms: list[str]) -> bool | None:
 # --- what an image config says about running it (rule image-runnable, docs/judgement-calls.md) ---
 
 PROTECTED_ENV_PREFIX = "AWS_WORKFLOW_"  # seed 004: a protected prefix HealthOmics sets its own variables under
+# HealthOmics workflow fixed size quotas (not adjustable): the maximum container image size on a CPU instance and
+# on a GPU instance (docs/aws-semantics.md §13; the same figures are in CANNOT_START_CONTAINER_SIZE_ERROR).
+MAX_IMAGE_SIZE_CPU_BYTES = 45 * 1024**3
+MAX_IMAGE_SIZE_GPU_BYTES = 95 * 1024**3
 JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
 SHELL_NAMES = frozenset({"bash", "sh"})
 _SHELL_DIRS = ("", "/bin/", "/usr/bin/", "/usr/local/bin/")

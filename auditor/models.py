@@ -148,6 +148,13 @@ class ImagePlatforms(BaseModel):
     java_memory_flags: list[str] = Field(default_factory=list)  # "JAVA_TOOL_OPTIONS: -Xmx", ...
     base_image: str | None = None  # org.opencontainers.image.base.name label
     size_bytes: int | None = None  # sum of the manifest's (compressed) layer sizes; None: unknown
+    # an index: its linux/amd64 image (what HealthOmics pulls); facet index_images reads that image's config
+    # and manifest into the facts above and names it in ``inspected_digest``; when it could not, why
+    # (``uninspected_reason``, e.g. not in the repository) or the failed call (``config_error``)
+    linux_amd64_child: str | None = None
+    inspected_digest: str | None = None
+    uninspected_reason: str | None = None
+    config_error: CallError | None = None
 
 
 # --- HealthOmics -----------------------------------------------------------
@@ -217,6 +224,9 @@ class RunTask(BaseModel):
     status: str | None = None
     status_message: str | None = None
     failure_reason: str | None = None
+    # ListRunTasks/GetRunTask gpus and instanceType: which size quota applied (image-runnable); None: not recorded
+    gpus: int | None = None
+    instance_type: str | None = None
 
 
 class Run(BaseModel):

@@ -94,6 +94,7 @@ def rule_context(config: Config, now: datetime | None = None) -> RuleContext:
         run_lookback_days=config.run_lookback_days,
         image_tags_per_repository=config.image_tags_per_repository,
         max_image_size_bytes=config.max_image_size_bytes,
+        max_gpu_image_size_bytes=config.max_gpu_image_size_bytes,
         now=now or datetime.now(UTC),
     )
 

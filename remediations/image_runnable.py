@@ -39,12 +39,20 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 shell_comment(f"in the Dockerfile: rename ENV {name} (AWS_WORKFLOW_ is reserved for HealthOmics)")
             )
         size, limit = f.evidence.get("size_bytes"), f.evidence.get("max_image_size_bytes")
+        gpu_limit = f.evidence.get("max_gpu_image_size_bytes")
         if isinstance(size, int) and isinstance(limit, int) and size > limit:
             commands.append(
                 shell_comment(
                     "shrink the image: a multi-stage build that copies only the tool, no package caches or data"
                 )
             )
+            if isinstance(gpu_limit, int) and size <= gpu_limit:
+                commands.append(
+                    shell_comment(
+                        "or run it only in tasks that request GPUs (HealthOmics allows a larger image on a GPU "
+                        "instance)"
+                    )
+                )
         commands.append(
             shell_comment(
                 "rebuild for linux/amd64, push, and point the workflow (or its image mapping) at the new digest"

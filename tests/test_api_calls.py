@@ -129,6 +129,7 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
     # images: BatchGetImage per repository with a referenced image; a config blob per single-platform manifest
     inspected_repos = ptc_repos | mapped_repos | task_repos | direct_repos
     config_blobs = set()
+    index_children = set()  # (repository, linux/amd64 child) of each index: its manifest is read (index_images)
     for repo in inspected_repos:
         details = ecr.describe_images(repositoryName=repo, filter={"tagStatus": "TAGGED"})["imageDetails"]
         tagged = [d for d in details if d.get("imageTags")]  # an index's children are untagged
@@ -141,8 +142,16 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
             )["images"][0]
             manifest = json.loads(got["imageManifest"])
             if "manifests" in manifest:
-                # an index whose entries all carry a platform: no child manifest or blob is fetched
+                # an index whose entries all carry a platform: only its linux/amd64 image is read, for its config
                 assert all("platform" in m for m in manifest["manifests"])
+                child = next(m["digest"] for m in manifest["manifests"] if m["platform"]["architecture"] == "amd64")
+                index_children.add((repo, child))
+                child_manifest = ecr.batch_get_image(
+                    repositoryName=repo,
+                    imageIds=[{"imageDigest": child}],
+                    acceptedMediaTypes=list(ACCEPTED_MEDIA_TYPES),
+                )["images"][0]["imageManifest"]
+                config_blobs.add(json.loads(child_manifest)["config"]["digest"])
             else:
                 config_blobs.add(manifest["config"]["digest"])
     # images pinned by run tasks are digests of the tagged images above: no further manifests
@@ -189,6 +198,7 @@ def seeded_state(session: boto3.Session) -> dict[str, Any]:
         "managed": managed,
         "inspected_repos": inspected_repos,
         "config_blobs": config_blobs,
+        "index_children": index_children,
         "used_repos": used_repos,
         "with_lifecycle": with_lifecycle,
         "trails": trails,
@@ -228,9 +238,11 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
         "ecr:GetLifecyclePolicy": len(facts["used_repos"]),  # each repository a workflow uses
         "ecr:GetRegistryScanningConfiguration": 1,  # one registry
         # one call per repository with a referenced image (< 100 references each): mapped, run-task or newest
-        "ecr:BatchGetImage": len(facts["inspected_repos"]),
-        # one per distinct config blob of a single-platform manifest (arm-tool, samtools, bwa); the ubuntu index
-        # lists its platforms itself; samtools by tag and by digest is one manifest, read once (cache)
+        # and one per index, for its linux/amd64 image (image-runnable judges that image's config)
+        "ecr:BatchGetImage": len(facts["inspected_repos"]) + len(facts["index_children"]),
+        # one per distinct config blob of a single-platform manifest or an index's linux/amd64 image (arm-tool,
+        # samtools, bwa; ubuntu's amd64 image has samtools' config bytes, so it is read once); samtools by tag
+        # and by digest is one manifest, read once (cache)
         "ecr:GetDownloadUrlForLayer": len(facts["config_blobs"]),
         # --- Secrets Manager: the distinct credentialArns of PTC rules (2) and registry mappings (1)
         "secretsmanager:DescribeSecret": len(facts["secrets"]),
@@ -269,10 +281,11 @@ def test_full_scan_makes_exactly_the_calls_the_seed_implies(demo) -> None:
     # 71 with the hygiene rules: +4 GetLifecyclePolicy and +2 DescribeImages (bwa and samtools have lifecycle
     # policies), +1 GetRegistryScanningConfiguration, +5 CloudTrail reads (one trail, one event data store).
     # 72 since bwa's image carries its own run-time config (an ENTRYPOINT, for image-runnable): one more blob.
-    assert sum(expected.values()) == 72
+    # 73 since image-runnable judges the ubuntu index by its linux/amd64 image: one more BatchGetImage.
+    assert sum(expected.values()) == 73
     assert len(facts["runs"]) == 4 and len(facts["audited_roles"]) == 2
     assert expected["ecr:GetRepositoryPolicy"] == 6 and expected["ecr:ValidatePullThroughCacheRule"] == 2
-    assert expected["ecr:BatchGetImage"] == 4 and expected["ecr:GetDownloadUrlForLayer"] == 3
+    assert expected["ecr:BatchGetImage"] == 5 and expected["ecr:GetDownloadUrlForLayer"] == 3
     assert len(facts["used_repos"]) == 4 and facts["with_lifecycle"] == {
         "my-workflow/bwa",
         "quay/biocontainers/samtools",

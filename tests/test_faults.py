@@ -302,13 +302,15 @@ DENIED_CASES = {
     "download-url": DeniedCase(
         "ecr:GetDownloadUrlForLayer",
         # arm-tool, samtools and bwa are single-platform images: their architecture (and entrypoint, variables,
-        # shell) is in the config blob
+        # shell) is in the config blob. The ubuntu index lists its platforms itself (the architecture rule still
+        # judges it), but image-runnable reads its linux/amd64 image's config blob.
         {
             rule: {
                 repo_arn(ARM_TOOL) + ":1.0",
                 repo_arn(SAMTOOLS) + ":1.17",
                 repo_arn(SAMTOOLS) + "@",
                 repo_arn("my-workflow/bwa") + ":0.7.17",
+                *((repo_arn(UBUNTU) + ":22.04", repo_arn(UBUNTU) + "@") if rule == "image-runnable" else ()),
             }
             for rule in IMAGE_RULES
         },

@@ -151,12 +151,22 @@ def test_accepted_media_types_lists_first() -> None:
         (
             DOCKER_LIST,
             MEDIA_DOCKER_LIST,
-            ManifestInfo(kind="index", media_type=MEDIA_DOCKER_LIST, platforms=["linux/ppc64le", "linux/amd64"]),
+            ManifestInfo(
+                kind="index",
+                media_type=MEDIA_DOCKER_LIST,
+                platforms=["linux/ppc64le", "linux/amd64"],
+                linux_amd64_child=D2,
+            ),
         ),
         (
             OCI_INDEX,
             MEDIA_OCI_INDEX,
-            ManifestInfo(kind="index", media_type=MEDIA_OCI_INDEX, platforms=["linux/arm64/v8", "linux/amd64"]),
+            ManifestInfo(
+                kind="index",
+                media_type=MEDIA_OCI_INDEX,
+                platforms=["linux/arm64/v8", "linux/amd64"],
+                linux_amd64_child=D2,
+            ),
         ),
         (
             DOCKER_V2,
@@ -506,3 +516,23 @@ def test_arbitrary_json_only_raises_manifest_error(doc: object, media_type: str 
 def test_layers_size_sums_descriptors(layers: Any, size: int | None) -> None:
     doc = {**DOCKER_V2, "layers": layers}
     assert parse_manifest(dumps(doc), MEDIA_DOCKER_V2).layers_size == size
+
+
+def test_an_index_names_the_image_a_linux_amd64_host_pulls() -> None:
+    """The first plain linux/amd64 entry, else the first amd64 variant; never an attestation or another OS."""
+
+    def index(*platforms: dict[str, str]) -> str:
+        entries = [
+            {"mediaType": MEDIA_OCI_MANIFEST, "digest": f"sha256:{i:064d}", "size": 1, "platform": p}
+            for i, p in enumerate(platforms)
+        ]
+        return json.dumps({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": entries})
+
+    arm = {"os": "linux", "architecture": "arm64"}
+    v3 = {"os": "linux", "architecture": "amd64", "variant": "v3"}
+    plain = {"os": "linux", "architecture": "amd64"}
+    windows = {"os": "windows", "architecture": "amd64"}
+    unknown = {"os": "unknown", "architecture": "unknown"}
+    assert parse_manifest(index(arm, v3, plain, plain), None).linux_amd64_child == f"sha256:{2:064d}"
+    assert parse_manifest(index(arm, v3), None).linux_amd64_child == f"sha256:{1:064d}"
+    assert parse_manifest(index(windows, arm, unknown), None).linux_amd64_child is None

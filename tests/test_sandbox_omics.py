@@ -517,6 +517,20 @@ def test_run_tasks_with_image_details(client: Any) -> None:
     assert "imageDetails" not in client.get_run_task(id=run_id, taskId=bare)
 
 
+def test_run_task_gpus_and_instance_type(client: Any) -> None:
+    """Both ListRunTasks and GetRunTask answer gpus and instanceType (TaskListItem and GetRunTaskResponse)."""
+    run_id = _run(client, _workflow(client))
+    cpu = omics.add_run_task(ACCOUNT, REGION, run_id, name="cpu")
+    gpu = omics.add_run_task(ACCOUNT, REGION, run_id, name="gpu", gpus=2, instance_type="omics.g5.2xlarge")
+    listed = {item["taskId"]: item for item in client.list_run_tasks(id=run_id)["items"]}
+    assert (listed[cpu]["gpus"], listed[gpu]["gpus"]) == (0, 2)
+    task = client.get_run_task(id=run_id, taskId=gpu)
+    assert (task["gpus"], task["instanceType"]) == (2, "omics.g5.2xlarge")
+    assert client.get_run_task(id=run_id, taskId=cpu)["instanceType"].startswith("omics.c.")
+    with pytest.raises(ValueError, match="gpus must be an integer of at least 0"):
+        omics.add_run_task(ACCOUNT, REGION, run_id, name="t", gpus=-1)
+
+
 def test_run_task_errors(client: Any) -> None:
     run_id = _run(client, _workflow(client))
     with pytest.raises(ClientError) as no_task:

@@ -134,13 +134,17 @@ def _push_manifest(
     os: str,
     variant: str | None,
     media_type: str,
+    run_config: dict[str, Any] | None = None,
 ) -> _Descriptor:
     if media_type not in _CONFIG_AND_LAYER_TYPES:
         raise ValueError(f"push_image pushes {' or '.join(_CONFIG_AND_LAYER_TYPES)}, not {media_type}")
     config_type, layer_type = _CONFIG_AND_LAYER_TYPES[media_type]
     platform = _platform(architecture, os, variant)
     compressed, uncompressed = _layer_tar(f"sandbox image for {'/'.join(platform.values())}\n".encode())
-    config = platform | {"rootfs": {"type": "layers", "diff_ids": [_digest(uncompressed)]}, "config": {}}
+    config = platform | {
+        "rootfs": {"type": "layers", "diff_ids": [_digest(uncompressed)]},
+        "config": dict(run_config or {}),
+    }
     config_blob = _upload_blob(ecr, repository, _canonical(config), config_type)
     layer_blob = _upload_blob(ecr, repository, compressed, layer_type)
     manifest = {
@@ -264,13 +268,15 @@ def push_index(
     platforms: list[str],
     media_type: str = OCI_INDEX,
     include_attestation: bool = False,
+    configs: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """Push a multi-platform image: one untagged child per platform, then the list/index.
 
     ``platforms`` are ``os/architecture[/variant]`` strings. Children are OCI manifests under
     an OCI index and Docker v2 manifests under a Docker manifest list. With
     ``include_attestation`` every child gets a BuildKit-style attestation manifest, listed
-    with platform ``unknown/unknown``. Returns the list/index digest.
+    with platform ``unknown/unknown``. ``configs`` gives a platform's child its run-time config
+    section (``Entrypoint``, ``Env``, ...). Returns the list/index digest.
     """
     if media_type not in _CHILD_MANIFEST_TYPE:
         raise ValueError(f"push_index pushes {' or '.join(_CHILD_MANIFEST_TYPE)}, not {media_type}")
@@ -286,6 +292,7 @@ def push_index(
             os=os_name,
             variant=variant,
             media_type=_CHILD_MANIFEST_TYPE[media_type],
+            run_config=(configs or {}).get(platform),
         )
         entries.append(child.to_json() | {"platform": _platform(architecture, os_name, variant)})
         if include_attestation:

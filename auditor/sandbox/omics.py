@@ -1003,9 +1003,13 @@ class OmicsBackend(BaseBackend):
         stop_time: datetime | None,
         failure_reason: str | None = None,
         status_message: str | None = None,
+        gpus: int = 0,
+        instance_type: str | None = None,
     ) -> RunTask:
         if status not in TASK_STATUSES:
             raise ValueError(f"status must be one of {TASK_STATUSES}, not {status!r}")
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+            raise ValueError(f"gpus must be an integer of at least 0 (TaskListItem gpus), not {gpus!r}")
         _check_failure("task", status, failure_reason, status_message)
         # Seeded values must be ones the service could return (e.g. imageDigest "sha...").
         details_shape = get_service_model(SERVICE_NAME).shape_for("ImageDetails")
@@ -1026,6 +1030,9 @@ class OmicsBackend(BaseBackend):
             log_stream=f"run/{run_id}/task/{task_id}",
             status_message=status_message,
             failure_reason=failure_reason,
+            gpus=gpus,
+            # GUESS: the instance names HealthOmics reports for CPU and GPU tasks (omics.c.* / omics.g5.*)
+            instance_type=instance_type or ("omics.g5.xlarge" if gpus else "omics.c.large"),
         )
         run.tasks[task_id] = task
         return task
@@ -1248,11 +1255,14 @@ def add_run_task(
     stop_time: datetime | None = None,
     failure_reason: str | None = None,
     status_message: str | None = None,
+    gpus: int = 0,
+    instance_type: str | None = None,
 ) -> str:
     """Add a task to a run, as the service would while executing it; returns the task ID.
 
     ``failure_reason`` (GetRunTask ``failureReason``, 1-64 characters, only with ``status="FAILED"``) and
     ``status_message`` (GetRunTask ``statusMessage``) are what GetRunTask answers; ListRunTasks carries neither.
+    ``gpus`` and ``instance_type`` are what both answer (a GPU task defaults to an ``omics.g5`` instance).
     """
     image_details = _compact({"image": image, "imageDigest": image_digest, "sourceImage": source_image})
     backend = omics_backends[account_id][region]
@@ -1265,6 +1275,8 @@ def add_run_task(
         stop_time=stop_time,
         failure_reason=failure_reason,
         status_message=status_message,
+        gpus=gpus,
+        instance_type=instance_type,
     )
     return task.task_id
 
