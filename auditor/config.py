@@ -60,6 +60,8 @@ from auditor.manifests import MAX_IMAGE_SIZE_CPU_BYTES, MAX_IMAGE_SIZE_GPU_BYTES
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+# an ECR repository path prefix: components of [a-z0-9] separated by . _ - and joined by / (CreateRepository)
+_NAMESPACE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Organizations ids (botocore organizations model: RootId, OrganizationalUnitId)
 _OU_ID = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
@@ -357,8 +359,28 @@ class VulnerabilitySettings(BaseModel):
         return text
 
 
-class Config(BaseModel):
+class CopySettings(BaseModel):
+    """The ``copy:`` section (``omics-ecr-audit copy``, docs/copy.md)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    # registry host -> ECR namespace the copies land under (over auditor.copy.DEFAULT_NAMESPACES)
+    namespaces: dict[str, str] = Field(default_factory=dict)
+    # registry host -> Secrets Manager secret (name or ARN) holding {"username", "accessToken"|"password"}
+    credentials: dict[str, str] = Field(default_factory=dict)
+    docker_config: bool = True  # else: no credentials from ~/.docker/config.json
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [v for v in value.values() if not _NAMESPACE.fullmatch(v)]
+        if bad:
+            raise ValueError(f"not ECR repository name components (lower-case letters, digits, . _ - /): {bad}")
+        return value
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     profile: str | None = None
     regions: list[str] = Field(default_factory=list)  # empty: the session's default region
@@ -381,6 +403,7 @@ class Config(BaseModel):
     concurrency: Concurrency = Field(default_factory=Concurrency)
     # opt-in: image-vulnerabilities judges scan findings only when this is set (e.g. {severity_threshold: CRITICAL})
     vulnerabilities: VulnerabilitySettings | None = None
+    copy_settings: CopySettings = Field(default_factory=CopySettings, alias="copy")
 
     @property
     def workers_per_cell(self) -> int:

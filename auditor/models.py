@@ -271,6 +271,8 @@ class FailureExplanation(BaseModel):
     summary: str  # one line: what the message means
     rule_ids: list[str] = Field(default_factory=list)  # the rules whose findings can explain this kind
     findings: list[FailureLink] = Field(default_factory=list)  # the FAIL/ERROR findings that do
+    # a missing image whose upstream is known: the `omics-ecr-audit copy` command that puts it in ECR
+    copy_command: str | None = None
 
 
 class FailedRun(BaseModel):

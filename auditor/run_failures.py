@@ -30,6 +30,7 @@ from enum import StrEnum
 from auditor.findings import Finding, Status
 from auditor.models import FailedRun, FailureExplanation, FailureLink, Run, RunTask, Snapshot
 from auditor.refs import InvalidReference, parse_reference
+from auditor.terminal import command_line
 
 
 class Kind(StrEnum):
@@ -128,7 +129,7 @@ KIND_SUMMARY: dict[Kind, str] = {
     Kind.REPOSITORY_MISSING: "the image could not be pulled: the repository does not exist",
     Kind.IMAGE_NOT_FOUND: "the image could not be pulled: the tag or digest does not exist (manifest unknown)",
     Kind.WRONG_ARCHITECTURE: "the image does not run on x86_64 (exec format error: an ARM-only image)",
-    Kind.IMAGE_TOO_LARGE: "the image is larger than HealthOmics accepts (no rule checks image sizes yet)",
+    Kind.IMAGE_TOO_LARGE: "the image is larger than HealthOmics accepts (45 GiB on a CPU instance, 95 GiB on GPU)",
     Kind.PULL_THROUGH_CACHE: "the image could not be pulled through the pull-through cache",
     Kind.ROLE_TRUST: "HealthOmics could not assume the run role",
     Kind.CANNOT_PULL: "the container could not be pulled or started",
@@ -314,8 +315,10 @@ def _explanation(
     image: str | None,
     failure_reason: str | None,
     status_message: str | None,
+    region: str | None = None,
 ) -> FailureExplanation:
     return FailureExplanation(
+        copy_command=copy_command(classification.kind, task.source_image if task else None, region),
         task_id=task.task_id if task else None,
         task_name=task.name if task else None,
         image=classification.image or image,
@@ -327,6 +330,19 @@ def _explanation(
         rule_ids=list(classification.rule_ids),
         findings=links,
     )
+
+
+def copy_command(kind: Kind, source_image: str | None, region: str | None) -> str | None:
+    """For an image that is not in ECR: the `copy` command that primes or copies its upstream source there."""
+    if kind not in (Kind.IMAGE_NOT_FOUND, Kind.REPOSITORY_MISSING) or not source_image or not region:
+        return None
+    try:
+        ref = parse_reference(source_image)
+    except InvalidReference:
+        return None
+    if ref.ecr is not None:
+        return None  # already a private ECR reference: nothing upstream to copy from
+    return command_line(["omics-ecr-audit", "copy", ref.normalized, "--region", region])
 
 
 def failed_tasks(run: Run) -> list[RunTask]:
@@ -358,6 +374,7 @@ def explain_run(run: Run, account: str, region: str, findings: Sequence[Finding]
                 image=task.image,
                 failure_reason=task.failure_reason,
                 status_message=task.status_message,
+                region=region,
             )
         )
     if not failures:
@@ -431,6 +448,8 @@ def explanation_lines(failed: FailedRun, *, indent: str = "  ", fixes: bool = Tr
             lines.append(f"{indent}    [{link_.status:<5}] {link_.rule_id}  {link_.resource}  ({link_.finding_id})")
             if fixes:
                 lines.append(f"{indent}      fix: {_first_line(link_.remediation, 240)}")
+        if f.copy_command and fixes:
+            lines.append(f"{indent}    copy: {f.copy_command}  (plan; add --apply to write)")
     return lines
 
 

@@ -86,6 +86,24 @@ def corrected_map(snap: Snapshot, crm: ContainerRegistryMap) -> tuple[ContainerR
     return crm.model_copy(update={"registry_mappings": fixed}), left
 
 
+def missing_destination_sources(snap: Snapshot, crm: ContainerRegistryMap) -> list[str]:
+    """The source images of image mappings whose same-account destination repository or image is missing."""
+    existing = {r.name for r in snap.repositories.value or []}
+    host = snap.registry_host()
+    out: list[str] = []
+    for im in crm.image_mappings:
+        dest = try_parse_reference(im.destination_image or "")
+        source = try_parse_reference(im.source_image or "")
+        if not isinstance(dest, ImageReference) or not isinstance(source, ImageReference) or dest.registry != host:
+            continue
+        key = f"{dest.repository}@{dest.digest}" if dest.digest else f"{dest.repository}:{dest.tag}"
+        image = snap.images.get(key)
+        gone = image is not None and image.value is not None and not image.value.exists
+        if dest.repository not in existing or gone:
+            out.append(source.normalized)
+    return list(dict.fromkeys(out))
+
+
 # No AWS permissions: the fixer writes a local file; publishing it (omics:CreateWorkflowVersion) is a person's release.
 @fixer(rule_id=RULE_ID, automatic=False)
 def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
@@ -106,16 +124,8 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
             artifact = str(path)
         r = ("--region", snap.region)
         map_file = artifact or f"registry-maps/{wf.id}.json"
-        yield ManualStep(
-            rule_id=RULE_ID,
-            finding_ids=[f.id],
-            account=snap.account_id,
-            region=snap.region,
-            resource=f.resource,
-            title=f"Publish a corrected registry map for workflow {wf.name or wf.id}",
-            why="HealthOmics cannot change an existing workflow's registry map; publish the corrected map as a new "
-            "workflow version." + (" Still needs a person: " + "; ".join(left) if left else ""),
-            commands=[
+        publish = (
+            [
                 command_line(
                     ["aws", "omics", "get-workflow", "--id", wf.id, "--export", "DEFINITION", *r],
                     comment="the definition, to publish again",
@@ -129,7 +139,25 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                 ),
             ]
             if after != before
-            else [],
+            else []
+        )
+        copies = [
+            command_line(
+                ["omics-ecr-audit", "copy", source, *r],
+                comment="its mapped destination is missing: prime or copy it into ECR (plan; --apply writes it)",
+            )
+            for source in missing_destination_sources(snap, crm)
+        ]
+        yield ManualStep(
+            rule_id=RULE_ID,
+            finding_ids=[f.id],
+            account=snap.account_id,
+            region=snap.region,
+            resource=f.resource,
+            title=f"Publish a corrected registry map for workflow {wf.name or wf.id}",
+            why="HealthOmics cannot change an existing workflow's registry map; publish the corrected map as a new "
+            "workflow version." + (" Still needs a person: " + "; ".join(left) if left else ""),
+            commands=publish + copies,
             artifact=artifact,
             before=before,
             after=after,

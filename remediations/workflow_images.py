@@ -1,8 +1,9 @@
 """``workflow-images-resolve`` has no automatic fix: a workflow's definition and map are its authors' to change.
 
 The plan names each container that cannot resolve and the commands that show the way: a map entry for the
-upstream (``map generate`` on the exported definition), or an image staged in this account's ECR with an
-image mapping, then a new workflow version so HealthOmics reads the new map.
+upstream (``map generate`` on the exported definition), or ``copy --workflow`` to prime the cache and copy what
+no cache serves into this account's ECR (it writes the image mappings), then a new workflow version so
+HealthOmics reads the new map.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 
 from auditor.findings import Finding
 from auditor.fix import FixContext, ManualStep, PlanItem, fixer
-from auditor.terminal import command_line, shell_comment
+from auditor.terminal import command_line
 
 RULE_ID = "workflow-images-resolve"
 
@@ -33,7 +34,11 @@ def plan(ctx: FixContext, findings: list[Finding]) -> Iterable[PlanItem]:
                     ["omics-ecr-audit", "map", "generate", "definition.zip", "--region", f.region, "--out", "map.json"],
                     comment="a registry map covering the workflow's upstreams",
                 ),
-                shell_comment("or stage an image no cache can serve in this account's ECR and add an image mapping"),
+                command_line(
+                    ["omics-ecr-audit", "copy", "--workflow", "definition.zip", "--region", f.region],
+                    comment="or prime the cache and copy what no cache serves into ECR (plan; --apply writes it "
+                    "and writes the image mappings to registry-map.json)",
+                ),
                 command_line(
                     ["aws", "omics", "create-workflow-version", "--workflow-id", workflow, "--version-name", "<v>"],
                     comment="with --container-registry-map-uri pointing at the new map",

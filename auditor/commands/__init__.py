@@ -30,7 +30,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 # Families, in the order --help lists their subcommands.
-_MODULES = ("scan", "explain", "fix", "gate", "demo", "report", "info", "sandbox")
+_MODULES = ("scan", "explain", "fix", "copy", "gate", "demo", "report", "info", "sandbox")
 
 
 def command(

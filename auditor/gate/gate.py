@@ -40,6 +40,8 @@ from auditor.gate.resolve import Resolution, resolve
 from auditor.gate.workspace import MIB, GateLimits, Workspace, describe_size
 from auditor.grants import OMICS_PULL_ACTIONS, PTC_REGISTRY_ACTIONS, resource_policy_grants_omics
 from auditor.models import ContainerRegistryMap, Snapshot
+from auditor.refs import ImageReference, try_parse_reference
+from auditor.terminal import command_line
 
 _REFS = ["https://docs.aws.amazon.com/omics/latest/dev/workflows-ecr.html"]
 
@@ -369,7 +371,16 @@ def evaluate(
     containers: list[GateContainer] = []
     locations: dict[str, tuple[str, int]] = {}
 
-    def add(rule_id: str, status: Status, resource: str, message: str, where: tuple[str, int], **evidence: Any) -> None:
+    def add(
+        rule_id: str,
+        status: Status,
+        resource: str,
+        message: str,
+        where: tuple[str, int],
+        *,
+        remediation: str | None = None,
+        **evidence: Any,
+    ) -> None:
         meta = GATE_RULES[rule_id]
         f = Finding(
             id=finding_id(rule_id, acct, reg, resource),
@@ -382,7 +393,7 @@ def evaluate(
             resource=resource,
             message=message,
             evidence=evidence,
-            remediation=meta.remediation,
+            remediation=remediation or meta.remediation,
             fixable=False,
         )
         findings.append(f)
@@ -414,7 +425,15 @@ class _AddFinding(Protocol):
     """``evaluate``'s ``add``: records one finding and where in the workflow it points."""
 
     def __call__(
-        self, rule_id: str, status: Status, resource: str, message: str, where: tuple[str, int], **evidence: Any
+        self,
+        rule_id: str,
+        status: Status,
+        resource: str,
+        message: str,
+        where: tuple[str, int],
+        *,
+        remediation: str | None = None,
+        **evidence: Any,
     ) -> None: ...
 
 
@@ -465,7 +484,15 @@ def _judge(
             **evidence,
         )
     if not res.resolved:
-        add("gate-container-resolves", Status.FAIL, resource, f"{c.context}: {c.raw}: {res.reason}", where, **evidence)
+        add(
+            "gate-container-resolves",
+            Status.FAIL,
+            resource,
+            f"{c.context}: {c.raw}: {res.reason}",
+            where,
+            remediation=_with_copy(GATE_RULES["gate-container-resolves"].remediation, res.normalized, region),
+            **evidence,
+        )
         return out
     add("gate-container-resolves", Status.PASS, resource, f"{c.raw} → {res.ecr_uri} ({res.reason})", where, **evidence)
     if snap is None:
@@ -493,8 +520,28 @@ def _judge(
     add("gate-container-access", status, resource, f"{res.ecr_uri}: {message}", where, **evidence, checks=checks)
     image_status, image_message = _image_verdict(snap, res, via_cache=res.via == "registry-mapping")
     out.checks["image"] = f"{image_status.value}: {image_message}"
-    add("gate-image-runnable", image_status, resource, image_message, where, **evidence)
+    missing = image_status == Status.FAIL and "does not exist" in image_message
+    add(
+        "gate-image-runnable",
+        image_status,
+        resource,
+        image_message,
+        where,
+        remediation=_with_copy(GATE_RULES["gate-image-runnable"].remediation, res.normalized, region)
+        if missing
+        else None,
+        **evidence,
+    )
     return out
+
+
+def _with_copy(remediation: str, reference: str | None, region: str | None) -> str:
+    """The rule's remediation plus the `copy` command that puts an upstream image into this account's ECR."""
+    ref = try_parse_reference(reference or "")
+    if not isinstance(ref, ImageReference) or ref.ecr is not None or not region:
+        return remediation
+    copy = command_line(["omics-ecr-audit", "copy", ref.normalized, "--region", region])
+    return f"{remediation} To put the image in ECR (prime its cache, or copy it): `{copy}` (plan; --apply writes it)."
 
 
 def gate_image_refs(
