@@ -170,6 +170,17 @@ def _repository(c: Clients) -> None:
     c.ecr.create_repository(repositoryName=REPO)
 
 
+def _config_blob(c: Clients) -> None:
+    """Upload MANIFEST's config blob: PutImage refuses a manifest whose blobs the repository lacks."""
+    upload_id = c.ecr.initiate_layer_upload(repositoryName=REPO)["uploadId"]
+    c.ecr.upload_layer_part(
+        repositoryName=REPO, uploadId=upload_id, partFirstByte=0, partLastByte=len(CONFIG) - 1, layerPartBlob=CONFIG
+    )
+    c.ecr.complete_layer_upload(
+        repositoryName=REPO, uploadId=upload_id, layerDigests=["sha256:" + hashlib.sha256(CONFIG).hexdigest()]
+    )
+
+
 def _role(c: Clients) -> None:
     c.iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=TRUST)
 
@@ -216,7 +227,7 @@ ECR_CASES: dict[str, Case] = {
         True,
     ),
     "PutImage": Case(
-        _setup(_repository),
+        _setup(_repository, _config_blob),
         lambda c: c.ecr.put_image(repositoryName=REPO, imageManifest=MANIFEST, imageTag="1.17"),
         frozenset({"repositoryName", "imageManifest", "imageTag"}),
         True,
@@ -436,6 +447,7 @@ def test_set_repository_policy_carries_the_policy_text(aws: Clients) -> None:
 
 def test_put_image_follows_the_documented_example(aws: Clients) -> None:
     _repository(aws)
+    _config_blob(aws)
     digest = aws.ecr.put_image(repositoryName=REPO, imageManifest=MANIFEST, imageTag="1.17")["image"]["imageId"][
         "imageDigest"
     ]

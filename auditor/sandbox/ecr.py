@@ -5,9 +5,16 @@
 * pull-through cache (PTC) rules: Create/Describe/Update/Delete/ValidatePullThroughCacheRule;
 * repository creation templates: Create/Describe/Update/DeleteRepositoryCreationTemplate;
 * GetDownloadUrlForLayer, serving the bytes that were really uploaded;
-* fixes to image handling (manifest digests, BatchGetImage ``acceptedMediaTypes`` and failures,
-  PutImage digest check, CompleteLayerUpload digest check);
-* ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix;
+* the push path as the model documents it: UploadLayerPart (contiguous parts, the part-size and
+  part-count quotas), CompleteLayerUpload (EmptyUpload, LayerPartTooSmall, InvalidLayer,
+  LayerAlreadyExists), BatchCheckLayerAvailability (the media type a manifest gives a blob), and
+  PutImage (digest check, LayersNotFound, ReferencedImagesNotFound, ImageAlreadyExists,
+  ImageTagAlreadyExists for immutable tags and exclusion filters; a moved tag leaves the old
+  image untagged);
+* fixes to image handling (manifest digests, BatchGetImage ``acceptedMediaTypes`` and failures);
+* ``simulate_ptc_pull()``, which does what ECR does on the first pull through a PTC prefix, and
+  the pull itself: BatchGetImage of an image a PTC repository lacks imports it from the rule's
+  upstream when a source is set for it (``auditor.sandbox.upstream.set_upstream_source``);
 * image scan findings: DescribeImageScanFindings (paginated, basic ``findings`` or enhanced ``enhancedFindings``
   by the registry's scan type) and StartImageScan, over scans seeded with ``set_image_scan_findings``;
 * registry scanning: PutRegistryScanningConfiguration checks the model's constraints and the frequencies of
@@ -52,6 +59,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import fnmatch
 import functools
 import hashlib
@@ -71,9 +79,12 @@ from botocore.validate import ParamValidator
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ecr.exceptions import (
+    ImageAlreadyExistsException,
+    InvalidLayerPartException,
     InvalidParameterException,
     RepositoryNotFoundException,
     ScanNotFoundException,
+    UploadNotFoundException,
     ValidationException,
 )
 from moto.ecr.models import ECRBackend, Image, Repository, ecr_backends
@@ -84,7 +95,7 @@ from moto.iam.policy_validation import IAMPolicyDocumentValidator
 from moto.secretsmanager.models import FakeSecret, ReplicaSecret, secretsmanager_backends
 from moto.utilities.utils import get_partition
 
-from auditor.sandbox import cloudtrail
+from auditor.sandbox import cloudtrail, upstream
 from auditor.sandbox.presign import S3_ENDPOINT_ENV, presigned_get_url, s3_endpoint_for, store_object
 
 __all__ = [
@@ -137,6 +148,12 @@ RECORDED_EVENT_NAMES = (
 
 # Current quota: 50 PTC rules per registry, not adjustable (ECR user guide, service quotas).
 MAX_PTC_RULES = 50
+# Layer upload quotas, none adjustable (ECR user guide, service-quotas.html): a part is at most 10 MiB and, but for
+# the last part of an upload, at least 5 MiB; an upload has at most 4,200 parts. CONFLICT: the UploadLayerPart doc
+# (and the model's LayerPartBlob max) say 20,971,520 bytes; the sandbox keeps the quota, the stricter of the two.
+MAX_LAYER_PART_SIZE = 10 * 1024 * 1024
+MIN_LAYER_PART_SIZE = 5 * 1024 * 1024
+MAX_LAYER_PARTS = 4200
 # Page size when maxResults is not given (model docs of both Describe operations).
 DEFAULT_PAGE_SIZE = 100
 ROOT_PREFIX = "ROOT"
@@ -237,6 +254,40 @@ class AccessDeniedException(ServiceException):
 
 class ImageDigestDoesNotMatchException(ServiceException):
     code = "ImageDigestDoesNotMatchException"
+
+
+class ImageTagAlreadyExistsException(ServiceException):
+    code = "ImageTagAlreadyExistsException"
+
+
+class ReferencedImagesNotFoundException(ServiceException):
+    code = "ReferencedImagesNotFoundException"
+
+
+class LayerAlreadyExistsException(ServiceException):
+    code = "LayerAlreadyExistsException"
+
+
+class EmptyUploadException(ServiceException):
+    code = "EmptyUploadException"
+
+
+class LayerPartTooSmallException(ServiceException):
+    code = "LayerPartTooSmallException"
+
+
+class UnableToGetUpstreamImageException(ServiceException):
+    code = "UnableToGetUpstreamImageException"
+
+
+class _InvalidLayerPart(InvalidLayerPartException):
+    """moto's InvalidLayerPartException (with the model's registryId, repositoryName, uploadId and
+    lastValidByteReceived) and the reason appended to its message."""
+
+    def __init__(self, repository: Repository, upload_id: str, last_valid_byte_received: int, reason: str) -> None:
+        super().__init__(repository.registry_id, repository.name, upload_id, last_valid_byte_received)
+        self.message = f"{self.message}: {reason}"
+        self.args = (self.message,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,27 +611,98 @@ def _sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _manifest_document(text: str) -> dict[str, Any] | None:
+    """A manifest's JSON object, or None when it is not one."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _is_foreign(descriptor: Mapping[str, Any]) -> bool:
+    # Foreign layers (Windows base layers: a ``foreign`` media type, or ``urls`` to fetch them from) are never
+    # pushed to the registry (distribution spec, manifest-v2-2 "urls"; OCI image-spec descriptor ``urls``).
+    # GUESS: ECR does not require them to have been uploaded.
+    return ".foreign." in str(descriptor.get("mediaType") or "") or bool(descriptor.get("urls"))
+
+
+def _blob_descriptors(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The blobs a single-image manifest references (config and layers, foreign layers left out) as
+    ``{"digest", "mediaType"}``; Docker schema 1 lists its layers as ``fsLayers[].blobSum`` and embeds the config."""
+    found: list[dict[str, Any]] = []
+    config = document.get("config")
+    candidates = [config] if isinstance(config, dict) else []
+    layers = document.get("layers")
+    candidates += [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
+    for descriptor in candidates:
+        if isinstance(descriptor.get("digest"), str) and not _is_foreign(descriptor):
+            found.append({"digest": descriptor["digest"], "mediaType": descriptor.get("mediaType")})
+    fs_layers = document.get("fsLayers")
+    for layer in fs_layers if isinstance(fs_layers, list) else []:
+        if isinstance(layer, dict) and isinstance(layer.get("blobSum"), str):
+            found.append({"digest": layer["blobSum"], "mediaType": None})
+    return found
+
+
+def _blob_digests(document: Mapping[str, Any]) -> list[str]:
+    return list(dict.fromkeys(descriptor["digest"] for descriptor in _blob_descriptors(document)))
+
+
+def _child_digests(document: Mapping[str, Any]) -> list[str]:
+    """The manifests an index or manifest list names (``manifests[].digest``)."""
+    entries = document.get("manifests")
+    if not isinstance(entries, list):
+        return []
+    digests = (entry.get("digest") for entry in entries if isinstance(entry, dict))
+    return list(dict.fromkeys(digest for digest in digests if isinstance(digest, str)))
+
+
 def _referenced_blobs(repository: Repository) -> set[str]:
     """Config and layer digests referenced by any image manifest in the repository."""
     referenced: set[str] = set()
     for image in repository.images:
-        try:
-            manifest = json.loads(image.image_manifest)
-        except ValueError:
-            continue
-        if not isinstance(manifest, dict):
-            continue
-        config = manifest.get("config")
-        if isinstance(config, dict) and config.get("digest"):
-            referenced.add(config["digest"])
-        for layer in manifest.get("layers") or []:
-            if isinstance(layer, dict) and layer.get("digest"):
-                referenced.add(layer["digest"])
-        # Docker schema 1 lists its layers as fsLayers[].blobSum and embeds the config.
-        for layer in manifest.get("fsLayers") or []:
-            if isinstance(layer, dict) and layer.get("blobSum"):
-                referenced.add(layer["blobSum"])
+        document = _manifest_document(image.image_manifest)
+        if document is not None:
+            referenced.update(_blob_digests(document))
     return referenced
+
+
+def _blob_media_types(repository: Repository) -> dict[str, str]:
+    """Blob digest -> the media type a manifest in the repository gives it (the first one found)."""
+    types: dict[str, str] = {}
+    for image in repository.images:
+        document = _manifest_document(image.image_manifest)
+        for descriptor in _blob_descriptors(document) if document is not None else []:
+            if isinstance(descriptor["mediaType"], str):
+                types.setdefault(descriptor["digest"], descriptor["mediaType"])
+    return types
+
+
+def _wildcard_match(pattern: str, value: str) -> bool:
+    # ImageTagMutabilityExclusionFilter values are WILDCARD filters over [0-9a-zA-Z._*-]: '*' is any run.
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value) is not None
+
+
+def _tag_is_immutable(repository: Repository, tag: str) -> bool:
+    """Whether ``tag`` may not be moved in ``repository``: IMMUTABLE, or IMMUTABLE_WITH_EXCLUSION unless a filter
+    matches the tag, or MUTABLE_WITH_EXCLUSION when one does (ImageTagMutability, exclusion filters)."""
+    mutability = str(getattr(repository.image_tag_mutability, "value", repository.image_tag_mutability))
+    filters = repository.image_tag_mutability_exclusion_filters or []
+    excluded = any(_wildcard_match(str(f.get("filter", "")), tag) for f in filters)
+    if mutability == "IMMUTABLE_WITH_EXCLUSION":
+        return not excluded
+    if mutability == "MUTABLE_WITH_EXCLUSION":
+        return excluded
+    return mutability == "IMMUTABLE"
+
+
+def _remove_tag(image: Image, tag: str) -> None:
+    """Take ``tag`` off ``image``, which stays in the repository (untagged when it was its last tag), as ECR leaves
+    the image a moved tag pointed to. moto's remove_tag keeps the removed tag as ``image_tag`` when none is left."""
+    image.remove_tag(tag)
+    if not image.image_tags:
+        image.image_tag = None  # type: ignore[assignment]
 
 
 def layer_bucket_name(account_id: str, region: str) -> str:
@@ -611,8 +733,9 @@ def _image_failure(image_id: Mapping[str, Any], code: str, reason: str) -> dict[
     return {"imageId": echoed, "failureCode": code, "failureReason": reason}
 
 
-def _resolve_image(repository: Repository, image_id: Mapping[str, Any]) -> Image | dict[str, Any]:
-    """The image an ImageIdentifier names, or the BatchGetImage failure entry."""
+def _resolve_image(images: Iterable[Image], image_id: Mapping[str, Any]) -> Image | dict[str, Any]:
+    """The image of ``images`` an ImageIdentifier names, or the BatchGetImage failure entry."""
+    images = list(images)
     tag, digest = image_id.get("imageTag"), image_id.get("imageDigest")
     if not tag and not digest:
         return _image_failure(
@@ -620,8 +743,8 @@ def _resolve_image(repository: Repository, image_id: Mapping[str, Any]) -> Image
         )
     if digest and not _DIGEST_RE.fullmatch(digest):
         return _image_failure(image_id, "InvalidImageDigest", "Invalid request parameters: invalid image digest")
-    by_tag = next((image for image in repository.images if tag in image.image_tags), None) if tag else None
-    by_digest = next((image for image in repository.images if image.image_digest == digest), None) if digest else None
+    by_tag = next((image for image in images if tag in image.image_tags), None) if tag else None
+    by_digest = next((image for image in images if image.image_digest == digest), None) if digest else None
     if tag and digest and by_tag is not None and by_tag is not by_digest:
         return _image_failure(
             image_id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: tag does not match digest"
@@ -630,6 +753,83 @@ def _resolve_image(repository: Repository, image_id: Mapping[str, Any]) -> Image
     if image is None:
         return _image_failure(image_id, "ImageNotFound", "Requested image not found")
     return image
+
+
+def _part_sizes(upload: Any) -> list[int]:
+    """The sizes of the parts an upload received, in order (kept on moto's LayerUpload)."""
+    sizes: list[int] | None = getattr(upload, "part_sizes", None)
+    if sizes is None:
+        sizes = []
+        upload.part_sizes = sizes
+    return sizes
+
+
+def _check_references(repository: Repository, document: Mapping[str, Any]) -> None:
+    """PutImage of a new manifest: the blobs it references were uploaded, the manifests it names were pushed."""
+    missing = [digest for digest in _blob_digests(document) if digest not in repository.layers]
+    if missing:
+        raise LayersNotFoundException(
+            f"Layers with digests [{', '.join(missing)}] required for pushing image into repository with name "
+            f"'{repository.name}' in registry with id '{repository.registry_id}' do not exist"
+        )
+    present = {image.image_digest for image in repository.images}
+    absent = [digest for digest in _child_digests(document) if digest not in present]
+    if absent:
+        raise ReferencedImagesNotFoundException(
+            f"The manifest list references images that do not exist in the repository with name '{repository.name}' "
+            f"in registry with id '{repository.registry_id}': {', '.join(absent)}"
+        )
+
+
+def _upstream_repository(rule: PullThroughCacheRule, repository_name: str) -> str:
+    """The upstream repository a cache repository stands for: the name without the rule's ECR prefix, under the
+    rule's upstream prefix when it has one (``my-app/image1`` -> ``upstream-app/image1`` for prefixes ``my-app`` and
+    ``upstream-app``; pull-through-cache-private-wildcards.html). Nothing is added: Docker Hub's official images
+    are pulled as ``<prefix>/library/<name>``, with ``library/`` written (pull-through-cache-working-pulling.html)."""
+    prefix = _prefix_key(rule.ecr_repository_prefix)
+    rest = repository_name if prefix == ROOT_PREFIX else repository_name[len(prefix) + 1 :]
+    upstream_prefix = _prefix_key(rule.upstream_repository_prefix or ROOT_PREFIX)
+    return rest if upstream_prefix == ROOT_PREFIX else f"{upstream_prefix}/{rest}"
+
+
+def _upstream_problems(image: upstream.UpstreamImage, blobs: Mapping[str, int], manifests: set[str]) -> list[str]:
+    """What does not add up in an image a source returned (its children included), given the blobs and
+    manifests the cache repository already has."""
+    problems = [problem for child in image.children for problem in _upstream_problems(child, blobs, manifests)]
+    try:
+        document = _manifest_document(image.manifest.decode("utf-8"))
+    except UnicodeDecodeError:
+        document = None
+    if document is None:
+        return [*problems, f"the manifest {image.digest} is not a JSON object"]
+    if not image.media_type:
+        problems.append(f"the manifest {image.digest} has no media type")
+    problems += [
+        f"the blob {digest} does not match its content"
+        for digest, data in image.blobs.items()
+        if _sha256_digest(bytes(data)) != digest
+    ]
+    missing = [digest for digest in _blob_digests(document) if digest not in image.blobs and digest not in blobs]
+    if missing:
+        problems.append(f"the manifest {image.digest} references blobs it does not come with: {', '.join(missing)}")
+    children = {child.digest for child in image.children}
+    absent = [digest for digest in _child_digests(document) if digest not in children and digest not in manifests]
+    if absent:
+        problems.append(f"the manifest {image.digest} names manifests it does not come with: {', '.join(absent)}")
+    return problems
+
+
+def _check_upstream_image(image: upstream.UpstreamImage, digest: str | None, repository: Repository | None) -> None:
+    """Raise UpstreamError when the image a source returned cannot be imported as it is: not the ``digest`` asked
+    for, or content that does not add up (``_upstream_problems``)."""
+    problems = []
+    if digest is not None and image.digest != digest:
+        problems.append(f"asked for {digest}, the upstream returned the manifest {image.digest}")
+    blobs = repository.layers if repository is not None else {}
+    manifests = {found.image_digest for found in repository.images} if repository is not None else set()
+    problems += _upstream_problems(image, blobs, manifests)
+    if problems:
+        raise upstream.UpstreamError("The upstream image cannot be imported: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------------------------------------
@@ -884,6 +1084,58 @@ class _BackendExtension(ECRBackend):
             self._get_template(prefix)
             return _templates(self).pop(_prefix_key(prefix))
 
+    # Layer upload (InitiateLayerUpload is moto's: a UUID uploadId and partSize 10 MiB, the value of the AWS CLI's
+    # initiate-layer-upload example and the quota on a part's size).
+
+    def upload_layer_part(
+        self,
+        repository_name: str,
+        upload_id: str,
+        part_first_byte: int,
+        part_last_byte: int,
+        layer_part_blob: bytes,
+        registry_id: str | None = None,
+    ) -> dict[str, Any]:
+        """UploadLayerPart: parts arrive in order, each starting right after the last byte received.
+
+        InvalidLayerPartException ("The layer part size is not valid, or the first byte specified is not
+        consecutive to the last byte of a previous layer part upload", with lastValidByteReceived) for a part that
+        does not start at lastByteReceived + 1, whose range does not span its bytes (GUESS), or that is larger than
+        the 10 MiB quota (GUESS: this exception rather than a validation error). LimitExceededException past the
+        4,200-part quota (GUESS: the model lists it for this operation).
+        """
+        repository = self._get_repository(repository_name, registry_id)
+        blob = bytes(layer_part_blob or b"")
+        with _STATE_LOCK:
+            upload = repository.uploads.get(upload_id)
+            if upload is None:
+                raise UploadNotFoundException(upload_id, repository_name, repository.registry_id)
+            last = upload.last_byte_received
+            reason = None
+            if part_first_byte != last + 1:
+                reason = f"the part starts at byte {part_first_byte}, the next byte expected is {last + 1}"
+            elif part_last_byte - part_first_byte + 1 != len(blob):
+                reason = f"bytes {part_first_byte}-{part_last_byte} are {part_last_byte - part_first_byte + 1} bytes"
+                reason += f", the part has {len(blob)}"
+            elif len(blob) > MAX_LAYER_PART_SIZE:
+                reason = f"the part has {len(blob)} bytes, more than the maximum of {MAX_LAYER_PART_SIZE}"
+            if reason is not None:
+                raise _InvalidLayerPart(repository, upload_id, last, reason)
+            sizes = _part_sizes(upload)
+            if len(sizes) >= MAX_LAYER_PARTS:
+                raise LimitExceededException(
+                    f"The upload with id '{upload_id}' already has the maximum number of layer parts "
+                    f"({MAX_LAYER_PARTS})"
+                )
+            upload.layer_parts += blob
+            sizes.append(len(blob))
+            return {
+                "registryId": repository.registry_id,
+                "repositoryName": repository_name,
+                "uploadId": upload_id,
+                "lastByteReceived": upload.last_byte_received,
+            }
+
     def complete_layer_upload(
         self,
         repository_name: str,
@@ -891,45 +1143,151 @@ class _BackendExtension(ECRBackend):
         layer_digests: list[str],
         registry_id: str | None = None,
     ) -> dict[str, Any]:
-        """moto's CompleteLayerUpload, keeping the bytes and checking the declared digest."""
-        repository = self.repositories.get(repository_name)
-        upload = repository.uploads.get(upload_id) if repository is not None else None
-        data = bytes(upload.layer_parts) if upload is not None else None
-        if data is not None and layer_digests and _sha256_digest(data) not in layer_digests:
-            # ECR computes the digest of what arrived and refuses a mismatch; moto does not.
-            raise InvalidLayerException(
-                f"The layer digest {layer_digests[0]} does not match the uploaded content ({_sha256_digest(data)})"
-            )
-        result = _ORIGINALS["complete_layer_upload"](
-            self, repository_name, upload_id, layer_digests, registry_id=registry_id
+        """CompleteLayerUpload: keeps the bytes (GetDownloadUrlForLayer serves them) and checks, in this order:
+
+        * EmptyUploadException when no byte arrived, with the real service's message (seen in a CloudTrail record,
+          devcontainers/cli#814); the upload stays open (GUESS);
+        * LayerPartTooSmallException when a part but the last is under 5 MiB (model: "Layer parts must be at least
+          5 MiB in size"; the quota "except the final layer part"); the upload stays open (GUESS);
+        * InvalidLayerException when the sha256 of the bytes is not the digest given; the upload stays open (GUESS);
+        * LayerAlreadyExistsException when the repository already has the layer (model doc); the upload is
+          discarded (GUESS). ECR checks the digest first: AWS's containerd resolver takes this exception as
+          success because "the ECR has validated that the digest provided matches ours"
+          (awslabs/amazon-ecr-containerd-resolver:ecr/layer_writer.go).
+        """
+        repository = self._get_repository(repository_name, registry_id)
+        with _STATE_LOCK:
+            upload = repository.uploads.get(upload_id)
+            if upload is None:
+                raise UploadNotFoundException(upload_id, repository_name, repository.registry_id)
+            data = bytes(upload.layer_parts)
+            if not data:
+                raise EmptyUploadException(
+                    f"The upload with id '{upload_id}' in the repository with name '{repository_name}' in registry "
+                    f"with id '{repository.registry_id}' cannot be completed because it does not have any parts"
+                )
+            small = [size for size in _part_sizes(upload)[:-1] if size < MIN_LAYER_PART_SIZE]
+            if small:
+                raise LayerPartTooSmallException(
+                    f"Layer parts must be at least {MIN_LAYER_PART_SIZE} bytes (5 MiB) except the last; "
+                    f"the upload with id '{upload_id}' has a part of {small[0]} bytes"
+                )
+            digest = _sha256_digest(data)
+            if layer_digests and digest not in layer_digests:
+                raise InvalidLayerException(
+                    f"The layer digest {layer_digests[0]} does not match the uploaded content ({digest})"
+                )
+            del repository.uploads[upload_id]
+            if digest in repository.layers:
+                raise LayerAlreadyExistsException(
+                    f"The layer with digest '{digest}' already exists in the repository with name "
+                    f"'{repository_name}' in registry with id '{repository.registry_id}'"
+                )
+            repository.layers[digest] = len(data)
+            _layer_blobs(repository)[digest] = data
+            return {
+                "registryId": repository.registry_id,
+                "repositoryName": repository_name,
+                "uploadId": upload_id,
+                "layerDigest": digest,
+            }
+
+    def batch_check_layer_availability(
+        self, repository_name: str, layer_digests: list[str], registry_id: str | None = None
+    ) -> dict[str, Any]:
+        """moto's answer, each AVAILABLE blob with the media type a manifest of the repository gives it (the AWS
+        CLI's batch-check-layer-availability example shows a config blob as ``...container.image.v1+json``).
+        GUESS: a blob no manifest references yet keeps moto's ``...rootfs.diff.tar.gzip``."""
+        result = cast(
+            dict[str, Any],
+            _ORIGINALS["batch_check_layer_availability"](self, repository_name, layer_digests, registry_id=registry_id),
         )
-        if repository is not None and data is not None:
-            _layer_blobs(repository)[result["layerDigest"]] = data
-        return cast(dict[str, Any], result)
+        types = _blob_media_types(self._get_repository(repository_name, registry_id))
+        for layer in result.get("layers", []):
+            if layer.get("layerDigest") in types:
+                layer["mediaType"] = types[layer["layerDigest"]]
+        return result
 
     def put_image(
         self,
         repository_name: str,
         image_manifest: str,
-        image_tag: str,
+        image_tag: str | None,
         image_manifest_mediatype: str | None = None,
         digest: str | None = None,
     ) -> Image:
-        """moto's PutImage with two fixes.
+        """PutImage as the model documents its errors (moto's own is replaced).
 
-        moto raises a bare Exception (HTTP 500) for a missing repository, and stores any
-        ``imageDigest`` it is given; ECR answers RepositoryNotFoundException and
-        ImageDigestDoesNotMatchException.
+        * RepositoryNotFoundException (moto raised a bare Exception, HTTP 500);
+        * ImageDigestDoesNotMatchException when ``imageDigest`` is not the sha256 of the manifest;
+        * InvalidParameterException for a manifest that is not a JSON object (moto's wording) or without a media
+          type (neither ``imageManifestMediaType`` nor ``mediaType``);
+        * ImageAlreadyExistsException when the manifest is already there with that tag (model doc: "already been
+          pushed, and there were no changes"), immutable tag or not: the ECR team's advice for the identical re-push
+          to an immutable repository is to treat this exception as success (aws/aws-sdk#750);
+        * ImageTagAlreadyExistsException when the tag is on another manifest and immutable in the repository
+          (mutability and exclusion filters), with the real service's message (aws/containers-roadmap#862);
+        * LayersNotFoundException when a config or layer blob the manifest references was never uploaded to the
+          repository (foreign layers left out), ReferencedImagesNotFoundException when an index or manifest list
+          names a manifest the repository does not have; both only for a manifest new to the repository. GUESS:
+          the messages' wording.
+
+        A tag moved to another manifest leaves the previous image in the repository, untagged if it was its last
+        tag (moto deleted it); a known manifest pushed with a new tag gains the tag.
         """
-        self._get_repository(repository_name)
-        if digest is not None and digest != _sha256_digest(image_manifest.encode("utf-8")):
+        repository = self._get_repository(repository_name)
+        computed = _sha256_digest(image_manifest.encode("utf-8"))
+        if digest is not None and digest != computed:
             raise ImageDigestDoesNotMatchException(
                 f"The digest {digest} does not match the digest of the provided manifest"
             )
-        return cast(
-            Image,
-            _ORIGINALS["put_image"](self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest),
-        )
+        document = _manifest_document(image_manifest)
+        if document is None:
+            raise InvalidParameterException(
+                "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"
+            )
+        media_type = image_manifest_mediatype or document.get("mediaType")
+        if not isinstance(media_type, str) or not media_type:
+            raise InvalidParameterException("image manifest mediatype not provided in manifest or parameter")
+        with _STATE_LOCK:
+            existing = next((image for image in repository.images if image.image_digest == computed), None)
+            holder = next((image for image in repository.images if image_tag in image.image_tags), None)
+            if existing is not None and not image_tag:
+                # GUESS: an untagged push of a manifest the repository has changes nothing and succeeds (the
+                # children of two indexes that share platforms are pushed twice so); the answer names no tag.
+                answer = copy.copy(existing)
+                answer.image_tag = None  # type: ignore[assignment]
+                return answer
+            if image_tag and holder is not None and holder is existing:
+                raise ImageAlreadyExistsException(
+                    repository_name=repository_name,
+                    registry_id=repository.registry_id,
+                    digest=computed,
+                    image_tag=image_tag,
+                )
+            if image_tag and holder is not None and _tag_is_immutable(repository, image_tag):
+                raise ImageTagAlreadyExistsException(
+                    f"The image tag '{image_tag}' already exists in the '{repository_name}' repository and cannot "
+                    "be overwritten because the repository is immutable."
+                )
+            if existing is None:
+                _check_references(repository, document)
+            if image_tag and holder is not None:
+                _remove_tag(holder, image_tag)
+            if existing is not None:
+                existing.update_tag(cast(str, image_tag))
+                return existing
+            image = Image(
+                self.account_id,
+                cast(str, image_tag),
+                image_manifest,
+                repository_name,
+                media_type,
+                computed,
+                registry_id=repository.registry_id,
+            )
+            repository.images.append(image)
+            return image
 
     def batch_get_image(
         self,
@@ -938,7 +1296,7 @@ class _BackendExtension(ECRBackend):
         image_ids: list[dict[str, Any]] | None = None,
         accepted_media_types: list[str] | None = None,
     ) -> dict[str, Any]:
-        """BatchGetImage honouring acceptedMediaTypes, echoing the requested imageId.
+        """BatchGetImage honouring acceptedMediaTypes, echoing the requested imageId, pulling through the cache.
 
         moto ignored acceptedMediaTypes, reported a digest lookup miss as ``imageTag: "null"``,
         and matched a tag-and-digest identifier if either matched. Stored manifests are
@@ -946,12 +1304,20 @@ class _BackendExtension(ECRBackend):
         are not implemented, so an image whose media type is not accepted is a failure.
         GUESS: that failure is ImageNotFound, like the registry API's 404. Without
         acceptedMediaTypes every stored type is returned, as moto did.
+
+        Under a PTC rule whose upstream has a source (``upstream.set_upstream_source``), an image that is not in
+        the repository is first imported from the upstream (``_pull_through_cache``).
         """
+        ids = list(image_ids or [])
+        pulled = self._pull_through_cache(repository_name, registry_id, ids)
+        if pulled is not None and repository_name not in self.repositories:
+            # GUESS: a name under a PTC rule is pullable; nothing came from upstream, so nothing was created.
+            return {"images": [], "failures": [pulled.get(n) or _resolve_image([], i) for n, i in enumerate(ids)]}
         repository = self._get_repository(repository_name, registry_id)
         images: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
-        for image_id in image_ids or []:
-            found = _resolve_image(repository, image_id)
+        for position, image_id in enumerate(ids):
+            found = pulled[position] if pulled and position in pulled else _resolve_image(repository.images, image_id)
             if isinstance(found, dict):
                 failures.append(found)
             elif accepted_media_types and found.image_manifest_media_type not in accepted_media_types:
@@ -966,6 +1332,91 @@ class _BackendExtension(ECRBackend):
             else:
                 images.append(_image_entry(repository, found, image_id))
         return {"images": images, "failures": failures}
+
+    def _pull_through_cache(
+        self, repository_name: str, registry_id: str | None, image_ids: list[dict[str, Any]]
+    ) -> dict[int, dict[str, Any]] | None:
+        """What ECR does when a pull through a PTC rule asks for an image the cache does not have.
+
+        None when no pull-through applies: another registry, no PTC rule for the name, or no source for the
+        rule's upstream (the sandbox then behaves as before sources existed). Otherwise, for each identifier whose
+        image is not in the repository (or the repository does not exist): ask the source for the upstream
+        repository (``_upstream_repository``) by tag, else by digest; when it has the image, create the
+        repository as the first pull does (``simulate_ptc_pull``: creation template, CloudTrail CreateRepository)
+        and import the image: blobs, the manifests an index names (untagged), the manifest, the tag. Returns the
+        failure entries of the identifiers whose import failed, by position: the source's UpstreamError code, or
+        UpstreamUnavailable for any other exception or for content that does not add up (GUESS). An image the
+        upstream does not have is left to the usual ImageNotFound (GUESS).
+
+        A rule whose credential would not work (``ValidatePullThroughCacheRule``'s checks) fails the whole call
+        with UnableToGetUpstreamImageException, which the model documents as "usually caused because of an issue
+        with the Secrets Manager secret". A cached tag is served as cached: the sandbox never re-checks upstream
+        (ECR does, at most once every 24 hours).
+        """
+        if registry_id and registry_id != self.account_id:
+            return None
+        rule = _most_specific(_ptc_rules(self), repository_name)
+        source = upstream.upstream_source(rule.upstream_registry_url) if rule is not None else None
+        if rule is None or source is None:
+            return None
+        upstream_repository = _upstream_repository(rule, repository_name)
+        failures: dict[int, dict[str, Any]] = {}
+        for position, image_id in enumerate(image_ids):
+            repository = self.repositories.get(repository_name)
+            found = _resolve_image(repository.images if repository is not None else [], image_id)
+            if not isinstance(found, dict) or found["failureCode"] != "ImageNotFound":
+                continue
+            _, credential_failure = self.validate_pull_through_cache_rule(rule.ecr_repository_prefix)
+            if credential_failure is not None:
+                raise UnableToGetUpstreamImageException(
+                    f"The image could not be pulled from the upstream registry {rule.upstream_registry_url} "
+                    f"using the pull through cache rule for '{rule.ecr_repository_prefix}': {credential_failure}"
+                )
+            tag = image_id.get("imageTag")
+            reference = str(tag or image_id["imageDigest"])
+            try:
+                pulled = source(upstream_repository, reference)
+                if pulled is not None:
+                    _check_upstream_image(pulled, None if tag else reference, repository)
+            except upstream.UpstreamError as exc:
+                failures[position] = _image_failure(image_id, exc.failure_code, str(exc))
+                continue
+            except Exception as exc:  # a source that fails, whatever the reason, is an unavailable upstream
+                reason = f"The upstream registry {rule.upstream_registry_url} could not be reached: {exc}"
+                failures[position] = _image_failure(image_id, "UpstreamUnavailable", reason)
+                continue
+            if pulled is None:
+                continue
+            simulate_ptc_pull(self.account_id, self.region_name, repository_name)
+            with _STATE_LOCK:
+                self._import_upstream_image(self.repositories[repository_name], pulled, tag)
+        return failures
+
+    def _import_upstream_image(self, repository: Repository, image: upstream.UpstreamImage, tag: str | None) -> Image:
+        """Store an upstream image (children first, untagged), its blobs and its manifest; put ``tag`` on it."""
+        for child in image.children:
+            self._import_upstream_image(repository, child, None)
+        for digest, data in image.blobs.items():
+            repository.layers[digest] = len(data)
+            _layer_blobs(repository)[digest] = bytes(data)
+        stored = next((found for found in repository.images if found.image_digest == image.digest), None)
+        if stored is None:
+            stored = Image(
+                self.account_id,
+                None,  # type: ignore[arg-type]
+                image.manifest.decode("utf-8"),
+                repository.name,
+                image.media_type,
+                image.digest,
+                registry_id=repository.registry_id,
+            )
+            repository.images.append(stored)
+        if tag:
+            holder = next((found for found in repository.images if tag in found.image_tags), None)
+            if holder is not None and holder is not stored:
+                _remove_tag(holder, tag)
+            stored.update_tag(tag)
+        return stored
 
     def get_download_url_for_layer(
         self,
@@ -1581,8 +2032,9 @@ def install() -> None:
     with _INSTALL_LOCK:
         if getattr(ECRResponse, _INSTALLED_MARKER, False):
             return
-        _ORIGINALS["complete_layer_upload"] = ECRBackend.complete_layer_upload
+        # moto's PutImage is replaced, not wrapped; kept for reference (and tests) like the wrapped ones.
         _ORIGINALS["put_image"] = ECRBackend.put_image
+        _ORIGINALS["batch_check_layer_availability"] = ECRBackend.batch_check_layer_availability
         _ORIGINALS["get_repository_policy"] = ECRBackend.get_repository_policy
         _copy_functions(_BackendExtension, ECRBackend)
         _copy_functions(_ResponseExtension, ECRResponse)
