@@ -439,7 +439,9 @@ class Copier:
     def _prime(self, item: CopyItem) -> None:
         assert item.repository and item.normalized
         ref = parse_reference(item.normalized)
-        image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
+        # by the tag when there is one, even with a digest: a first pull by digest may not fill the cache
+        # (docs/copy.md); the digest is then checked below
+        image_id = {"imageTag": ref.tag} if ref.tag else {"imageDigest": ref.digest or ""}
         got = self.ecr.batch_get_image(
             repositoryName=item.repository, imageIds=[image_id], acceptedMediaTypes=list(manifests.ACCEPTED_MEDIA_TYPES)
         )
@@ -635,10 +637,13 @@ def registry_map(report: CopyReport) -> dict[str, Any]:
         if item.action == "fail" or item.outcome == "failed" or not item.destination:
             continue
         if item.ptc_prefix and item.upstream_registry_url:
-            url = item.upstream_registry_url
-            url = url if url.startswith("https://") else f"https://{url}"
+            # the rule's exact upstreamRegistryUrl and prefix, as `map generate` writes them (docs/gate.md)
             prefixes.setdefault(
-                item.ptc_prefix, RegistryMapping(upstream_registry_url=url, ecr_repository_prefix=item.ptc_prefix)
+                item.ptc_prefix,
+                RegistryMapping(
+                    upstream_registry_url=item.upstream_registry_url,
+                    ecr_repository_prefix=item.ptc_prefix.rstrip("/"),
+                ),
             )
         elif item.repository and item.normalized:
             images.append(ImageMapping(source_image=item.normalized, destination_image=item.destination))

@@ -124,7 +124,7 @@ def test_registry_map_has_the_rules_used_and_an_image_mapping_per_copy() -> None
         CopyItem(source="ghcr.io/org/broken:1", normalized="ghcr.io/org/broken:1", action="fail", outcome="failed"),
     ]
     crm = registry_map(report)
-    assert crm["registryMappings"] == [{"upstreamRegistryUrl": "https://quay.io", "ecrRepositoryPrefix": "quay"}]
+    assert crm["registryMappings"] == [{"upstreamRegistryUrl": "quay.io", "ecrRepositoryPrefix": "quay"}]
     assert crm["imageMappings"] == [
         {"sourceImage": "ghcr.io/org/tool:1", "destinationImage": f"{host}/ghcr/org/tool:1"}
     ]

@@ -10,6 +10,13 @@ from auditor.commands import command, options
 def _sandbox_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=options.positive, default=5000, help="port to serve on, 0 for a free one (5000)")
     p.add_argument("--seed", choices=["demo", "empty"], default="demo", help="initial state (default: demo)")
+    p.add_argument(
+        "--upstream",
+        action="append",
+        metavar="URL=HOST:PORT",
+        help="serve a cache rule's upstream (e.g. quay.io) from a registry on this machine, so the cache imports "
+        "real images on a pull (copy primes through it); may be repeated",
+    )
 
 
 @command(

@@ -19,6 +19,7 @@ from auditor.gate.gate import GATE_RULES, GateDocument, evaluate, extract, gate_
 from auditor.gate.regmap import check_against, from_api, generate, load_map, schema_problems, to_api
 from auditor.gate.resolve import resolve
 from auditor.models import ContainerRegistryMap, Snapshot
+from auditor.refs import ImageReference, try_parse_reference
 from auditor.reports.sarif import to_sarif
 from auditor.scan import load_inventory
 from auditor.terminal import printable, terminal_text
@@ -209,10 +210,11 @@ def run_map(args: Any, config: Config) -> int:
             f"{p}: schema OK ({len(data.get('registryMappings') or [])} registry, "
             f"{len(data.get('imageMappings') or [])} image mapping(s))"
         )
-        snap = _map_snapshot(args, config)
+        crm = from_api(data)
+        snap = _map_snapshot(args, config, crm)
         if snap is None:
             return 0
-        findings = check_against(from_api(data), snap)
+        findings = check_against(crm, snap)
         bad = [f for f in findings if f.status.value in ("FAIL", "ERROR")]
         for f in findings:
             print(printable(f"{f.status.value}: {f.message}"))
@@ -231,7 +233,7 @@ def run_map(args: Any, config: Config) -> int:
     return 1 if notes else 0
 
 
-def _map_snapshot(args: Any, config: Config) -> Snapshot | None:
+def _map_snapshot(args: Any, config: Config, crm: ContainerRegistryMap | None = None) -> Snapshot | None:
     if args.inventory:
         return _pick_snapshot(load_inventory(args.inventory), args.account, args.region)
     if not args.region:
@@ -242,4 +244,18 @@ def _map_snapshot(args: Any, config: Config) -> Snapshot | None:
     from auditor.rules.registry_map import RULE_ID
 
     facets = set(load_builtin_rules()[RULE_ID].meta.facets)
-    return Collector(session, args.region, facets, options).collect()
+    collector = Collector(session, args.region, facets, options)
+    if crm is not None:
+        # the file's own destinations in this account and region: read them, or they are "not inspected"
+        options.extra_images = _destinations(crm, collector.account_id, args.region)
+    return collector.collect()
+
+
+def _destinations(crm: ContainerRegistryMap, account: str, region: str) -> list[tuple[str, str | None, str | None]]:
+    out = []
+    for mapping in crm.image_mappings:
+        dest = try_parse_reference(mapping.destination_image or "")
+        ecr = dest.ecr if isinstance(dest, ImageReference) else None
+        if isinstance(dest, ImageReference) and ecr is not None and (ecr.account, ecr.region) == (account, region):
+            out.append((dest.repository, None if dest.digest else dest.tag, dest.digest))
+    return sorted(set(out), key=lambda x: (x[0], x[1] or "", x[2] or ""))

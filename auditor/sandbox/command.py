@@ -155,6 +155,14 @@ def run_sandbox(args: argparse.Namespace) -> int:
             raise
         return _error(f"the sandbox needs {missing}, which is not installed: {INSTALL_HINT}")
 
+    upstreams: list[str] = getattr(args, "upstream", None) or []
+    if upstreams:
+        from auditor.sandbox.registry_source import install_upstreams
+
+        try:
+            install_upstreams(upstreams)  # the cache rules' imports read these registries (`copy` primes them)
+        except ValueError as exc:
+            return _error(str(exc))
     if getattr(args, "log_level", "warning") not in ("debug", "info"):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     stop = threading.Event()
