@@ -61,6 +61,13 @@ class CollectOptions:
     digest_cache: Path | None = None
     # The opt-in image-vulnerabilities settings (auditor.config.VulnerabilitySettings); None: no scan finding is read.
     vulnerabilities: Any = None
+    # Collect only these resources (the real-time guard, auditor.guard, judges what one event names): repository
+    # names (DescribeRepositories by name), IAM role names (service roles among them only), HealthOmics workflow
+    # ids (GetWorkflow by id, no listing). None: every one, as a scan does. A snapshot collected so is judged only
+    # about these resources: facets that derive from the scoped ones (policies, lifecycles) follow them.
+    only_repositories: tuple[str, ...] | None = None
+    only_roles: tuple[str, ...] | None = None
+    only_workflows: tuple[str, ...] | None = None
 
 
 # --- API accounting ---------------------------------------------------------------

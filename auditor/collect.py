@@ -475,7 +475,10 @@ class Collector:
 
     def _repositories(self) -> Collected[list[Repository]]:
         def fetch() -> list[Repository]:
-            items = self._paginate("ecr", "describe_repositories", "repositories")
+            if self.opt.only_repositories is not None:
+                items = [i for name in self.opt.only_repositories for i in self._repository_named(name)]
+            else:
+                items = self._paginate("ecr", "describe_repositories", "repositories")
             return [
                 Repository(
                     name=i["repositoryName"],
@@ -487,6 +490,16 @@ class Collector:
             ]
 
         return attempt("ecr:DescribeRepositories", "repositories", fetch)
+
+    def _repository_named(self, name: str) -> list[dict[str, Any]]:
+        """DescribeRepositories for one name (CollectOptions.only_repositories): [] when it does not exist."""
+        try:
+            found = self.client("ecr").describe_repositories(repositoryNames=[name])
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "RepositoryNotFoundException":
+                return []
+            raise
+        return list(found.get("repositories", []))
 
     def _repository_policies(self, snap: Snapshot) -> dict[str, Collected[str | None]]:
         def get(name: str) -> tuple[str, Collected[str | None]]:
@@ -972,6 +985,8 @@ class Collector:
     # -- HealthOmics ------------------------------------------------------------
 
     def _workflows(self) -> Collected[list[Workflow]]:
+        if self.opt.only_workflows is not None:
+            return self._workflows_named(self.opt.only_workflows)
         listed = attempt(
             "omics:ListWorkflows",
             "workflows",
@@ -996,6 +1011,35 @@ class Collector:
             return wf
 
         return Collected(value=self._parallel(get, listed.value or []))
+
+    def _workflows_named(self, ids: Iterable[str]) -> Collected[list[Workflow]]:
+        """GetWorkflow for each id (CollectOptions.only_workflows), no listing: the private ones that exist."""
+
+        def get(workflow_id: str) -> dict[str, Any] | None:
+            try:
+                return cast(dict[str, Any], self.client("omics").get_workflow(id=workflow_id))
+            except botocore.exceptions.ClientError as exc:
+                if _error_code(exc) == "ResourceNotFoundException":
+                    return None
+                raise
+
+        got = attempt("omics:GetWorkflow", "workflows", lambda: self._parallel(get, sorted(set(ids))))
+        if not got.ok:
+            return Collected(error=got.error)
+        return Collected(
+            value=[
+                Workflow(
+                    id=r["id"],
+                    arn=r["arn"],
+                    name=r.get("name"),
+                    type=r.get("type"),
+                    status=r.get("status"),
+                    registry_map=Collected(value=_registry_map(r)),
+                )
+                for r in got.value or []
+                if r is not None and (r.get("type") or "PRIVATE") == "PRIVATE"
+            ]
+        )
 
     def _workflow_definitions(self, snap: Snapshot) -> None:
         """Read each private workflow's definition with the gate's extractors (stored on the workflow)."""
@@ -1314,6 +1358,9 @@ class Collector:
                 sources.setdefault(run.role_arn, []).append(f"run {run.id}")
         for arn in self.opt.service_roles:
             sources.setdefault(arn, []).append("configured")
+        if self.opt.only_roles is not None:
+            named = set(self.opt.only_roles)
+            sources = {arn: why for arn, why in sources.items() if arn.rsplit("/", 1)[-1] in named}
         roles = [ServiceRoleSource(arn=arn, reasons=reasons) for arn, reasons in sorted(sources.items())]
         if not listed.ok:
             # Roles from runs and config are still known; the listing gap is reported by the rule.

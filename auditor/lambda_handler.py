@@ -19,10 +19,16 @@ as EventBridge Scheduler's or a scheduled rule's, is a full ``run``):
     Reads every planned cell's part; a cell without one (its Map iteration failed or timed out) becomes
     ERROR findings for that cell (``engine.cell_error_findings``), so a failed cell is never silently
     missing. ``merge_documents``, then :func:`finish`.
+``guard``
+    An EventBridge "AWS API Call via CloudTrail" event (routed by its ``detail-type``, :data:`DEFAULT_ACTIONS`):
+    the real-time guard (``auditor.guard``) re-judges only what the call touched, publishes a new FAIL within
+    seconds and, only with ``GUARD_FIX_ENABLED``, merges the omics statement into a repository's policy
+    (``GUARD_MAX_CHANGES`` writes at most, backed up first). ``GUARD_ENABLED=false`` ignores such events.
 
 :func:`finish` applies the suppressions, writes ``runs/<run id>/findings.json`` and one report per
 ``REPORT_FORMATS`` entry (``report.html``...), diffs against the previous run (``latest/findings.json``),
-publishes the NEW problems to SNS (worded by ``auditor.notify``), then moves ``latest/`` to this run.
+publishes the NEW problems to SNS (worded by ``auditor.notify``), then moves ``latest/`` to this run (with
+``latest/known.json``, the small index of it the real-time guard reads).
 No new problem: nothing is published (``NOTIFY_ALWAYS=true`` sends a "no new findings" note instead),
 so a quiet night is quiet.
 
@@ -143,6 +149,10 @@ class Settings:
     endpoint_url: str | None = None
     digest_cache: bool = True  # keep image platforms by digest in the bucket between runs (auditor.lambda_state)
     incremental_full_after_days: int = 0  # 0: every run reads everything; N: incremental, in full every N days
+    # the real-time guard (auditor.guard): judge CloudTrail API events; fix what they broke only when asked
+    guard_enabled: bool = True
+    guard_fix_enabled: bool = False
+    guard_max_changes: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -174,6 +184,9 @@ class Settings:
             endpoint_url=env.get("AUDIT_ENDPOINT_URL", "").strip() or None,
             digest_cache=_flag(env.get("DIGEST_CACHE", "true")),
             incremental_full_after_days=_int(env, "INCREMENTAL_FULL_AFTER_DAYS", 0, 0, 90),
+            guard_enabled=_flag(env.get("GUARD_ENABLED", "true")),
+            guard_fix_enabled=_flag(env.get("GUARD_FIX_ENABLED")),
+            guard_max_changes=_int(env, "GUARD_MAX_CHANGES", 5, 0, 100),
         )
 
 
@@ -560,6 +573,8 @@ class Registered:
 
 
 ACTIONS: dict[str, Registered] = {}
+# EventBridge detail-type -> the action of an event without "action" (default: "run")
+DEFAULT_ACTIONS: dict[str, str] = {"AWS API Call via CloudTrail": "guard"}
 
 
 def action(name: str, model: type[_Event]) -> Callable[[Callable[[Any, Context], dict[str, Any]]], Any]:
@@ -581,7 +596,10 @@ def parse_event(event: Any) -> tuple[str, Registered, _Event]:
         raise EventError(f"the event must be a JSON object, not {type(event).__name__}")
     name = event.get("action")
     if name is None:
-        name = "run"  # EventBridge Scheduler / a scheduled rule: the nightly run
+        # An EventBridge event names no action: its detail-type says what it is (DEFAULT_ACTIONS); anything
+        # else, EventBridge Scheduler's input or a scheduled rule's event, is the nightly run.
+        detail_type = event.get("detail-type")
+        name = DEFAULT_ACTIONS.get(detail_type, "run") if isinstance(detail_type, str) else "run"
     elif not isinstance(name, str):
         raise EventError("action must be a string")
     elif name not in ACTIONS:
@@ -822,6 +840,9 @@ def finish(doc: Any, ctx: Context, *, fixes: dict[str, Any] | None = None) -> di
     ctx.put(f"{prefix}/summary.json", json.dumps(result, indent=2))
     result["notified"] = notify(doc, new, counts, previous, result, ctx)
     # latest/ moves last: a run whose notification failed is diffed again next time, so nothing is lost
+    from auditor.guard import KNOWN_KEY, known_index  # what the real-time guard reads of this run
+
+    ctx.put(KNOWN_KEY, known_index(doc).model_dump_json())
     ctx.put("latest/findings.json", doc.model_dump_json(indent=2))
     ctx.put("latest/run.json", json.dumps({"run_id": run_id, "findings": findings_uri, "reports": reports}))
     log.info("run_finished", run_id=run_id, new=len(new), exit_code=result["exit_code"], notified=result["notified"])
@@ -886,8 +907,12 @@ def handler(event: Any, context: Any = None, *, session: boto3.Session | None = 
     return {"ok": True, "action": name, **result}
 
 
+# The real-time guard registers its action ("guard", for DEFAULT_ACTIONS) when its module is imported.
+from auditor import guard as _guard  # noqa: E402, F401
+
 __all__ = [
     "ACTIONS",
+    "DEFAULT_ACTIONS",
     "INLINE_CELLS_LIMIT",
     "Context",
     "EventError",

@@ -66,3 +66,47 @@ def notification(
     for name, uri in result["reports"].items():
         lines.append(f"Report ({name}): {uri}")
     return subject, "\n".join(lines)
+
+
+def guard_notification(
+    event: Mapping[str, Any], new: Sequence[Any], fix: Mapping[str, Any] | None, record: str, limit: int
+) -> tuple[str, str]:
+    """(subject, message) of the real-time guard's SNS notification: the FAILs one API call made new.
+
+    ``event``: ``auditor.guard.GuardEvent.summary()`` with the rules re-evaluated; ``fix``: what the guard's
+    fix did (None when it was not asked to fix); ``record``: the S3 URI of the guard's record of the event.
+    """
+    fails = f"{len(new)} new FAIL{'s' if len(new) != 1 else ''}"
+    subject = _ascii(f"omics-ecr-audit guard: {fails} after {event['name']} in {event['account']}/{event['region']}")
+    caller = event.get("caller") or "unknown caller"
+    via = f" (through {event['invoked_by']})" if event.get("invoked_by") else ""
+    lines = [
+        f"omics-ecr-audit guard: {event['name']} ({event['source']}) in {event['account']}/{event['region']} "
+        f"at {event['time']}",
+        f"Called by: {caller}{via}",
+        f"CloudTrail event {event['cloudtrail_event_id']}, EventBridge event {event['id']}",
+        f"Rules re-evaluated: {', '.join(event.get('rules') or [])}",
+        "",
+    ]
+    shown = list(new)[:limit]
+    lines.append(f"New FAIL findings ({len(shown)} of {len(new)}):")
+    for f in shown:
+        lines.append(f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}")
+        lines.append(f"        {f.message[:MESSAGE_FINDING_CHARS]}")
+    if len(new) > len(shown):
+        lines.append(f"... and {len(new) - len(shown)} more: see the record.")
+    lines.append("")
+    if fix is not None:
+        lines.append(f"Fix (GUARD_FIX_ENABLED): {fix.get('outcome', '?')}")
+        for change in fix.get("changes") or []:
+            lines.append(f"  {change}")
+        if fix.get("backup"):
+            lines.append(f"  backup: {fix['backup']}")
+        if fix.get("undo"):
+            lines.append(f"  undo: {fix['undo']}")
+        verified = fix.get("verified") or {}
+        if verified:
+            lines.append("  judged again: " + ", ".join(f"{k} {v}" for k, v in sorted(verified.items())))
+        lines.append("")
+    lines.append(f"Record: {record}")
+    return subject[:SUBJECT_LIMIT], "\n".join(lines)

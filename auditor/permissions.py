@@ -12,6 +12,10 @@ Nothing here lists an action by hand that the code already declares elsewhere:
   Organizations discovery, the run bucket, the SNS topic and, optionally, Security Hub imports.
   These are declared here (:data:`HUB_DISCOVERY_PERMISSIONS`, :data:`HUB_RUN_PERMISSIONS`,
   :data:`HUB_SECURITYHUB_PERMISSIONS`), because no other module owns them.
+* the real-time **guard** (``auditor.guard``) declares nothing of its own: it reads what its rules' facets
+  read (scan, by name instead of by listing: the same actions), fixes with the fix role (fix) and keeps its
+  records in the run bucket and publishes to the topic (hub); ``tests/test_guard.py`` checks each of its calls
+  against these three documents.
 
 ``tests/test_permissions.py`` records every API operation the code really calls (scan, fix,
 rollback, the Lambda handler) and fails when one is not covered by the matching policy, so a new

@@ -1,4 +1,5 @@
-"""Write ``deploy/template.yaml`` (SAM, audit account) and ``deploy/member-roles.yaml`` (StackSet).
+"""Write ``deploy/template.yaml`` (SAM, audit account), ``deploy/member-roles.yaml`` and
+``deploy/guard-forwarder.yaml`` (StackSets).
 
 The IAM policies in both templates are generated from the code's own declarations
 (``auditor.permissions``): the member audit role gets :func:`scanner_policy`, the member fix role
@@ -23,6 +24,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from auditor.guard import RECORD_PREFIX as GUARD_PREFIX  # noqa: E402
+from auditor.guard import event_pattern  # noqa: E402
 from auditor.nightly_fix import BACKUP_PREFIX  # noqa: E402
 from auditor.permissions import (  # noqa: E402
     DEFAULT_MEMBER_FIX_ROLE,
@@ -44,6 +47,7 @@ HEADER = (
 )
 TEMPLATE = HERE / "template.yaml"
 MEMBER_ROLES = HERE / "member-roles.yaml"
+GUARD_FORWARDER = HERE / "guard-forwarder.yaml"
 STATE_MACHINE_ASL = HERE / "statemachine.asl.json"
 
 # The CloudFormation placeholders the policies are narrowed with.
@@ -354,6 +358,21 @@ def _parameters() -> dict[str, Any]:
             "Description": "0: every run reads everything; N: incremental runs from each cell's last inventory "
             "(inventory/), a full read every N days",
         },
+        "EnableGuard": {
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "The real-time guard: ECR, HealthOmics and IAM API calls (CloudTrail events) re-judged "
+            "within seconds, new FAILs to the topic; read-only unless EnableGuardFix",
+        },
+        "EnableGuardFix": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "Let the guard merge the omics pull statement into a repository policy an event broke "
+            "(backed up first, at most GuardMaxChanges writes per event); needs EnableFix",
+        },
+        "GuardMaxChanges": {"Type": "Number", "Default": 5, "MinValue": 0, "MaxValue": 100},
         "RunRetentionDays": {"Type": "Number", "Default": 400, "MinValue": 1},
         "LogRetentionDays": {
             "Type": "Number",
@@ -389,6 +408,14 @@ def _bucket() -> dict[str, Any]:
                         "Id": "expire-old-runs",
                         "Status": "Enabled",
                         "Prefix": "runs/",
+                        "ExpirationInDays": {"Ref": "RunRetentionDays"},
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                    },
+                    {
+                        # the guard's record of each event (auditor.guard), and what it has sent
+                        "Id": "expire-old-guard-records",
+                        "Status": "Enabled",
+                        "Prefix": GUARD_PREFIX + "/",
                         "ExpirationInDays": {"Ref": "RunRetentionDays"},
                         "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
                     },
@@ -625,6 +652,9 @@ def _function() -> dict[str, Any]:
         "TOLERATED_FAILURE_PERCENTAGE": {"Ref": "ToleratedFailurePercentage"},
         "DIGEST_CACHE": {"Ref": "DigestCache"},
         "INCREMENTAL_FULL_AFTER_DAYS": {"Ref": "IncrementalFullAfterDays"},
+        "GUARD_ENABLED": {"Ref": "EnableGuard"},
+        "GUARD_FIX_ENABLED": {"Ref": "EnableGuardFix"},
+        "GUARD_MAX_CHANGES": {"Ref": "GuardMaxChanges"},
         "LOG_LEVEL": "info",
     }
     return {
@@ -660,6 +690,71 @@ def _outputs() -> dict[str, Any]:
         },
         "FixRoleArn": {"Condition": "FixEnabled", "Value": {"Fn::GetAtt": ["FixRole", "Arn"]}},
         "StateMachineArn": {"Condition": "UseStateMachine", "Value": {"Ref": "AuditStateMachine"}},
+        "GuardEventBusArn": {
+            "Condition": "GuardEnabled",
+            "Value": {"Fn::Sub": CENTRAL_BUS},
+            "Description": "CentralEventBusArn of guard-forwarder.yaml: member accounts put the guard's events here",
+        },
+    }
+
+
+# --- the real-time guard (auditor.guard) ------------------------------------------------------------------------
+
+# The audit account's default event bus: its own ECR/HealthOmics/IAM events arrive there, and the member accounts'
+# forwarders (guard-forwarder.yaml) put theirs there.
+CENTRAL_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+
+
+def _guard_resources() -> dict[str, Any]:
+    """The rule sending the guard's CloudTrail events to the function, and the bus policy for the organisation."""
+    return {
+        "GuardRule": {
+            "Type": "AWS::Events::Rule",
+            "Condition": "GuardEnabled",
+            "Properties": {
+                "Description": "omics-ecr-audit real-time guard: the API calls that can break HealthOmics container "
+                "access (auditor/guard.py REACTIONS), from this account and the forwarding member accounts",
+                "EventBusName": "default",
+                "EventPattern": event_pattern(),
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "AuditFunction",
+                        "Arn": {"Fn::GetAtt": ["AuditFunction", "Arn"]},
+                        # EventBridge retries an invocation the Lambda service refused (throttling); the nightly
+                        # run judges whatever an event that never arrived would have
+                        "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600},
+                    }
+                ],
+            },
+        },
+        "GuardInvokePermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Condition": "GuardEnabled",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": ["AuditFunction", "Arn"]},
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": ["GuardRule", "Arn"]},
+            },
+        },
+        "GuardBusPolicy": {
+            # member accounts' forwarders put their events on this account's default bus: only this organisation's
+            # accounts, and only PutEvents (EventBridge: sending and receiving events between accounts)
+            "Type": "AWS::Events::EventBusPolicy",
+            "Condition": "GuardOrganisation",
+            "Properties": {
+                "EventBusName": "default",
+                "StatementId": "OmicsEcrAuditGuardFromOrganisation",
+                "Statement": {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "events:PutEvents",
+                    "Resource": {"Fn::Sub": CENTRAL_BUS},
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
+                },
+            },
+        },
     }
 
 
@@ -725,6 +820,7 @@ def sam_template() -> dict[str, Any]:
             },
         },
         "SchedulerRole": _scheduler_role(),
+        **_guard_resources(),
         "NightlySchedule": {
             "Type": "AWS::Scheduler::Schedule",
             "Properties": {
@@ -759,12 +855,28 @@ def sam_template() -> dict[str, Any]:
                         "AssertDescription": "EnableFix needs OrganizationId (member fix roles write backups here)",
                     }
                 ],
-            }
+            },
+            "GuardFixNeedsFix": {
+                "RuleCondition": {"Fn::Equals": [{"Ref": "EnableGuardFix"}, "true"]},
+                "Assertions": [
+                    {
+                        "Assert": {"Fn::Equals": [{"Ref": "EnableFix"}, "true"]},
+                        "AssertDescription": "EnableGuardFix needs EnableFix: the guard fixes through the fix roles",
+                    }
+                ],
+            },
         },
         "Conditions": {
             "HasEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]},
             "FixEnabled": {"Fn::Equals": [{"Ref": "EnableFix"}, "true"]},
             "UseStateMachine": {"Fn::Equals": [{"Ref": "RunMode"}, "StepFunctions"]},
+            "GuardEnabled": {"Fn::Equals": [{"Ref": "EnableGuard"}, "true"]},
+            "GuardOrganisation": {
+                "Fn::And": [
+                    {"Condition": "GuardEnabled"},
+                    {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]},
+                ]
+            },
         },
         "Resources": resources,
         "Outputs": _outputs(),
@@ -925,6 +1037,79 @@ def member_template() -> dict[str, Any]:
     }
 
 
+# --- member accounts: forwarding the guard's events (a second StackSet, one instance per audited region) ----------
+
+
+def forwarder_template() -> dict[str, Any]:
+    """A rule on each member account's default bus sending the guard's events to the audit account's bus.
+
+    Rules are regional and IAM roles are global, so this is a StackSet of its own (member-roles.yaml is deployed
+    to one region): one stack instance per audited region, each with an unnamed role of its own. The role is
+    what EventBridge requires to put events on another account's bus when that bus's policy grants an
+    organisation; it may only put events on the one bus.
+    """
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "omics-ecr-audit real-time guard, member accounts (a service-managed StackSet deployed to every "
+        "audited region): forward the API calls the guard judges to the audit account's event bus",
+        "Parameters": {
+            "CentralEventBusArn": {
+                "Type": "String",
+                "AllowedPattern": r"arn:aws[a-z-]*:events:[a-z]{2}(-[a-z]+)+-\d:\d{12}:event-bus/default",
+                "Description": "The audit stack's GuardEventBusArn output (its default event bus)",
+            },
+        },
+        "Conditions": {
+            # the audit account's own events already reach the guard's rule in the audit account's region
+            "NotTheCentralBus": {
+                "Fn::Not": [{"Fn::Equals": [{"Fn::Sub": CENTRAL_BUS}, {"Ref": "CentralEventBusArn"}]}]
+            },
+        },
+        "Resources": {
+            "ForwardRole": {
+                "Type": "AWS::IAM::Role",
+                "Condition": "NotTheCentralBus",
+                "Properties": {
+                    "Description": "omics-ecr-audit guard: EventBridge puts the guard's events on the audit bus",
+                    "AssumeRolePolicyDocument": trust_service("events.amazonaws.com", source_account=True),
+                    "Policies": [
+                        {
+                            "PolicyName": "put-guard-events",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "events:PutEvents",
+                                        "Resource": {"Ref": "CentralEventBusArn"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
+            "ForwardRule": {
+                "Type": "AWS::Events::Rule",
+                "Condition": "NotTheCentralBus",
+                "Properties": {
+                    "Description": "omics-ecr-audit guard: forward the API calls it judges to the audit account",
+                    "EventBusName": "default",
+                    "EventPattern": event_pattern(),
+                    "State": "ENABLED",
+                    "Targets": [
+                        {
+                            "Id": "AuditAccountBus",
+                            "Arn": {"Ref": "CentralEventBusArn"},
+                            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
 # --- writing -------------------------------------------------------------------------------------
 
 
@@ -950,6 +1135,7 @@ def render() -> dict[Path, str]:
     return {
         TEMPLATE: to_yaml(sam_template()),
         MEMBER_ROLES: to_yaml(member_template()),
+        GUARD_FORWARDER: to_yaml(forwarder_template()),
         STATE_MACHINE_ASL: json.dumps(state_machine_definition(), indent=2) + "\n",
     }
 

@@ -39,7 +39,7 @@ DEPLOY = ROOT / "deploy"
 VENV = ROOT / ".venv-checkov"
 CHECKOV = VENV / "bin" / "checkov"
 REQUIREMENTS = DEPLOY / "checkov-requirements.txt"
-TEMPLATES = ("template.yaml", "member-roles.yaml")
+TEMPLATES = ("template.yaml", "member-roles.yaml", "guard-forwarder.yaml")
 
 
 def _load_generator() -> Any:
@@ -125,8 +125,14 @@ def run_checkov(checkov: Path, directory: Path) -> dict[str, Any]:
     return report
 
 
-# Defaults that make every Condition of the templates true (EnableFix, HasEmail; UseStateMachine already is).
-EVERY_RESOURCE_DEFAULTS = {"EnableFix": "true", "NotificationEmail": "security@example.com"}
+# Defaults that make every Condition of the templates true (EnableFix, HasEmail, the guard's bus policy;
+# UseStateMachine and GuardEnabled already are).
+EVERY_RESOURCE_DEFAULTS = {
+    "EnableFix": "true",
+    "NotificationEmail": "security@example.com",
+    "OrganizationId": "o-abcdefghij",
+    "CentralEventBusArn": "arn:aws:events:us-east-1:111111111111:event-bus/default",
+}
 
 
 def every_resource(directory: Path, *, strip_skips: bool = False) -> Path:

@@ -304,7 +304,7 @@ def test_bad_configuration_is_a_clear_error_result(
 @pytest.mark.parametrize(
     ("event", "needle"),
     [
-        ({"action": "launch"}, "unknown action 'launch'; known: merge, plan, run, scan_cell"),
+        ({"action": "launch"}, "unknown action 'launch'; known: guard, merge, plan, run, scan_cell"),
         ({"action": "scan_cell", "run_id": "r1", "region": "us-east-1"}, "account: Field required"),
         ({"action": "scan_cell", "run_id": "r1", "account": "12345", "region": "us-east-1"}, "at least 12 characters"),
         ({"action": "scan_cell", "run_id": "r1", "account": "12345678901x", "region": "us-east-1"}, "12-digit account"),
