@@ -455,9 +455,8 @@ class Copier:
         if digest is None:
             raise CopyError(f"{ref.normalized} is still not in {item.repository} after the cache pull")
         item.digest = digest
-        if _repository_policy(self.ecr, item.repository) is None or not _grants_omics(
-            _repository_policy(self.ecr, item.repository) or "", self.account, self.region, item.repository
-        ):
+        text = _repository_policy(self.ecr, item.repository)
+        if text is None or not _grants_omics(text, self.account, self.region, item.repository):
             item.writes.append("SetRepositoryPolicy (merge the omics pull statement; the template gave none)")
 
     def _copy(self, item: CopyItem) -> None:
