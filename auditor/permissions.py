@@ -45,8 +45,8 @@ from auditor.lambda_handler import RUN_PERMISSIONS
 from auditor.reports.asff import SECURITYHUB_PERMISSIONS
 from auditor.targets import DISCOVERY_PERMISSIONS
 
-Kind = Literal["scan", "fix", "hub"]
-KINDS: tuple[Kind, ...] = ("scan", "fix", "hub")
+Kind = Literal["scan", "fix", "hub", "copy"]
+KINDS: tuple[Kind, ...] = ("scan", "fix", "hub", "copy")
 POLICY_VERSION = "2012-10-17"
 
 # --- what the hub (audit account) declares ----------------------------------------------------
@@ -211,6 +211,13 @@ def hub_actions(*, securityhub: bool = True) -> set[str]:
     return actions | set(HUB_SECURITYHUB_PERMISSIONS) if securityhub else actions
 
 
+def copy_actions() -> set[str]:
+    """What ``copy --apply`` calls (its plan needs only the reads among them: auditor.copy.PLAN_PERMISSIONS)."""
+    from auditor.copy import APPLY_PERMISSIONS
+
+    return set(APPLY_PERMISSIONS)
+
+
 def declared_actions(kind: Kind, config: Any = None) -> set[str]:
     """The IAM actions the code declares for ``kind`` (scan, fix or hub)."""
     if kind == "scan":
@@ -219,6 +226,8 @@ def declared_actions(kind: Kind, config: Any = None) -> set[str]:
         return fix_actions()
     if kind == "hub":
         return hub_actions()
+    if kind == "copy":
+        return copy_actions()
     raise ValueError(f"unknown permission kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
@@ -421,6 +430,8 @@ def policy_for(kind: Kind, config: Any = None) -> dict[str, Any]:
         return fixer_policy()
     if kind == "hub":
         return hub_policy()
+    if kind == "copy":
+        return policy_document(copy_actions())
     raise ValueError(f"unknown permission kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 

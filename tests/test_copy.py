@@ -16,6 +16,8 @@ from auditor.config import CopySettings
 from auditor.copy import APPLY_PERMISSIONS, Copier, CopyError, CopyReport
 from auditor.registry import Credentials, RegistryClient, RegistryError
 from auditor.sandbox.documents import OMICS, policy_document
+from auditor.sandbox.registry_source import registry_source
+from auditor.sandbox.upstream import set_upstream_source
 from tests.support.local_registry import LocalRegistry, push_image, push_index, start_registry
 from tests.support.sandbox import ACCOUNT, REGION, by_resource, run_scan
 from tests.support.workflows import nextflow_definition
@@ -186,8 +188,21 @@ def test_token_auth_upstream_with_a_secret(aws: boto3.Session, private_upstream:
 def test_every_call_copy_makes_is_in_its_permissions(
     aws: boto3.Session, upstream: LocalRegistry, tmp_path: Path
 ) -> None:
-    done = _copy(aws, [f"{upstream.host}/team/multi:2"], _settings(upstream), apply=True, tmp=tmp_path)
-    assert set(done.api_calls) <= set(APPLY_PERMISSIONS), set(done.api_calls) - set(APPLY_PERMISSIONS)
+    """`permissions --copy` covers every call a copy and a prime made (recorded, not listed by hand)."""
+    from auditor.permissions import policy_for, uncovered
+
+    ecr = aws.client("ecr")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    set_upstream_source("quay.io", registry_source(upstream.host))
+    try:
+        done = _copy(
+            aws, [f"{upstream.host}/team/multi:2", "quay.io/team/tool:1"], _settings(upstream), apply=True, tmp=tmp_path
+        )
+    finally:
+        set_upstream_source("quay.io", None)
+    assert [i.action for i in done.items] == ["copy", "prime"] and [i.outcome for i in done.items] == ["done"] * 2
+    assert uncovered(policy_for("copy"), done.api_calls) == []
+    assert set(done.api_calls) <= set(APPLY_PERMISSIONS)
 
 
 def test_credentials_never_reach_the_report(private_upstream: LocalRegistry) -> None:
