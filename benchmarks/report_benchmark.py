@@ -264,7 +264,7 @@ MEASURE_JS = """async ([kind, target]) => {
 
 # The searches come last: at small --findings they may leave no row to expand.
 ACTIONS = (
-    ("status filter (hide PASS)", "click", '#filters input[name="status"][value="PASS"]'),
+    ("status filter (show PASS)", "click", '#filters input[name="status"][value="PASS"]'),
     ("first expand (parses all evidence)", "click", "#findings-body button[data-toggle]"),
     ("sort by resource", "click", 'th button[data-sort="resource"]'),
     ("sort by severity", "click", 'th button[data-sort="severity"]'),

@@ -112,8 +112,10 @@ def opened(browser: Browser, url: str, *, javascript: bool = True) -> Iterator[W
 
 @pytest.fixture
 def view(browser: Browser, report: Report) -> Iterator[Page]:
+    """The report showing every finding: it opens on FAIL and ERROR, "All findings" is one click away."""
     with opened(browser, report.url) as watched:
         watched.page.wait_for_selector("#findings-body tr.row")
+        watched.page.click("#show-all")
         yield watched.page
 
 
@@ -138,6 +140,10 @@ def only_statuses(page: Page, *keep: Status) -> None:
         page.set_checked(box, status in keep)
 
 
+def problems(doc: FindingsDocument) -> list[Finding]:
+    return [f for f in doc.findings if f.status in (Status.FAIL, Status.ERROR)]
+
+
 def haystack(f: Finding) -> str:
     return "\n".join([f.rule_id, f.resource, f.message, f.account, f.region]).lower()
 
@@ -145,10 +151,22 @@ def haystack(f: Finding) -> str:
 # --- tests --------------------------------------------------------------------------------
 
 
-def test_first_page_shows_every_finding_counted(view: Page, report: Report) -> None:
-    assert showing(view) == (1, 100, len(report.doc.findings))
-    assert len(column(view, "status")) == 100
-    assert view.inner_text("#count-total") == f"{len(report.doc.findings):,}"
+def test_opens_on_the_problems_with_every_finding_one_click_away(browser: Browser, report: Report) -> None:
+    with opened(browser, report.url) as watched:
+        page = watched.page
+        page.wait_for_selector("#findings-body tr.row")
+        assert showing(page) == (1, 100, len(problems(report.doc)))
+        assert {s.split()[0] for s in column(page, "status")} == {"ERROR", "FAIL"}  # ERROR first, then FAIL
+        assert page.get_attribute("#show-problems", "aria-pressed") == "true"
+        assert page.inner_text("#count-total") == f"{len(report.doc.findings):,}"
+        page.click("#show-all")
+        assert showing(page) == (1, 100, len(report.doc.findings))
+        assert len(column(page, "status")) == 100
+        assert page.get_attribute("#show-all", "aria-pressed") == "true"
+        page.uncheck('#filters input[name="status"][value="PASS"]')  # a choice of one's own: neither view
+        assert [page.get_attribute(f"#show-{v}", "aria-pressed") for v in ("all", "problems")] == ["false", "false"]
+        page.click("#show-problems")
+        assert showing(page)[2] == len(problems(report.doc))
 
 
 def test_filter_by_status(view: Page, report: Report) -> None:
@@ -176,8 +194,8 @@ def test_filter_by_rule_account_and_region(view: Page, report: Report) -> None:
     assert expected and showing(view)[2] == len(expected)
     assert set(column(view, "rule")) == {rule_id}
     assert set(column(view, "account")) == {account}
-    view.click("#filter-reset")
-    assert showing(view)[2] == len(report.doc.findings)
+    view.click("#filter-reset")  # back to how the report opens: FAIL and ERROR, of every rule, account and region
+    assert showing(view)[2] == len(problems(report.doc))
 
 
 def test_search_matches_resources_only_where_they_match(view: Page, report: Report) -> None:
@@ -283,7 +301,7 @@ def test_summary_works_without_javascript(browser: Browser, report: Report) -> N
         for status in Status:
             assert page.inner_text(f"#count-{status.value}") == f"{counts[status.value]:,}"
         assert page.locator("td.cell-error").first.is_visible()
-        assert page.is_hidden("#findings-table") and page.is_hidden("#filters")
+        assert page.is_hidden("#findings-table") and page.is_hidden("#filters") and page.is_hidden("#quick")
         assert "needs JavaScript" in page.inner_text("#findings")
 
 

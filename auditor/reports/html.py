@@ -1,10 +1,13 @@
 """Self-contained HTML report for people: one file, no network, readable offline and printable.
 
-Layout: a server-rendered summary (counts, inline SVG charts, rule table, account-by-region coverage
-matrix, run info, accepted risks, run-to-run diff) that needs no JavaScript, then a findings table
+Layout, made to fit a screen from a 390 px phone to a desktop: a one-screen server-rendered summary (counts,
+inline SVG charts, the scope), then the findings table, FAIL and ERROR first with PASS, MUTED and
+NOT_APPLICABLE one click away, then the long sections (account-by-region coverage matrix, rule table,
+accepted risks, failed runs, run-to-run diff, run info). All but the table needs no JavaScript. The table is
 rendered page by page in the browser from embedded JSON islands, so 50,000 findings stay fast: one island
 holds the table's rows, parsed on load; the other holds every finding's evidence (the bulk of a large
-report), parsed only when a row is first expanded.
+report), parsed only when a row is first expanded. Nothing is wider than the window: long ARNs, digests and
+messages wrap, and below 720 px every table turns into one card per row (report.css).
 
 Safety: every value from the document goes through Jinja2 autoescaping or the ``tojson`` filter
 (which escapes ``<``, ``>``, ``&`` and ``'``, so data can never close the ``<script>`` element); the
@@ -43,6 +46,9 @@ SUMMARY_STATUSES = (Status.PASS, Status.FAIL, Status.ERROR, Status.MUTED, Status
 TABLE_STATUSES = (Status.ERROR, Status.FAIL, Status.MUTED, Status.PASS, Status.NOT_APPLICABLE)
 SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))
 
+# What the findings table shows before the reader picks: the problems. The rest is one click away ("All findings").
+DEFAULT_STATUSES = frozenset({Status.FAIL.value, Status.ERROR.value})
+
 # Resolved/unverified findings are server-rendered; past this many the list would slow the page for no reader.
 DIFF_LIST_LIMIT = 500
 
@@ -63,7 +69,7 @@ ROW_FIELDS = (
 )
 
 _BAR_WIDTH = 1000.0  # SVG viewBox units; the bars scale with the page
-SEVERITY_CHART_WIDTH = 280.0  # of the severity chart's 400 units; the rest holds its labels and counts
+SEVERITY_CHART_WIDTH = 280.0  # the severity bars' viewBox width; the longest bar fills it
 
 
 # --- view model -------------------------------------------------------------------------
@@ -116,6 +122,12 @@ class Coverage:
     regions: list[str]
     rows: list[tuple[str, list[Cell]]]  # (account, one cell per region)
     unplaced: int  # findings tied to no single cell (an expired suppression for "*")
+
+    @property
+    def states(self) -> dict[CellState, int]:
+        """How many cells are in each state, worst first: the summary's one-line view of the matrix."""
+        counts = Counter(cell.state for _, cells in self.rows for cell in cells)
+        return {state: counts[state] for state in _CELL_MARKERS}
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,8 @@ class ReportView:
     table: dict[str, Any]  # the rows' JSON island
     evidence: list[Any]  # the evidence JSON island, in row order
     failed_runs: list[FailedRunRow] = field(default_factory=list)  # the document's failed_runs, explained
+    problems: int = 0  # FAIL and ERROR findings
+    default_statuses: frozenset[str] = DEFAULT_STATUSES  # the status filter's initial (and reset) choice
 
 
 @dataclass(frozen=True)
@@ -466,6 +480,7 @@ def build_view(doc: FindingsDocument, options: RenderOptions) -> ReportView:
         for rule_id, counts in summary["by_rule"].items()
     ]
     diff = diff_view(diff_documents(options.previous, doc)) if options.previous is not None else None
+    problems = sum(status_counts[s] for s in DEFAULT_STATUSES)
     return ReportView(
         title=f"omics-ecr-audit report · run {doc.run.id}",
         run=run_view(doc),
@@ -481,6 +496,9 @@ def build_view(doc: FindingsDocument, options: RenderOptions) -> ReportView:
         table=table_data(doc, diff.new_ids if diff else frozenset()),
         evidence=[f.evidence for f in doc.findings],
         failed_runs=[FailedRunRow(run=r, verdict=verdict(r)) for r in doc.failed_runs],
+        problems=problems,
+        # A report with nothing to fix opens on everything it checked rather than on an empty table.
+        default_statuses=DEFAULT_STATUSES if problems else frozenset(s.value for s in Status),
     )
 
 
@@ -548,5 +566,7 @@ def render_html(doc: FindingsDocument, options: RenderOptions) -> str:
             script=Markup(script.text),
             csp=content_security_policy(style, script),
             diff_list_limit=DIFF_LIST_LIMIT,
+            markers=_CELL_MARKERS,
+            severity_chart_width=SEVERITY_CHART_WIDTH,
         )
     )

@@ -5,10 +5,14 @@
 // first expanded. Only one page of rows is in the DOM at a time, so the page stays responsive with tens
 // of thousands of findings. Data is only ever put into the page through textContent and element
 // properties, never parsed as HTML.
+//
+// The status filter starts on the problems (the checkboxes' `checked` in the page: FAIL and ERROR); the
+// "All findings" button shows PASS, MUTED and NOT_APPLICABLE too, and "Reset filters" goes back to the start.
 'use strict';
 
 (() => {
   const PAGE_SIZE = 100;
+  const PROBLEMS = new Set(['FAIL', 'ERROR']);
 
   const byId = (id) => document.getElementById(id);
   const data = JSON.parse(byId('findings-data').textContent);
@@ -26,6 +30,10 @@
   const next = byId('page-next');
   const onlyNew = byId('filter-new'); // absent when the report has no previous run
   const search = byId('filter-search');
+  const quick = byId('quick');
+  const showProblems = byId('show-problems');
+  const showAll = byId('show-all');
+  const statusBoxes = [...form.querySelectorAll('input[name="status"]')];
   const selects = { rule: byId('filter-rule'), account: byId('filter-account'), region: byId('filter-region') };
   const lookups = { rule: data.rules, account: data.accounts, region: data.regions };
 
@@ -182,6 +190,7 @@
       definitions([
         ['Finding id', r[F.id]],
         ['Rule', `${data.rules[r[F.rule]]}: ${data.titles[r[F.title]]}`],
+        ['Resource', r[F.resource]],
         ['Message', r[F.message]],
       ]),
     );
@@ -250,6 +259,21 @@
     applyFilters();
     state.page = 0;
     render();
+    markPreset();
+  }
+
+  // --- the two one-click views: the problems, or everything ------------------------------
+
+  function markPreset() {
+    const on = statusBoxes.filter((box) => box.checked).map((box) => box.value);
+    const problems = on.length === PROBLEMS.size && on.every((value) => PROBLEMS.has(value));
+    showProblems.setAttribute('aria-pressed', String(problems));
+    showAll.setAttribute('aria-pressed', String(on.length === statusBoxes.length));
+  }
+
+  function showStatuses(keep) {
+    for (const box of statusBoxes) box.checked = keep(box.value);
+    refresh();
   }
 
   // --- events ---------------------------------------------------------------------------
@@ -282,7 +306,8 @@
   }
 
   function resetFilters() {
-    for (const box of form.querySelectorAll('input[type="checkbox"]')) box.checked = box !== onlyNew;
+    // Back to the page's own defaults: the problems (or everything, when nothing failed), every severity.
+    for (const box of form.querySelectorAll('input[type="checkbox"]')) box.checked = box.defaultChecked;
     for (const select of Object.values(selects)) select.value = '';
     search.value = '';
     refresh();
@@ -304,6 +329,8 @@
     form.addEventListener('input', refresh);
     form.addEventListener('submit', (event) => event.preventDefault());
     byId('filter-reset').addEventListener('click', resetFilters);
+    showProblems.addEventListener('click', () => showStatuses((value) => PROBLEMS.has(value)));
+    showAll.addEventListener('click', () => showStatuses(() => true));
     tbody.addEventListener('click', (event) => {
       const button = event.target.closest('button[data-toggle]');
       if (button) toggleDetails(button);
@@ -321,10 +348,10 @@
       for (const details of document.querySelectorAll('details')) details.open = true;
     });
     form.hidden = false;
+    quick.hidden = false;
     table.hidden = false;
     pager.hidden = false;
-    applyFilters();
-    render();
+    refresh();
   }
 
   init();
