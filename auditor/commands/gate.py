@@ -1,12 +1,14 @@
 """``gate``, ``resolve`` and ``map generate|validate``: the CI gate over a workflow's containers.
 
-gate: 0 clean, 1 a FAIL at or above the severity threshold, 2 usage error, 3 incomplete.
+gate: 0 clean, 1 a FAIL at or above the severity threshold, 2 usage error, 3 incomplete. A FAIL below the
+threshold (``gate-image-pinned`` is info: an unpinned tag) is reported, never counted.
 resolve and map: 0 every reference resolved / the map is valid and covering, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from auditor.commands import command, common, options
 from auditor.findings import exit_code
@@ -23,9 +25,10 @@ def _gate_arguments(p: argparse.ArgumentParser) -> None:
     state.add_argument("--offline", action="store_true", help="only extract and resolve; no account checks")
     p.add_argument("--account", help="target account (with --offline, or to pick from an inventory)")
     options.add_region(p, "target region (default: config/session)")
-    options.add_format(p, default="text", choices=["text", "json", "sarif"], help="output format of --out")
+    options.add_format(p, default="text", choices=["text", "json", "sarif", "junit"], help="output format of --out")
     options.add_out(p, help="write the --format output here (default: stdout)")
     p.add_argument("--sarif", help="also write SARIF 2.1.0 here (for code-scanning upload)")
+    p.add_argument("--junit", help="also write JUnit XML here (CI test reports: GitLab artifacts:reports:junit)")
     options.add_config(p)
     options.add_severity_threshold(p)
     options.add_aws(p)
@@ -37,7 +40,7 @@ def _gate_arguments(p: argparse.ArgumentParser) -> None:
     arguments=_gate_arguments,
 )
 def run_gate(args: argparse.Namespace) -> int:
-    from auditor.gate.command import gate_sarif, render_gate, run_gate, write_output
+    from auditor.gate.command import gate_junit, gate_sarif, not_read_lines, render_gate, run_gate, write_output
 
     config = common.config_of(args)
     doc = run_gate(
@@ -53,15 +56,24 @@ def run_gate(args: argparse.Namespace) -> int:
         profile=args.profile,
         endpoint_url=args.endpoint_url,
     )
+    threshold = config.severity_threshold
     if args.format == "json":
         write_output(doc.model_dump(mode="json"), args.out)
     elif args.format == "sarif":
         write_output(gate_sarif(doc), args.out)
+    elif args.format == "junit":
+        write_output(gate_junit(doc, threshold), args.out)
     else:
-        write_output(render_gate(doc), args.out)
+        write_output(render_gate(doc, threshold), args.out)
+    if args.format != "text" or args.out:
+        # The text report says what was not read; a machine format on stdout, or a file, would hide it.
+        for line in not_read_lines(doc):
+            print(line, file=sys.stderr)
     if args.sarif:
         write_output(gate_sarif(doc), args.sarif)
-    return exit_code(doc, config.severity_threshold)
+    if args.junit:
+        write_output(gate_junit(doc, threshold), args.junit)
+    return exit_code(doc, threshold)
 
 
 def _resolve_arguments(p: argparse.ArgumentParser) -> None:

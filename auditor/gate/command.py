@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +15,23 @@ import boto3
 from auditor.aws import ApiCallCounter, CollectOptions, make_client
 from auditor.collect import Collector
 from auditor.config import Config
-from auditor.errors import MapError, UsageError
+from auditor.errors import ExitCode, MapError, UsageError
 from auditor.files import load_data
+from auditor.findings import Finding, Severity, Status, exit_code
 from auditor.gate.containers import Extraction
-from auditor.gate.gate import GATE_RULES, GateDocument, evaluate, extract, gate_image_refs, workflow_folder
+from auditor.gate.gate import (
+    GATE_RULES,
+    GateDocument,
+    container_resource,
+    evaluate,
+    extract,
+    gate_image_refs,
+    not_read,
+    workflow_folder,
+)
 from auditor.gate.regmap import check_against, from_api, generate, load_map, schema_problems, to_api
 from auditor.gate.resolve import resolve
+from auditor.gate.workspace import GateLimits, Workspace
 from auditor.models import ContainerRegistryMap, Snapshot
 from auditor.refs import ImageReference, try_parse_reference
 from auditor.reports.sarif import to_sarif
@@ -107,7 +121,9 @@ def run_gate(
     path = Path(path)
     values = load_params(params)
     with workflow_folder(path) as root:
-        extractions = extract(root, values)
+        workspace = Workspace(root, GateLimits.from_env())  # one read budget for the extractors and not_read
+        extractions = extract(root, values, workspace=workspace)
+        unread = not_read(root, [e.language for e in extractions], workspace)
     session = None if inventory or offline else boto3.Session(profile_name=profile or config.profile)
     snap: Snapshot | None = None
     if inventory:
@@ -134,7 +150,9 @@ def run_gate(
         "languages": [e.language for e in extractions],
         "containers": len(doc.containers),
         "map": map_file or (f"workflow {workflow_id}" if workflow_id else None),
+        "account_checks": "none (offline)" if offline else f"inventory {inventory}" if inventory else "live",
     }
+    doc.not_read = unread
     return doc
 
 
@@ -142,18 +160,145 @@ def gate_sarif(doc: GateDocument) -> dict[str, Any]:
     return to_sarif(doc.findings, GATE_RULES, locations=doc.locations)
 
 
-def render_gate(doc: GateDocument) -> str:
+def gate_junit(doc: GateDocument, threshold: Severity = Severity.LOW) -> str:
+    """JUnit XML (the reports' mapping): a test suite per gate rule, a test case per container and rule.
+
+    A FAIL below ``threshold`` (an unpinned tag is info) does not fail the gate, so it is not a failed test
+    either: it is ``<skipped type="below-threshold">`` with the finding's message, and CI dashboards count as
+    failures exactly what the exit code counts.
+    """
+    from xml.etree import ElementTree
+
+    from junitparser import Failure, Skipped
+
+    from auditor.reports.junit import to_junit, xml_text
+
+    xml = to_junit(doc)
+    for suite in xml:
+        meta = GATE_RULES.get(suite.name or "")
+        for prop in suite.properties():  # type: ignore[no-untyped-call]
+            if meta is not None and prop.name == "title":
+                prop.value = xml_text(meta.title)  # a rule with no finding: its title, not its id
+        if meta is not None and not any(p.name == "severity" for p in suite.properties()):  # type: ignore[no-untyped-call]
+            suite.add_property("severity", meta.severity.value)
+        for case in suite:
+            results = case.result
+            if results and isinstance(results[0], Failure) and Severity(results[0].type).rank < threshold.rank:
+                message = xml_text(f"below the {threshold.value} threshold: {results[0].message or ''}")
+                case.result = [Skipped(message, "below-threshold")]
+        suite.update_statistics()  # type: ignore[no-untyped-call]
+    xml.update_statistics()  # type: ignore[no-untyped-call]  # junitparser leaves it unannotated
+    ElementTree.indent(xml._elem)
+    body: bytes = xml.tostring()  # type: ignore[no-untyped-call]
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body.decode("utf-8") + "\n"
+
+
+_LISTED = 5  # files named per "not read" line of the text output
+
+# The markers of the text output, in the legend's order.
+MARKERS = {
+    "ok": "passes (nothing at or above the severity threshold)",
+    "!!": "fails the gate (a FAIL at or above the threshold)",
+    "??": "could not be checked (an ERROR: the gate cannot vouch for it)",
+    "(below threshold)": "reported only, never a failure",
+}
+
+
+def _counts(doc: GateDocument, threshold: Severity) -> tuple[int, int, int, Counter[str]]:
+    """(FAILs at or above ``threshold``, ERRORs, PASSes, FAILs below it by severity and rule)."""
+    failing = errors = passing = 0
+    below: Counter[str] = Counter()
+    for f in doc.findings:
+        if f.status == Status.FAIL and f.severity.rank >= threshold.rank:
+            failing += 1
+        elif f.status == Status.FAIL:
+            below[f"{f.severity.value} {f.rule_id}"] += 1
+        elif f.status == Status.ERROR:
+            errors += 1
+        elif f.status == Status.PASS:
+            passing += 1
+    return failing, errors, passing, below
+
+
+def _finding_line(f: Finding, threshold: Severity) -> str:
+    if f.status == Status.FAIL and f.severity.rank < threshold.rank:
+        label = f"{f.severity.value} (below threshold)"
+    else:
+        label = {Status.NOT_APPLICABLE: "n/a"}.get(f.status, f.status.value)
+    return f"{label}  {f.rule_id}: {f.message}"
+
+
+def _error_line(f: Finding) -> str:
+    """``ERROR file:line  reason`` for an ERROR that is not about one container (a file that cannot be read)."""
+    file = str(f.evidence.get("file") or f.resource.removeprefix("file/"))
+    line = f.evidence.get("line")
+    where = "(the workflow folder)" if file == "." else f"{file}:{line}" if line else file
+    return f"ERROR {where}  {f.message.removeprefix(f'{file}: ')}"
+
+
+def _outcome(code: ExitCode) -> str:
+    outcomes: dict[ExitCode, str] = {
+        ExitCode.OK: "passed",
+        ExitCode.FINDINGS: "FAILED: a FAIL at or above the severity threshold",
+        ExitCode.INCOMPLETE: "INCOMPLETE: some finding is ERROR, so the gate cannot vouch for the workflow",
+    }
+    return outcomes.get(code, "")
+
+
+def _not_read(doc: GateDocument) -> list[str]:
+    lines = []
+    for note in doc.not_read:
+        count = len(note.files) + note.more
+        shown = ", ".join(note.files[:_LISTED])
+        rest = count - min(len(note.files), _LISTED)
+        lines.append(f"not read ({count} file(s)): {note.reason}: {shown}{f' (+{rest} more)' if rest else ''}")
+    return lines
+
+
+def not_read_lines(doc: GateDocument) -> list[str]:
+    """The "not read" lines of the text report, escaped, prefixed for stderr (when stdout carries JSON/SARIF)."""
+    return [printable(f"omics-ecr-audit gate: {line}") for line in _not_read(doc)]
+
+
+def render_gate(doc: GateDocument, threshold: Severity = Severity.LOW) -> str:
+    """The text report: every ERROR with its reason and file:line, a line per container, what was not read,
+    the counts (FAILs below ``threshold`` are notes, never failures), a legend and the outcome."""
     languages = ", ".join(doc.workflow.get("languages", []))
+    checks = doc.workflow.get("account_checks")
     lines = [f"gate: {len(doc.containers)} container(s) in {doc.workflow.get('path')} ({languages})"]
-    for c in doc.containers:
-        mark = "ok " if c.resolved and not any(v.startswith("FAIL") for v in c.checks.values()) else "!! "
-        lines.append(f"{mark}{c.file}:{c.line}  {c.raw or c.expression}")
+    if checks:
+        lines.append(f"account checks: {checks}; severity threshold: {threshold.value}")
+    by_resource: dict[str, list[Finding]] = {}
+    for f in doc.findings:
+        by_resource.setdefault(f.resource, []).append(f)
+    resources = [container_resource(c.file, c.line, c.raw, c.expression) for c in doc.containers]
+    # What could not be read (a file that does not parse, a refused symlink): its reason and where, first.
+    lines.extend(_error_line(f) for f in doc.findings if f.status == Status.ERROR and f.resource not in resources)
+    for c, resource in zip(doc.containers, resources, strict=True):
+        own = by_resource.get(resource, [])
+        if any(f.status == Status.FAIL and f.severity.rank >= threshold.rank for f in own):
+            mark = "!!"
+        elif any(f.status == Status.ERROR for f in own):
+            mark = "??"
+        else:
+            mark = "ok"
+        lines.append(f"{mark} {c.file}:{c.line}  {c.raw or c.expression}  ({c.context})")
         lines.append(f"     → {c.ecr_uri or 'unresolved'}  ({c.reason})")
-        bad = {k: v for k, v in c.checks.items() if not v.startswith("PASS")}
-        if bad:
-            lines.append("     " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
-    s = doc.summary["by_status"]
-    lines.append(f"findings: FAIL {s['FAIL']}  ERROR {s['ERROR']}  PASS {s['PASS']}")
+        for f in own:
+            if f.status == Status.FAIL and f.rule_id == "gate-container-resolves" and not c.resolved:
+                continue  # the line above says it
+            if f.status in (Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE):
+                lines.append("     " + _finding_line(f, threshold))
+    lines.extend(_not_read(doc))
+    failing, errors, passing, below = _counts(doc, threshold)
+    summary = f"findings: FAIL {failing}  ERROR {errors}  PASS {passing}"
+    if below:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(below.items()))
+        summary += f"  (below the {threshold.value} threshold, reported but not failures: {kinds})"
+    lines.append(summary)
+    lines.append("legend: " + "; ".join(f"{mark} = {meaning}" for mark, meaning in MARKERS.items()))
+    code = exit_code(doc, threshold)
+    lines.append(f"result: {_outcome(code)} (exit {int(code)})")
     # Container strings, paths and reasons come from workflow files: one line each, escaped.
     return terminal_text(lines)
 
@@ -161,10 +306,16 @@ def render_gate(doc: GateDocument) -> str:
 def write_output(payload: dict[str, Any] | str, out: str | None) -> None:
     text = payload if isinstance(payload, str) else json.dumps(payload, indent=2)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        target = Path(out)
+        if not target.exists():  # /dev/stdout and other existing special files have their folder
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(BrokenPipeError):  # `--out /dev/stdout | head`: the reader left; the code stands
+            target.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     else:
-        print(text)
+        try:
+            print(text)
+        except BrokenPipeError:  # `gate | head` from a caller without cli.main's guard: the reader left
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_resolve(args: Any) -> int:

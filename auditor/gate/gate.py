@@ -17,6 +17,7 @@ entry by entry, never more bytes than declared, never a symlink, never outside t
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import stat
 import tempfile
@@ -37,7 +38,7 @@ from auditor.errors import UsageError
 from auditor.findings import Finding, FindingsDocument, RunInfo, Severity, Status, Target, build_document, finding_id
 from auditor.gate.containers import ContainerRef, Extraction, ExtractionError
 from auditor.gate.resolve import Resolution, resolve
-from auditor.gate.workspace import MIB, GateLimits, Workspace, describe_size
+from auditor.gate.workspace import MIB, GateLimits, Refused, Workspace, describe_size
 from auditor.grants import OMICS_PULL_ACTIONS, PTC_REGISTRY_ACTIONS, resource_policy_grants_omics
 from auditor.models import ContainerRegistryMap, Snapshot
 from auditor.refs import ImageReference, try_parse_reference
@@ -127,9 +128,18 @@ class GateContainer(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)  # check -> PASS/FAIL/... with a short reason
 
 
+class NotRead(BaseModel):
+    """Workflow files under the gated folder that the gate did not read, and why (one line of the text output)."""
+
+    reason: str
+    files: list[str] = Field(default_factory=list)  # relative to the workflow folder; at most _NOT_READ_LISTED
+    more: int = 0  # how many more files there were
+
+
 class GateDocument(FindingsDocument):
     workflow: dict[str, Any] = Field(default_factory=dict)
     containers: list[GateContainer] = Field(default_factory=list)
+    not_read: list[NotRead] = Field(default_factory=list)
     locations: dict[str, tuple[str, int]] = Field(default_factory=dict, exclude=True)
 
 
@@ -256,7 +266,13 @@ def detect_languages(root: Path) -> list[str]:
     return sorted(found)
 
 
-def extract(root: Path, params: dict[str, Any] | None = None, limits: GateLimits | None = None) -> list[Extraction]:
+def extract(
+    root: Path,
+    params: dict[str, Any] | None = None,
+    limits: GateLimits | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> list[Extraction]:
     """Every extraction of the workflow under ``root``; one :class:`Workspace` (one read budget) for all of them."""
     from auditor.gate import cwl, nextflow, wdl
 
@@ -264,10 +280,157 @@ def extract(root: Path, params: dict[str, Any] | None = None, limits: GateLimits
     languages = detect_languages(root)
     if not languages:
         raise UsageError(f"{root}: no WDL (.wdl), Nextflow (.nf, nextflow.config) or CWL (.cwl) files found")
-    workspace = Workspace(root, limits or GateLimits.from_env())
+    workspace = workspace or Workspace(root, limits or GateLimits.from_env())
     out = [extractors[lang](root, params, workspace=workspace) for lang in languages]
     out[0].errors.extend(_ZIP_NOTES.get(root, []))  # symlink entries of the zip this folder came from
     return out
+
+
+# --- what the gate did not read ----------------------------------------------------------------------
+
+_NOT_READ_LISTED = 50  # files named per reason in the JSON output (the text output names the first few)
+_NOT_READ_WALK_LIMIT = 50_000  # file names looked at, at most, when looking for workflow files in skipped folders
+# Never a workflow's own files: not looked into at all (a repository's .git or a virtualenv is large)
+_NEVER_WORKFLOWS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
+_SKIPPED_WHY = {"work": "Nextflow's task folder", ".nextflow": "Nextflow's cache"}
+
+
+def not_read(root: Path, languages: list[str], workspace: Workspace) -> list[NotRead]:
+    """The workflow files under ``root`` that the extractors leave out, one :class:`NotRead` per reason.
+
+    * a ``nextflow.config`` in a sub-folder that is neither a pipeline's own config nor reached by a literal
+      ``includeConfig`` of one (or of its ``conf/*.config``): Nextflow does not load it either;
+    * workflow files (``.wdl``, ``.nf``, ``nextflow.config``, ``.cwl``) in folders an extractor skips:
+      ``work/`` and ``.nextflow/`` (Nextflow's own), hidden folders (WDL). Version-control, ``node_modules`` and
+      virtualenv folders are not looked into at all.
+    """
+    notes = _unread_nextflow_configs(root, workspace) if "nextflow" in languages else []
+    return notes + _in_skipped_folders(root, languages)
+
+
+def _listed(reason: str, files: list[str]) -> NotRead:
+    return NotRead(reason=reason, files=files[:_NOT_READ_LISTED], more=max(0, len(files) - _NOT_READ_LISTED))
+
+
+def _unread_nextflow_configs(root: Path, ws: Workspace) -> list[NotRead]:
+    from auditor.gate import nextflow
+
+    configs = [p for p in ws.walk(nextflow.SKIP_DIRS) if p.name == "nextflow.config"]
+    if not configs:
+        return []
+    real_root = Path(os.path.realpath(root))
+    pipelines = [Path(os.path.realpath(p)) for p in nextflow.pipeline_roots(root, ws)]
+    if pipelines == [real_root] and not any(os.path.lexists(root / n) for n in ("nextflow.config", "main.nf")):
+        pipelines = []  # no pipeline found: the folder is read as loose modules, with no config at all
+    reached = _included_configs(pipelines, ws)
+    inside: list[str] = []
+    outside: list[str] = []
+    for config in configs:
+        real = Path(os.path.realpath(config))
+        if real not in reached:
+            (inside if any(real.is_relative_to(p) for p in pipelines) else outside).append(ws.rel(config))
+    notes = []
+    if inside:
+        notes.append(
+            _listed(
+                "nextflow.config in a sub-folder of the pipeline that its nextflow.config does not include "
+                "(a module's or sub-workflow's own config; Nextflow does not load it either)",
+                inside,
+            )
+        )
+    if outside:
+        notes.append(
+            _listed(
+                "nextflow.config outside every pipeline folder (its folder has no `manifest` and no entry "
+                "`workflow { }` in a main.nf, and no pipeline includes it); gate its folder to read it as a config",
+                outside,
+            )
+        )
+    return notes
+
+
+def _included_configs(pipelines: list[Path], ws: Workspace) -> set[Path]:
+    """Real paths of each pipeline's nextflow.config, its conf/*.config and what they include by a literal path."""
+    queue: list[Path] = []
+    for pipeline in pipelines:
+        queue.append(pipeline / "nextflow.config")
+        conf = pipeline / "conf"
+        if conf.is_dir() and ws.inside(conf):
+            queue.extend(sorted(conf.glob("*.config")))
+    reached: set[Path] = set()
+    while queue:
+        path = Path(os.path.realpath(queue.pop()))
+        if path in reached or not ws.inside(path) or not path.is_file():
+            continue
+        reached.add(path)
+        queue.extend(path.parent / target for target in _literal_includes(path, ws))
+    return reached
+
+
+def _literal_includes(path: Path, ws: Workspace) -> list[str]:
+    """The paths of ``includeConfig 'x'`` / ``includeConfig("x")`` in a config file (no interpolation)."""
+    from auditor.gate.nextflow import IDENT, OP, STR, ScanError, tokenize
+
+    try:
+        toks = tokenize(ws.read_bytes(path).decode("utf-8-sig"))
+    except (Refused, UnicodeDecodeError, ScanError, RecursionError):
+        return []  # the extractor reports a file it cannot read
+    out = []
+    for i, tok in enumerate(toks[:-1]):
+        if tok.kind != IDENT or tok.text != "includeConfig":
+            continue
+        arg = toks[i + 2] if toks[i + 1].kind == OP and toks[i + 1].text == "(" and i + 2 < len(toks) else toks[i + 1]
+        if arg.kind == STR and all(isinstance(part, str) for part in arg.parts):
+            out.append("".join(str(part) for part in arg.parts))
+    return out
+
+
+def _workflow_language(name: str) -> str | None:
+    if name.endswith(".wdl"):
+        return "wdl"
+    if name.endswith(".nf") or name == "nextflow.config":
+        return "nextflow"
+    if name.endswith(".cwl"):
+        return "cwl"
+    return None
+
+
+def _skipping_folder(parts: tuple[str, ...], language: str, languages: list[str]) -> str | None:
+    """The folder (a path component) because of which ``language``'s extractor does not read a file, if any."""
+    from auditor.gate import cwl, nextflow
+
+    if language not in languages:  # only in folders language detection skips
+        return next((part for part in parts if part in _SKIP), None)
+    for part in parts:
+        if (
+            (language == "wdl" and part.startswith("."))
+            or (language == "nextflow" and part in nextflow.SKIP_DIRS)
+            or (language == "cwl" and part in cwl.SKIP_DIRS)
+        ):
+            return part
+    return None
+
+
+def _in_skipped_folders(root: Path, languages: list[str]) -> list[NotRead]:
+    skipped: dict[str, list[str]] = {}
+    looked = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in _NEVER_WORKFLOWS)
+        rel = Path(os.path.relpath(dirpath, root))
+        parts = () if rel == Path(".") else rel.parts
+        for name in sorted(filenames):
+            language = _workflow_language(name)
+            folder = _skipping_folder(parts, language, languages) if language else None
+            if folder is not None:
+                skipped.setdefault(folder, []).append((rel / name).as_posix())
+        looked += len(filenames)
+        if looked > _NOT_READ_WALK_LIMIT:
+            break
+    notes = []
+    for folder, files in sorted(skipped.items()):
+        why = _SKIPPED_WHY.get(folder, "a hidden folder" if folder.startswith(".") else "skipped by name")
+        notes.append(_listed(f"workflow files in {folder}/, a folder the gate skips ({why})", files))
+    return notes
 
 
 # --- checks -----------------------------------------------------------------------------------------
@@ -407,6 +570,8 @@ def evaluate(
                 f"file/{err.file}",
                 f"{err.file}: {err.message}",
                 (err.file, err.line or 1),
+                file=err.file,
+                line=err.line,  # None when the problem is the whole file (refused, unreadable)
             )
         for c in ex.containers:
             containers.append(_judge(c, crm, snap, account, region, add))
@@ -437,6 +602,11 @@ class _AddFinding(Protocol):
     ) -> None: ...
 
 
+def container_resource(file: str, line: int, raw: str | None, expression: str) -> str:
+    """The ``resource`` of every finding about the container at ``file:line`` (how the text output groups them)."""
+    return f"container/{file}:{line}/{raw or expression}"
+
+
 def _judge(
     c: ContainerRef,
     crm: ContainerRegistryMap | None,
@@ -446,7 +616,7 @@ def _judge(
     add: _AddFinding,
 ) -> GateContainer:
     where = (c.file, c.line)
-    resource = f"container/{c.file}:{c.line}/{c.raw or c.expression}"
+    resource = container_resource(c.file, c.line, c.raw, c.expression)
     out = GateContainer(
         file=c.file, line=c.line, language=c.language, context=c.context, expression=c.expression, raw=c.raw
     )
@@ -559,4 +729,14 @@ def gate_image_refs(
     return sorted(set(out), key=lambda x: (x[0], x[1] or "", x[2] or ""))
 
 
-__all__ = ["GATE_RULES", "ExtractionError", "GateDocument", "evaluate", "extract", "workflow_folder"]
+__all__ = [
+    "GATE_RULES",
+    "ExtractionError",
+    "GateDocument",
+    "NotRead",
+    "container_resource",
+    "evaluate",
+    "extract",
+    "not_read",
+    "workflow_folder",
+]
