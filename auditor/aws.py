@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,7 +218,19 @@ def client_config(region: str, opt: CollectOptions, *, pool: int = 10) -> Config
         user_agent_extra="omics-ecr-audit",
         # HealthOmics operations carry a "workflows-" host prefix; against a custom endpoint
         # (the sandbox server, a VPC endpoint URL) botocore would prepend it to that host too.
-        inject_host_prefix=not opt.endpoint_url,
+        inject_host_prefix=not custom_endpoint(opt.endpoint_url),
+    )
+
+
+def custom_endpoint(endpoint_url: str | None, environ: Mapping[str, str] | None = None) -> bool:
+    """True when calls go to an endpoint of the user's: ``--endpoint-url``, or botocore's own ``AWS_ENDPOINT_URL``
+    (and its HealthOmics form), or host prefixes turned off as the sandbox's banner says to."""
+    env = os.environ if environ is None else environ
+    return bool(
+        endpoint_url
+        or env.get("AWS_ENDPOINT_URL")
+        or env.get("AWS_ENDPOINT_URL_OMICS")
+        or env.get("AWS_DISABLE_HOST_PREFIX_INJECTION", "").strip().lower() == "true"
     )
 
 
