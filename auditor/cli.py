@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: `register-python-argcomplete omics-ecr-audit` completes this parser)
 """Command line: ``omics-ecr-audit {scan,targets,merge,fix,rollback,gate,resolve,map,demo,report,diff,...}``.
 
 The subcommands live in ``auditor.commands``, one registered handler each; this module assembles
@@ -6,6 +7,11 @@ their parsers and maps what a handler raises to the exit code (``auditor.errors.
 configuration or input error, or a refused fix, 3 audit incomplete (some finding is ERROR),
 4 stopped part-way (an apply, a Security Hub import), 130 interrupted. Each family module's
 docstring says what its subcommands return.
+
+It is also the one place that makes the terminal behave: logs configured (text on a terminal, JSON in
+Lambda or a pipe), progress drawn on stderr only when it is a terminal, stdout and stderr tolerant of a
+reader that leaves (``| head``), shell completion (argcomplete), and every credential, profile, region
+and endpoint problem that escapes a command said in one line with what to do (``auditor.credentials``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ import botocore.exceptions
 
 from auditor import __version__, logs
 from auditor.commands import load_commands
-from auditor.commands.options import LOG_LEVELS, add_log_level
+from auditor.commands.options import (
+    LOG_FORMAT_HELP,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    add_log_level,
+    autocomplete,
+    refuse_s3_where_unsupported,
+)
 from auditor.errors import AuditError, ExitCode
 from auditor.terminal import safe_for_terminal, tolerate_departing_reader
 
@@ -31,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="warning", choices=LOG_LEVELS, help="logging on stderr")
+    parser.add_argument("--log-format", default="auto", choices=LOG_FORMATS, help=LOG_FORMAT_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for cmd in load_commands().values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description)
@@ -40,19 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     if argv is None:  # a real process (the console script, python -m auditor), not a test calling main()
         tolerate_departing_reader()
-    args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+        autocomplete(parser)  # a shell asking for completions is answered here (the process then ends)
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level, args.log_format)
     try:
-        return load_commands()[args.command].run(args)
+        from auditor import progress
+
+        refuse_s3_where_unsupported(args)
+        with progress.display(enabled=False if getattr(args, "quiet", False) else None):
+            return load_commands()[args.command].run(args)
     except AuditError as exc:
         return _fail(str(exc), exc.exit_code)
-    except botocore.exceptions.ProfileNotFound as exc:
-        return _fail(str(exc), ExitCode.USAGE)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        # Scans turn AWS errors into ERROR findings; this is the last net for fix/rollback bookkeeping calls.
-        return _fail(f"AWS call failed: {exc}", ExitCode.USAGE)
+        from auditor.credentials import describe
+
+        # No credentials, an unknown profile, an expired SSO session, no region, an endpoint out of reach:
+        # one line saying what to do. Scans turn other AWS errors into ERROR findings; this is the last net
+        # for the calls outside them (fix/rollback bookkeeping, the gate's and map's own sessions).
+        said = describe(exc, getattr(args, "profile", None))
+        return _fail(said or f"AWS call failed: {exc}", ExitCode.USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", ExitCode.INTERRUPTED)
 

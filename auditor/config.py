@@ -44,9 +44,13 @@ is selected, like any other.
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import jmespath
 import jmespath.exceptions
@@ -474,3 +478,136 @@ def load_config(path: str | Path | None) -> Config:
     if config.suppressions is not None and not Path(config.suppressions).expanduser().is_absolute():
         config = config.model_copy(update={"suppressions": str(p.parent / config.suppressions)})
     return config
+
+
+# --- the command line's configuration: discovery and environment overrides -------------------------
+
+APP_NAME = "omics-ecr-audit"
+CONFIG_VARIABLE = "OMICS_ECR_AUDIT_CONFIG"
+ENV_PREFIX = "OMICS_ECR_AUDIT_"
+LOCAL_CONFIG = "omics-ecr-audit.yaml"
+# Variables of the prefix that are not settings of the file (auditor.files, auditor.gate.workspace, this module).
+_OTHER_VARIABLES = frozenset({"CONFIG", "MAX_INPUT_MB", "GATE_MAX_FILE_MB", "GATE_MAX_TOTAL_MB"})
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/omics-ecr-audit/config.yaml``, else the platform's user config folder (platformdirs:
+    ``~/.config/omics-ecr-audit`` on Linux, ``~/Library/Application Support/omics-ecr-audit`` on macOS)."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CONFIG_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser() / APP_NAME / "config.yaml"
+    import platformdirs
+
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.yaml"
+
+
+def discover_config(
+    explicit: str | Path | None, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[Path | None, str]:
+    """The configuration file the command line uses and how it was chosen, first match wins:
+    ``--config``, then ``$OMICS_ECR_AUDIT_CONFIG``, then ``./omics-ecr-audit.yaml``, then
+    :func:`user_config_path`. (None, "defaults") when there is none."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit).expanduser(), "--config"
+    named = env.get(CONFIG_VARIABLE, "").strip()
+    if named:
+        return Path(named).expanduser(), CONFIG_VARIABLE
+    local = (cwd or Path.cwd()) / LOCAL_CONFIG
+    if local.is_file():
+        return local, f"./{LOCAL_CONFIG}"
+    user = user_config_path(env)
+    if user.is_file():
+        return user, "the user configuration"
+    return None, "defaults"
+
+
+def _is_model(annotation: Any) -> bool:
+    candidates = [annotation, *get_args(annotation)]
+    return any(isinstance(c, type) and issubclass(c, BaseModel) for c in candidates)
+
+
+def env_settings() -> dict[str, bool]:
+    """The settings an ``OMICS_ECR_AUDIT_<NAME>`` variable may set: the top-level scalars and lists of
+    strings (nested sections stay in the file). Name -> whether the value is a comma-separated list."""
+    out = {}
+    for name, field in Config.model_fields.items():
+        annotation = field.annotation
+        if _is_model(annotation) or any(_is_model(a) for a in get_args(annotation)):
+            continue
+        out[name] = get_origin(annotation) is list
+    return out
+
+
+def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, Any]]:
+    """Setting -> (variable, value) for each ``OMICS_ECR_AUDIT_<SETTING>`` set to a non-empty value.
+
+    A variable of the prefix that is no setting is ignored, unless its name is close to one (a typo such as
+    OMICS_ECR_AUDIT_REGION): then ConfigError names the setting it probably meant.
+    """
+    env = os.environ if env is None else env
+    settings = env_settings()
+    out: dict[str, tuple[str, Any]] = {}
+    for variable, raw in sorted(env.items()):
+        if not variable.startswith(ENV_PREFIX) or not raw.strip():
+            continue
+        suffix = variable.removeprefix(ENV_PREFIX)
+        name = suffix.lower()
+        if name not in settings:
+            if suffix in _OTHER_VARIABLES:
+                continue
+            close = difflib.get_close_matches(name, list(settings), n=1, cutoff=0.8)
+            if close:
+                raise ConfigError(
+                    f"{variable}: not a setting; did you mean {ENV_PREFIX}{close[0].upper()}? "
+                    f"(settings: {', '.join(ENV_PREFIX + s.upper() for s in settings)})"
+                )
+            continue
+        value: Any = [v.strip() for v in raw.split(",") if v.strip()] if settings[name] else raw.strip()
+        annotation = Config.model_fields[name].annotation
+        if isinstance(annotation, type) and issubclass(annotation, Enum):  # severities: HIGH or high
+            value = value.lower()
+        out[name] = (variable, value)
+    return out
+
+
+def load_cli_config(
+    explicit: str | Path | None, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[Config, str]:
+    """The command line's configuration: the file :func:`discover_config` finds, with the
+    ``OMICS_ECR_AUDIT_<SETTING>`` variables laid over it (the command line's own options go over both).
+
+    Returns the configuration and where it came from (for the log). Every mistake is one ConfigError naming
+    its source: the file (or the variable that named it) or the variable whose value is wrong.
+    """
+    env = os.environ if env is None else env
+    path, how = discover_config(explicit, env, cwd)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        if how == CONFIG_VARIABLE:
+            raise ConfigError(f"{CONFIG_VARIABLE}: {exc}") from None
+        raise
+    overrides = env_overrides(env)
+    source = f"{path} ({how})" if path is not None else "defaults"
+    if not overrides:
+        return config, source
+    merged = {**config.model_dump(by_alias=True), **{name: value for name, (_, value) in overrides.items()}}
+    try:
+        config = Config.model_validate(merged)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            msg = err["msg"].removeprefix("Value error, ")
+            if field in overrides:
+                variable, value = overrides[field]
+                shown = ",".join(value) if isinstance(value, list) else value
+                problems.append(f"{variable}={shown!r}: {msg}")
+            else:
+                where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+                problems.append(f"{where}: {msg} (with {', '.join(v for v, _ in overrides.values())} set)")
+        raise ConfigError("invalid setting from the environment: " + "; ".join(problems)) from None
+    names = ", ".join(variable for variable, _ in overrides.values())
+    return config, f"{source} + {names}"

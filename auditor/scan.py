@@ -26,6 +26,7 @@ import botocore.exceptions
 import structlog
 from pydantic import ValidationError
 
+from auditor import progress
 from auditor.aws import ApiCallCounter, CellError, CollectOptions, call_error
 from auditor.collect import Collector, read_from_owners
 from auditor.config import Config, RoleSettings
@@ -39,6 +40,7 @@ from auditor.findings import (
     FindingsDocument,
     IncrementalCell,
     RunInfo,
+    Severity,
     Status,
     Target,
     build_document,
@@ -71,9 +73,15 @@ def all_rules(config: Config) -> dict[str, Rule]:
 
 
 def select_rules(
-    config: Config, include: Sequence[str] = (), exclude: Sequence[str] = (), groups: Sequence[str] = ()
+    config: Config,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    min_severity: Severity | str | None = None,
 ) -> list[Rule]:
-    """The rules to run: ``include`` (default: all), less ``exclude``, within ``groups`` (default: every group)."""
+    """The rules to run: ``include`` (default: all), less ``exclude``, within ``groups`` (default: every group),
+    of severity ``min_severity`` or higher (default: any). Selecting nothing is a UsageError: a scan of no
+    rule would report a clean account."""
     rules = all_rules(config)
     unknown_groups = sorted(set(groups) - set(RULE_GROUPS))
     if unknown_groups:
@@ -84,7 +92,20 @@ def select_rules(
     if unknown:
         raise UsageError(f"unknown rule id(s): {', '.join(unknown)} (see `omics-ecr-audit rules`)")
     chosen = [rules[r] for r in include] if include else list(rules.values())
-    return [r for r in chosen if r.meta.id not in exclude and (not groups or r.meta.group in groups)]
+    floor = Severity(min_severity).rank if min_severity else None
+    selected = [
+        r
+        for r in chosen
+        if r.meta.id not in exclude
+        and (not groups or r.meta.group in groups)
+        and (floor is None or r.meta.severity.rank >= floor)
+    ]
+    if not selected and chosen and (groups or floor is not None):
+        asked = [f"group {g}" for g in groups]
+        if min_severity:
+            asked.append(f"severity {Severity(min_severity).value} or higher")
+        raise UsageError(f"no rule is selected by {', '.join(asked)} (see `omics-ecr-audit rules`)")
+    return selected
 
 
 def rule_context(config: Config, now: datetime | None = None) -> RuleContext:
@@ -246,9 +267,27 @@ def _run_cell(
     options: CollectOptions,
     timeout: float | None,
     baseline: Baseline | None = None,
+    reporter: progress.Reporter = progress.SILENT,
 ) -> _CellOutcome:
     """One cell, start to end; never raises (a failure is the cell's ERROR, never the other cells')."""
     counter = ApiCallCounter()
+    handle = reporter.cell_started(f"{job.account}/{job.region}" if job.account else job.region, counter)
+    outcome: _CellOutcome | None = None
+    try:
+        outcome = _collect_one(job, facets, options, timeout, baseline, counter)
+        return outcome
+    finally:
+        reporter.cell_finished(handle, outcome is not None and outcome.snapshot is not None)
+
+
+def _collect_one(
+    job: _CellJob,
+    facets: set[str],
+    options: CollectOptions,
+    timeout: float | None,
+    baseline: Baseline | None,
+    counter: ApiCallCounter,
+) -> _CellOutcome:
     account = job.account or "unknown"
     try:
         session, error = job.session()
@@ -308,8 +347,10 @@ def _scan_cells(
     timeout = config.concurrency.cell_timeout_seconds
     workers = max(1, min(config.concurrency.max_cells, len(jobs)))
     baseline = Baseline(since, now=options.now, settings=incremental_settings) if since is not None else None
+    reporter = progress.current()
+    reporter.cells_planned(len(jobs))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cell") as pool:
-        outcomes = list(pool.map(lambda job: _run_cell(job, facets, options, timeout, baseline), jobs))
+        outcomes = list(pool.map(lambda job: _run_cell(job, facets, options, timeout, baseline, reporter), jobs))
     ctx = rule_context(config, options.now)
     snapshots: list[Snapshot] = []
     findings: list[Finding] = []
@@ -591,6 +632,22 @@ def _incremental_lines(cells: Sequence[IncrementalCell]) -> list[str]:
     return lines
 
 
+def _problem_lines(doc: FindingsDocument) -> list[str]:
+    lines = []
+    for f in doc.findings:
+        if f.status in (Status.FAIL, Status.ERROR):
+            lines.append(
+                f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
+            )
+            lines.append(f"        {f.message}")
+    return lines
+
+
+def render_problems(doc: FindingsDocument) -> str:
+    """Only what failed (``--quiet``): each FAIL and ERROR finding, two lines each; empty when there is none."""
+    return terminal_text(_problem_lines(doc))
+
+
 def render_summary(doc: FindingsDocument) -> str:
     """A readable summary for the terminal: per rule, per cell, then every FAIL and ERROR, then every MUTED."""
     lines = []
@@ -611,14 +668,10 @@ def render_summary(doc: FindingsDocument) -> str:
             f"{rule_id.ljust(width)}  {counts.get('PASS', 0):>4}  {counts.get('FAIL', 0):>4}  "
             f"{counts.get('MUTED', 0):>5}  {counts.get('ERROR', 0):>5}  {counts.get('NOT_APPLICABLE', 0):>3}"
         )
-    problems = [f for f in doc.findings if f.status in (Status.FAIL, Status.ERROR)]
+    problems = _problem_lines(doc)
     if problems:
         lines.append("")
-        for f in problems:
-            lines.append(
-                f"[{f.status.value:<5}] {f.severity.value:<8} {f.rule_id}  {f.account}/{f.region}  {f.resource}"
-            )
-            lines.append(f"        {f.message}")
+        lines.extend(problems)
     muted = [f for f in doc.findings if f.status == Status.MUTED]
     if muted:
         lines.append("")

@@ -34,6 +34,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 # C0 controls, DEL, C1 controls (incl. NEL U+0085), bidi embeddings/overrides/isolates, LRM/RLM/ALM,
 # and the Unicode line/paragraph separators (str.splitlines() and some viewers break lines at them).
@@ -130,8 +131,72 @@ class _ReaderMayLeave(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def __getattr__(self, name: str) -> Any:  # buffer, errors, line_buffering...: the stream's own
+        return getattr(self._stream, name)
+
 
 def tolerate_departing_reader() -> None:
-    """Make sys.stdout survive a reader that leaves early (a pipe to `head`); idempotent."""
+    """Make sys.stdout and sys.stderr survive a reader that leaves early (`| head`, `2>&1 | head`); idempotent."""
     if not isinstance(sys.stdout, _ReaderMayLeave) and sys.stdout is not None:
         sys.stdout = _ReaderMayLeave(sys.stdout)  # type: ignore[arg-type]
+    if not isinstance(sys.stderr, _ReaderMayLeave) and sys.stderr is not None:
+        sys.stderr = _ReaderMayLeave(sys.stderr)  # type: ignore[arg-type]
+
+
+# --- terminals: colour and interactivity --------------------------------------------------------------
+
+
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is a terminal (a closed or odd stream is not)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except (ValueError, OSError):
+        return False
+
+
+def in_lambda() -> bool:
+    """Running as an AWS Lambda function (its runtime sets AWS_LAMBDA_FUNCTION_NAME)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def colour_enabled(stream: object) -> bool:
+    """Colour only on a terminal, never with ``NO_COLOR`` set (no-color.org: any non-empty value) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb" or in_lambda():
+        return False
+    return is_terminal(stream)
+
+
+def interactive(stream: object) -> bool:
+    """Worth drawing a live display (progress) on: a terminal, not a Lambda function, not TERM=dumb."""
+    return is_terminal(stream) and not in_lambda() and os.environ.get("TERM") != "dumb"
+
+
+# SGR sequences the tool adds itself, after the text was made printable (so data can never add its own).
+_SGR = {"FAIL": "1;31", "ERROR": "1;35", "MUTED": "2", "PASS": "32", "BLOCKED": "33", "REFUSED": "1;31"}
+_RESET = "\x1b[0m"
+_MARKER = re.compile(r"^\[(FAIL |ERROR|MUTED|PASS )\]")
+_COUNT = re.compile(r"(?<= )(FAIL|ERROR|MUTED) ([1-9]\d*)(?=  |$)")
+
+
+def _paint(code: str, text: str) -> str:
+    return f"\x1b[{code}m{text}{_RESET}"
+
+
+def highlight(text: str) -> str:
+    """``text`` (already printable) with the summary's status markers and non-zero problem counts in colour.
+
+    Only markers at the start of a line (``[FAIL ]``, ``[ERROR]``...) and the counts of the ``findings:``
+    line are coloured; the colour codes are the only escape sequences in the result.
+    """
+    out = []
+    for line in text.split("\n"):
+        marker = _MARKER.match(line)
+        if marker:
+            word = marker.group(1).strip()
+            out.append(_paint(_SGR[word], marker.group(0)) + line[marker.end() :])
+        elif line.startswith("findings: "):
+            out.append(_COUNT.sub(lambda m: _paint(_SGR[m.group(1)], m.group(0)), line))
+        else:
+            out.append(line)
+    return "\n".join(out)

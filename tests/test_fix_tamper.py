@@ -632,15 +632,15 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("apply", [False, True], ids=["plan", "apply"])
-def test_fix_without_credentials_exits_3_and_names_the_cell(tmp_path: Path, apply: bool) -> None:
+def test_fix_without_credentials_is_one_line_and_exit_2(tmp_path: Path, apply: bool) -> None:
+    """No credentials at all: one line saying what to do, before any cell is read (issue 17), nothing written."""
     env = child_env(AWS_DEFAULT_REGION=REGION)
     extra = ("--apply",) if apply else ()
     result = run("fix", "--out", str(tmp_path / "out"), "--regions", REGION, *extra, env=env, cwd=tmp_path)
-    assert result.rc == 3, (result.out, result.err)
-    assert "INCOMPLETE" in result.err
-    assert f"unknown/{REGION}: could not be read" in result.err
-    assert "NoCredentials" in result.err or "credentials" in result.err.lower()
+    assert result.rc == 2, (result.out, result.err)
+    assert result.err.count("\n") == 1 and "no AWS credentials found" in result.err and "--profile" in result.err
     assert "Traceback" not in result.err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("apply", [False, True], ids=["plan", "apply"])

@@ -291,7 +291,7 @@ def test_gate_offline(tmp_path: Path) -> None:
 def test_report_html_and_sarif(first_scan: dict[str, Any], tmp_path: Path) -> None:
     findings = first_scan["path"]
     result = check(cli(tmp_path, "report", str(findings), "--format", "html,sarif", "--out", "reports/"), 0)
-    assert "report written to" in result.stderr, result.describe()
+    assert "report written to" in result.stdout, result.describe()  # status lines on stdout, as scan's
     html = (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
     assert "<html" in html.lower() and "ptc-rule-coverage" in html
     sarif = load(tmp_path / "reports" / "report.sarif")

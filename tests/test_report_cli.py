@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import xml.etree.ElementTree as ET
 
@@ -19,7 +20,7 @@ def scanned(aws, tmp_path):
     """The demo account scanned through the CLI with every report format."""
     seed_demo_account(aws, pause=1.05)
     out = tmp_path / "scan"
-    rc = main(["scan", "--out", str(out), "--regions", REGION, "--output", "html,sarif,junit,asff,ocsf", "--quiet"])
+    rc = main(["scan", "--out", str(out), "--regions", REGION, "--output", "html,sarif,junit,asff,ocsf,csv", "--quiet"])
     assert rc == 1
     return aws, out
 
@@ -40,6 +41,8 @@ def test_scan_output_writes_every_format_beside_findings(scanned) -> None:
     assert {a["Id"].rsplit("/", 1)[-1] for a in asff} == {f["id"] for f in doc["findings"]}
     ocsf = json.loads((out / "report.ocsf.json").read_text())
     assert len(ocsf) == len(doc["findings"]) and {e["class_uid"] for e in ocsf} == {2004}
+    rows = list(csv.DictReader((out / "report.csv").open(encoding="utf-8", newline="")))
+    assert [r["id"] for r in rows] == [f["id"] for f in doc["findings"]]
 
 
 def test_report_renders_a_saved_findings_file(scanned, tmp_path, capsys) -> None:

@@ -6,7 +6,6 @@ Exit codes as scan's (of the re-scan after --fix).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from auditor.commands import command, common, options
 from auditor.findings import exit_code
@@ -29,14 +28,16 @@ def run_demo(args: argparse.Namespace) -> int:
     from auditor.fixrun import render_report
 
     config, rules, suppressions = common.selection_of(args)
-    result = run_demo(config, rules, out_dir=Path(args.out), fix=args.fix, suppressions=suppressions)
-    common.report(result.findings, args)
-    if not args.quiet:
-        common.out("\n" + render_plan(result.plan) + f"\n\nplan written to {Path(args.out) / 'plan.json'}")
-    if result.report is not None:
-        assert result.findings_after is not None
-        common.report(result.findings_after, args, "findings-after.json", previous=result.findings)
+    with common.outputs(args) as folder:
+        result = run_demo(config, rules, out_dir=folder.path, fix=args.fix, suppressions=suppressions)
+        common.report(result.findings, args, folder=folder)
+        plan = folder.publish(folder.path / "plan.json")
         if not args.quiet:
-            common.out("\n" + render_report(result.report))
-        return exit_code(result.findings_after, config.severity_threshold)
-    return exit_code(result.findings, config.severity_threshold)
+            common.out("\n" + render_plan(result.plan) + f"\n\nplan written to {plan}")
+        if result.report is not None:
+            assert result.findings_after is not None
+            common.report(result.findings_after, args, "findings-after.json", previous=result.findings, folder=folder)
+            if not args.quiet:
+                common.out("\n" + render_report(result.report))
+            return exit_code(result.findings_after, config.severity_threshold)
+        return exit_code(result.findings, config.severity_threshold)

@@ -142,7 +142,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
     config = common.config_of(args)
     session = common.session_of(args, config)
-    region = args.region or (config.regions[0] if config.regions else None) or session.region_name or "us-east-1"
+    region = args.region or (config.regions[0] if config.regions else None) or common.own_region(args, config, session)
     counter = ApiCallCounter()
     omics = make_client(session, "omics", region, collect_options(config, args.endpoint_url), counter)
     run = read_run(omics, args.run_id, region)

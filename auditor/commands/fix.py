@@ -12,11 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.commands import command, common, options
 from auditor.errors import ExitCode, FixRefused, UsageError
 from auditor.findings import write_findings
+from auditor.outputs import OutputFolder, is_s3
 from auditor.terminal import printable
+
+if TYPE_CHECKING:
+    import boto3
+
+    from auditor.config import Config
+    from auditor.engine import Rule
+    from auditor.fix import Clients
+    from auditor.suppressions import Suppression
 
 
 def _fix_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,14 +44,29 @@ def _fix_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("fix", help="plan fixes for FAIL findings (read-only); --apply to make them", arguments=_fix_arguments)
 def run_fix(args: argparse.Namespace) -> int:
-    from auditor.fix import Clients, load_plan, render_plan, suppressed_changes, write_plan
-    from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report, replan, unread
-    from auditor.scan import suppress
+    from auditor.fix import Clients
 
     config, rules, suppressions = common.selection_of(args)
     session = common.session_of(args, config)
     clients = Clients(session, args.endpoint_url)
-    out = Path(args.out)
+    with common.outputs(args) as folder:
+        return _fix(args, config, rules, suppressions, session, clients, folder)
+
+
+def _fix(
+    args: argparse.Namespace,
+    config: Config,
+    rules: list[Rule],
+    suppressions: list[Suppression],
+    session: boto3.Session,
+    clients: Clients,
+    folder: OutputFolder,
+) -> int:
+    from auditor.fix import Clients, load_plan, render_plan, suppressed_changes, write_plan
+    from auditor.fixrun import apply_and_verify, fix_exit_code, plan_live, render_report, replan, unread
+    from auditor.scan import suppress
+
+    out = folder.path
     reference = None
     if args.plan_file:
         if args.findings:
@@ -71,16 +96,19 @@ def run_fix(args: argparse.Namespace) -> int:
             rules,
             session=session,
             clients=clients,
-            regions=args.regions or config.regions,
+            regions=common.scan_regions(args, config, session),
             endpoint_url=args.endpoint_url,
             findings_file=args.findings,
             suppressions=suppressions,
             out_dir=out,
             digest_cache=options.cache_of(args),
         )
+        common.say_region(args)
         path = write_plan(plan, args.plan_out or out / "plan.json")
+        shown = folder.publish(path) if not args.plan_out else str(path)
         if not args.quiet:
-            common.out(render_plan(plan) + f"\n\nplan written to {path}")
+            common.out(render_plan(plan) + f"\n\nplan written to {shown}")
+    common.refuse_rejected_credentials(doc, args, config)
     if doc is not None and suppressions:
         doc = suppress(doc, suppressions)  # an accepted ERROR does not make the run incomplete
     missing = unread(doc)
@@ -99,7 +127,7 @@ def run_fix(args: argparse.Namespace) -> int:
         config,
         session=session,
         clients=Clients(session, args.endpoint_url),
-        backup_to=args.backup or str(out / "backups"),
+        backup_to=args.backup or _backups(args.out, out),
         max_changes=args.max_changes,
         endpoint_url=args.endpoint_url,
         reference=reference,
@@ -108,13 +136,19 @@ def run_fix(args: argparse.Namespace) -> int:
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "fix-report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    shown = folder.publish(out / "fix-report.json")
     if after is not None:
         after = suppress(after, suppressions) if suppressions else after
-        write_findings(after, out, "findings-after.json")
+        folder.publish(write_findings(after, out, "findings-after.json"))
         common.incomplete(unread(after), "the verifying re-scan")
     if not args.quiet:
-        common.out(render_report(report) + f"\n\nreport written to {out / 'fix-report.json'}")
+        common.out(render_report(report) + f"\n\nreport written to {shown}")
     return fix_exit_code(plan, report, doc, after)
+
+
+def _backups(location: str, out: Path) -> str:
+    """The default backup folder: <out>/backups, where --out is (an s3:// --out backs up to S3 directly)."""
+    return f"{location.rstrip('/')}/backups" if is_s3(location) else str(out / "backups")
 
 
 def _rollback_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,9 +1,11 @@
-"""``permissions`` and ``rules``: what the code declares (the IAM policy a role needs, every rule)."""
+"""``permissions`` and ``rules``: what the code declares (the IAM policy a role needs, every rule); ``completion``:
+the shell completion registration."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from auditor.commands import command, common, options
@@ -17,6 +19,7 @@ def _permissions_arguments(p: argparse.ArgumentParser) -> None:
     kind.add_argument("--scan", dest="kind", action="store_const", const="scan", help="member account, read-only")
     kind.add_argument("--fix", dest="kind", action="store_const", const="fix", help="member account, fix role")
     kind.add_argument("--hub", dest="kind", action="store_const", const="hub", help="audit account: Lambda role")
+    kind.add_argument("--copy", dest="kind", action="store_const", const="copy", help="who runs copy --apply")
     options.add_format(p, default="json", choices=["json", "yaml"], help="output format")
     options.add_config(p)
 
@@ -83,4 +86,25 @@ def run_rules(args: argparse.Namespace) -> int:
         print(printable(f"{'':<34} permissions: {', '.join(row['permissions'])}"))
         if row["fix_permissions"]:
             print(printable(f"{'':<34} fix needs: {', '.join(row['fix_permissions'])}"))
+    return ExitCode.OK
+
+
+SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")
+
+
+def _completion_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+
+
+@command(
+    "completion",
+    help='print the shell completion registration (e.g. eval "$(omics-ecr-audit completion bash)")',
+    arguments=_completion_arguments,
+    description="Print the code that registers tab completion of omics-ecr-audit's commands and options in "
+    'SHELL (argcomplete). bash: add `eval "$(omics-ecr-audit completion bash)"` to ~/.bashrc; zsh: the same in '
+    "~/.zshrc; fish: `omics-ecr-audit completion fish > ~/.config/fish/completions/omics-ecr-audit.fish`. "
+    'Equivalent: `eval "$(register-python-argcomplete omics-ecr-audit)"`.',
+)
+def run_completion(args: argparse.Namespace) -> int:
+    sys.stdout.write(options.completion_script(args.shell))
     return ExitCode.OK

@@ -1,8 +1,8 @@
 """Option groups the subcommands share: one name, one meaning and one help text for each option.
 
 ``--config``, ``--profile``/``--endpoint-url``, ``--out``, ``--quiet``, ``--format``, ``--regions``
-(with ``--region`` for one), ``--cache``/``--no-cache`` and ``--log-level`` are declared here only; a
-subcommand picks the groups it takes.
+(with ``--region`` for one), ``--cache``/``--no-cache``, ``--severity`` and ``--log-level``/``--log-format``
+are declared here only; a subcommand picks the groups it takes.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from auditor.errors import UsageError
 from auditor.findings import Severity
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-REPORT_FORMATS = "html,sarif,junit,asff,ocsf"
+LOG_FORMATS = ("auto", "text", "json")
+REPORT_FORMATS = "html,sarif,junit,asff,ocsf,csv"
+SEVERITIES = [s.value for s in Severity]
 
 
 def csv(value: str) -> list[str]:
@@ -45,13 +48,22 @@ class _AddRegion(argparse.Action):
         setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), values])
 
 
+LOG_FORMAT_HELP = "log lines on stderr: text for a person, json for machines; auto: json in Lambda or when stderr "
+LOG_FORMAT_HELP += "is not a terminal, else text"
+
+
 def add_log_level(p: argparse.ArgumentParser) -> None:
-    """``--log-level`` after the subcommand too; absent, the one before it (default: warning) stands."""
+    """``--log-level``/``--log-format`` after the subcommand too; absent, the ones before it (or the defaults) stand."""
     p.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, help="logging on stderr")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help=LOG_FORMAT_HELP)
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="configuration file (YAML or JSON; its custom rules count as rules)")
+    p.add_argument(
+        "--config",
+        help="configuration file, YAML or JSON (default: $OMICS_ECR_AUDIT_CONFIG, else ./omics-ecr-audit.yaml, "
+        "else the user's config folder; OMICS_ECR_AUDIT_<SETTING> variables override its settings)",
+    )
 
 
 def add_aws(p: argparse.ArgumentParser) -> None:
@@ -76,11 +88,17 @@ def add_out(p: argparse.ArgumentParser, *, default: str | None = None, help: str
 
 
 def add_out_folder(p: argparse.ArgumentParser, default: str = "out") -> None:
-    add_out(p, default=default, help=f"output folder for findings.json and reports (default: ./{default})")
+    add_out(
+        p,
+        default=default,
+        help=f"output folder for findings.json and reports, or s3://BUCKET/PREFIX (default: ./{default})",
+    )
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", action="store_true", help="do not print the summary")
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="print only FAIL and ERROR findings (no summary, no progress)"
+    )
 
 
 def add_format(p: argparse.ArgumentParser, *, default: str, choices: Sequence[str] | None = None, help: str) -> None:
@@ -90,13 +108,21 @@ def add_format(p: argparse.ArgumentParser, *, default: str, choices: Sequence[st
 def add_severity_threshold(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--severity-threshold",
-        choices=[s.value for s in Severity],
+        choices=SEVERITIES,
         help="lowest severity of a FAIL that makes the exit code 1 (default: config, else low)",
     )
 
 
+def add_severity(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--severity",
+        choices=SEVERITIES,
+        help="run only the rules of this severity or higher (e.g. high: critical and high rules)",
+    )
+
+
 def add_scan_options(p: argparse.ArgumentParser, out: str = "out") -> None:
-    """Rule selection, threshold, output folder, quiet, suppressions: scan, fix and demo."""
+    """Rule selection (ids, groups, severity), threshold, output folder, quiet, suppressions: scan, fix and demo."""
     add_config(p)
     p.add_argument("--rules", type=csv, default=[], help="comma-separated rule ids to run (default: all)")
     p.add_argument("--exclude-rules", type=csv, default=[], help="comma-separated rule ids to skip")
@@ -106,6 +132,7 @@ def add_scan_options(p: argparse.ArgumentParser, out: str = "out") -> None:
         default=[],
         help="only these rule groups: access (a FAIL breaks runs), hygiene (recommended practices); default: both",
     )
+    add_severity(p)
     add_severity_threshold(p)
     add_out_folder(p, out)
     add_quiet(p)
@@ -128,7 +155,10 @@ def add_report_options(p: argparse.ArgumentParser, default: str = "") -> None:
 
 
 def add_previous(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--previous", help="the last run's findings.json: reports show new and resolved findings")
+    p.add_argument(
+        "--previous",
+        help="the last run's findings.json (a file or s3://BUCKET/KEY): reports show new and resolved findings",
+    )
 
 
 def add_securityhub(p: argparse.ArgumentParser) -> None:
@@ -168,3 +198,47 @@ def cache_of(args: argparse.Namespace) -> Path | None:
 
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# The options that take an s3:// location, per command (auditor.outputs); any other s3:// value is refused
+# before the command runs, so it never becomes a local folder named "s3:".
+S3_OPTIONS = {
+    "scan": {"out", "previous"},
+    "merge": {"out"},
+    "demo": {"out"},
+    "fix": {"out", "backup"},
+    "rollback": {"backup"},
+    "report": {"findings", "out", "previous"},
+}
+
+
+def refuse_s3_where_unsupported(args: argparse.Namespace) -> None:
+    """UsageError for an s3:// value given to an option that takes a local path (see S3_OPTIONS)."""
+    allowed = S3_OPTIONS.get(args.command, set())
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if dest not in allowed and any(isinstance(v, str) and v.lower().startswith("s3:") for v in values):
+            option = "--" + dest.replace("_", "-")
+            raise UsageError(
+                f"{args.command} {option}: takes a local path, not an S3 location; "
+                "write it locally, then `aws s3 cp` it"
+            )
+
+
+def autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Answer a shell's completion request (argcomplete prints the candidates and ends the process); return at
+    once when there is none. ``omics-ecr-audit completion SHELL`` prints the shell side."""
+    import os
+
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
+
+
+def completion_script(shell: str) -> str:
+    """The registration a shell sources for completion (``omics-ecr-audit completion SHELL``)."""
+    from argcomplete.shell_integration import shellcode
+
+    return str(shellcode(["omics-ecr-audit"], shell=shell))

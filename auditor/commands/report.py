@@ -1,24 +1,31 @@
 """``report`` and ``diff``: render a findings.json, and compare two of them.
 
-report: 0 written (2 on bad input, 4 when a Security Hub import failed).
+report: 0 written (2 on bad input, 4 when a Security Hub import failed). Its status lines ("report written
+to ...") go to stdout, as scan's do; with ``--out -`` stdout carries the report itself and there are none.
 diff: 0, or 1 with --fail-on-new when there are new problems.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from auditor.commands import command, common, options
 from auditor.errors import ExitCode
 from auditor.findings import load_findings
+from auditor.outputs import is_s3
 
 
 def _report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("findings", help="findings.json written by scan, demo or the nightly run")
+    p.add_argument(
+        "findings", help="findings.json written by scan, demo or the nightly run (a file or s3://BUCKET/KEY)"
+    )
     options.add_format(p, default="html", help=f"report formats, comma-separated: {options.REPORT_FORMATS}")
-    options.add_out(p, help="file, folder, or - for stdout (default: report.<suffix> beside FINDINGS)")
+    options.add_out(
+        p,
+        help="file, folder (ending in /), s3://BUCKET/PREFIX, or - for stdout "
+        "(default: report.<suffix> beside FINDINGS)",
+    )
     options.add_previous(p)
     p.add_argument("--suppressions", help="apply this suppressions file before rendering")
     options.add_securityhub(p)
@@ -27,7 +34,7 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
 
 @command(
     "report",
-    help="render a findings.json as HTML, SARIF, JUnit, ASFF or OCSF",
+    help="render a findings.json as HTML, SARIF, JUnit, ASFF, OCSF or CSV",
     arguments=_report_arguments,
 )
 def run_report(args: argparse.Namespace) -> int:
@@ -35,13 +42,25 @@ def run_report(args: argparse.Namespace) -> int:
     from auditor.scan import suppress
     from auditor.suppressions import load_suppressions
 
-    doc = load_findings(args.findings)
     formats = parse_formats(args.format)
+    doc = common.findings_of(args, args.findings)
     if args.suppressions:
         doc = suppress(doc, load_suppressions(args.suppressions))
-    out = args.out or str(Path(args.findings).parent) + "/"
-    for path in write_to(doc, formats, out, common.previous_of(args)):
-        print(f"report written to {path}", file=sys.stderr)
+    out = args.out
+    if not out:  # beside FINDINGS, wherever that is
+        out = args.findings.rpartition("/")[0] + "/" if is_s3(args.findings) else str(Path(args.findings).parent) + "/"
+    previous = common.previous_of(args)
+    if is_s3(out):
+        # s3://b/p/ (or several formats): report.<suffix> under the prefix; s3://b/p/name.html: that object
+        folderlike = out.endswith("/") or len(formats) > 1 or out.count("/") == 2
+        parent, _, name = (out, "", "") if folderlike else out.rpartition("/")
+        with common.outputs(args, parent) as folder:
+            local = str(folder.path) + "/" if folderlike else str(folder.path / name)
+            for path in write_to(doc, formats, local, previous):
+                common.out(f"report written to {folder.publish(path)}")
+    else:
+        for path in write_to(doc, formats, out, previous):
+            common.out(f"report written to {path}")
     return ExitCode.OK if common.securityhub(doc, args) else ExitCode.PARTIAL
 
 

@@ -78,13 +78,14 @@ def run_scan(args: argparse.Namespace) -> int:
             config,
             rules,
             session=session,
-            regions=args.regions or config.regions,
+            regions=common.scan_regions(args, config, session),
             endpoint_url=args.endpoint_url,
             save_to=args.save_inventory,
             digest_cache=options.cache_of(args),
             since=since,
             incremental_settings=settings,
         )
+        common.refuse_rejected_credentials(doc, args, config)
     if suppressions:
         doc = suppress(doc, suppressions)
     common.report(doc, args, previous=previous)
@@ -112,6 +113,8 @@ def run_targets(args: argparse.Namespace) -> int:
 
     config = common.with_targets(common.config_of(args), args)
     session = common.session_of(args, config)
+    if config.targets is None and not config.regions:  # the caller's account: the session's region, never a guess
+        config = config.model_copy(update={"regions": common.scan_regions(args, config, session)})
     cells = plan_cells(config, session, endpoint_url=args.endpoint_url)
     if args.json:
         common.out(json.dumps([c.model_dump() for c in cells], indent=2))

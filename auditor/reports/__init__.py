@@ -34,7 +34,7 @@ class ReportFormat:
 
 
 FORMATS: dict[str, ReportFormat] = {}
-_MODULES = ("html", "sarif", "junit", "asff", "ocsf")
+_MODULES = ("html", "sarif", "junit", "asff", "ocsf", "csv")
 
 
 def report_format(name: str, *, suffix: str, description: str) -> Callable[[Renderer], Renderer]:

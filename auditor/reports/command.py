@@ -12,6 +12,7 @@ from pathlib import Path
 from auditor.errors import UsageError
 from auditor.findings import FindingsDocument
 from auditor.reports import RenderOptions, load_formats
+from auditor.terminal import is_terminal, safe_for_terminal
 
 REPORT_STEM = "report"  # report.html, report.sarif, ... beside findings.json
 
@@ -59,7 +60,9 @@ def write_to(doc: FindingsDocument, formats: Sequence[str], out: str, previous: 
     if out == "-":
         if len(formats) != 1:
             raise UsageError("--out - (stdout) takes exactly one --format")
-        sys.stdout.write(render(doc, formats[0], previous))
+        text = render(doc, formats[0], previous)
+        # A terminal gets no raw control character from the data (a pipe or a file gets the exact bytes).
+        sys.stdout.write(safe_for_terminal(text.replace("\r\n", "\n")) if is_terminal(sys.stdout) else text)
         return []
     target = Path(out)
     if len(formats) > 1 or target.is_dir() or out.endswith(("/", "\\")):

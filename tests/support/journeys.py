@@ -39,6 +39,8 @@ def journey_env(tmp: Path, **extra: str) -> dict[str, str]:
             "AWS_CONFIG_FILE": str(tmp / "no-such-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-such-aws-credentials"),
             "NO_COLOR": "1",
+            # the user's own config dir (~/.config/omics-ecr-audit/config.yaml) must not reach a test's CLI
+            "XDG_CONFIG_HOME": str(tmp / "no-such-config-home"),
             "PYTHONPATH": str(PROJECT_ROOT),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
