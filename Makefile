@@ -3,12 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench dist clean
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt --build-constraint constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # Seed the embedded sandbox with a realistic, partly broken account, scan it and show the fix plan.
@@ -40,8 +40,14 @@ TEST_WORKERS ?= 6
 test: lint
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
 
+# The sdist and the wheel, as a release would publish them (tests/test_packaging.py builds and installs both):
+# the build backend is pinned by constraints.txt. The wheel is built from the sdist, so the sdist is complete.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --dependency-constraints-txt constraints.txt --outdir dist .
+
 bench: $(STAMP)
 	$(PY) benchmarks/scan_benchmark.py
 
 clean:
-	rm -rf $(VENV) demo-out out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-out out dist .pytest_cache .ruff_cache
