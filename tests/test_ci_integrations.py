@@ -73,6 +73,18 @@ def workspace(tmp_path: Path, name: str = "nf-core-fetchngs") -> Path:
     return ws
 
 
+def _pre_commit(tmp_path: Path, command: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """pre-commit's own validator on ``path``, with its cache in the test's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", command, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=clean_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home")),
+    )
+
+
 def _missing(why: str) -> None:
     """CI installs every tool these checks need (.ci/run, the dev extra): missing there is a failure, not a skip."""
     if os.environ.get("CI"):
@@ -393,14 +405,7 @@ def test_the_hook_manifest_validates_with_pre_commit(tmp_path: Path) -> None:
 
     (loaded,) = load_manifest(str(HOOKS))
     assert loaded["id"] == "omics-ecr-audit-gate" and loaded["language"] == "python"
-    done = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "validate-manifest", str(HOOKS)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env=clean_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home")),
-    )
+    done = _pre_commit(tmp_path, "validate-manifest", HOOKS)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -678,12 +683,5 @@ def test_the_pre_commit_example_is_a_valid_config_for_the_hook(tmp_path: Path) -
         _missing("pre-commit is not installed (dev extra)")
     config = tmp_path / ".pre-commit-config.yaml"
     config.write_text(yaml.safe_dump(example), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env=clean_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home")),
-    )
+    done = _pre_commit(tmp_path, "validate-config", config)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from auditor.config import parse_config
 from auditor.demo import run_demo
 from auditor.findings import Finding, FindingsDocument, Severity, Status, finding_id, sort_findings
 from auditor.reports import RenderOptions
-from auditor.reports.chromium import CHROMIUM, launch
 from auditor.reports.html import render_html
 from auditor.scan import select_rules, suppress
 from auditor.suppressions import Suppression
+from tests.support.browser import chromium
 from tests.support.html_documents import make_document, make_finding, scanned
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,15 +116,7 @@ def adversarial(doc: FindingsDocument) -> tuple[FindingsDocument, FindingsDocume
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); Playwright must not download a browser"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

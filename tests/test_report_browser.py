@@ -8,7 +8,6 @@ The screenshot of the last test is the artifact: test-artifacts/report.png.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from auditor.findings import Finding, FindingsDocument, Severity, Status
 from auditor.reports import RenderOptions
-from auditor.reports.chromium import CHROMIUM, launch
 from auditor.reports.diff import diff_documents
 from auditor.reports.html import cli_commands, render_html
+from tests.support.browser import chromium
 from tests.support.html_documents import (
     ACCOUNT_A,
     ACCOUNT_B,
@@ -55,15 +54,7 @@ class Watched:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); Playwright must not download a browser"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")
