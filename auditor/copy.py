@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 
 from auditor import manifests, upstreams
 from auditor.aws import ApiCallCounter
+from auditor.collect import repository_policy
 from auditor.config import CopySettings
 from auditor.errors import FixRefused, InputError
 from auditor.findings import Status
@@ -392,7 +393,7 @@ class Copier:
 
     def _plan_policy(self, item: CopyItem, repository: str) -> None:
         """Plan the omics pull statement into an existing repository's policy when it does not grant it."""
-        text = _repository_policy(self.ecr, repository)
+        text = repository_policy(self.ecr, repository)
         if text is not None and _grants_omics(text, self.account, self.region, repository):
             return
         item.writes.append("SetRepositoryPolicy (merge the omics pull statement; other statements kept)")
@@ -455,7 +456,7 @@ class Copier:
         if digest is None:
             raise CopyError(f"{ref.normalized} is still not in {item.repository} after the cache pull")
         item.digest = digest
-        text = _repository_policy(self.ecr, item.repository)
+        text = repository_policy(self.ecr, item.repository)
         if text is None or not _grants_omics(text, self.account, self.region, item.repository):
             item.writes.append("SetRepositoryPolicy (merge the omics pull statement; the template gave none)")
 
@@ -539,7 +540,7 @@ class Copier:
         account = self.account
         plan = Plan(id=f"copy-{datetime.now(UTC):%Y%m%dT%H%M%S}", created=datetime.now(UTC), source="copy")
         for name in repositories:
-            before = _repository_policy(self.ecr, name)
+            before = repository_policy(self.ecr, name)
             try:
                 doc = parse_document(before, f"repository {name}'s policy")
                 text = render(merge_statement(doc, pull_statement(account)), ECR_POLICY_LIMIT, "repository policy")
@@ -604,15 +605,6 @@ def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             sent = True
     if buffer or not sent:
         yield bytes(buffer)
-
-
-def _repository_policy(ecr: Any, name: str) -> str | None:
-    try:
-        return str(ecr.get_repository_policy(repositoryName=name)["policyText"])
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
-            return None
-        raise
 
 
 def _grants_omics(text: str, account: str, region: str, repository: str) -> bool:
