@@ -30,7 +30,8 @@ from auditor.sandbox.documents import policy_document as policy
 from auditor.sandbox.ecr import simulate_ptc_pull
 from auditor.sandbox.seed import DemoAccount, seed_demo_account
 from tests.support import lambda_hub
-from tests.support.guard_events import EVENTS, Calls, counting, envelope, recorded_event, sample
+from tests.support.call_kinds import Calls, counting
+from tests.support.guard_events import EVENTS, envelope, recorded_event, sample
 from tests.support.lambda_hub import BUCKET, Hub
 from tests.support.sandbox import ACCOUNT, PULL, REGION
 

@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,61 +51,12 @@ from auditor.permissions import (
 from auditor.sandbox.omics import set_run_state
 from auditor.sandbox.seed import DEMO_CONFIG, seed_demo_account
 from tests.support import lambda_hub
+from tests.support.call_kinds import counting
 from tests.support.sandbox import REGION, run_scan
 
 BACKUP_BUCKET = "omics-audit-backups"
 # the Lambda tests' fixtures "hub" and "org" (registered under their declared names)
 _hub_fixture, _org_fixture = lambda_hub.hub_fixture, lambda_hub.org_fixture
-
-
-class CallRecorder:
-    """IAM actions called per credential kind: "scan", "fix" or "hub" (every other client)."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, Counter[str]] = defaultdict(Counter)
-        self._kinds: dict[int, str] = {}
-        self._clients: list[Any] = []  # keeps ids unique while recording
-        self._lock = threading.Lock()
-
-    def tag(self, client: Any, kind: str) -> Any:
-        with self._lock:
-            self._kinds[id(client)] = kind
-        return client
-
-    def watch(self, client: Any) -> Any:
-        self._clients.append(client)
-
-        def hook(model: Any, **_: Any) -> None:
-            action = iam_action(model.service_model, model.name)
-            with self._lock:
-                self.calls[self._kinds.get(id(client), "hub")][action] += 1
-
-        client.meta.events.register("before-call", hook)
-        return client
-
-    def actions(self, kind: str) -> set[str]:
-        return set(self.calls.get(kind, {}))
-
-    def undeclared(self, policies: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-        """Per kind, the called actions its policy does not cover (empty when all is declared)."""
-        out = {kind: uncovered(policies[kind], self.actions(kind)) for kind in self.calls}
-        return {kind: missing for kind, missing in out.items() if missing}
-
-
-@contextmanager
-def recording(mp: pytest.MonkeyPatch) -> Iterator[CallRecorder]:
-    rec = CallRecorder()
-    real_create = botocore.session.Session.create_client
-    real_collect = auditor.collect.make_client
-    real_fix = auditor.fix.make_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return rec.watch(real_create(self, *args, **kwargs))
-
-    mp.setattr(botocore.session.Session, "create_client", create_client)
-    mp.setattr(auditor.collect, "make_client", lambda *a, **k: rec.tag(real_collect(*a, **k), "scan"))
-    mp.setattr(auditor.fix, "make_client", lambda *a, **k: rec.tag(real_fix(*a, **k), "fix"))
-    yield rec
 
 
 def policies(config: Any = None) -> dict[str, dict[str, Any]]:
@@ -297,7 +244,7 @@ def test_demo_scan_calls_only_declared_actions(aws: boto3.Session, monkeypatch: 
         ],
     }
     cfg = parse_config(config)
-    with recording(monkeypatch) as rec:
+    with counting(monkeypatch) as rec:
         doc = run_scan(aws, config=cfg)
     assert not [f for f in doc.findings if f.status == "ERROR"], "the demo scan must read everything"
     assert set(rec.calls) == {"scan"}, "a scan makes every call through the collector's clients"
@@ -316,7 +263,7 @@ def test_fix_apply_and_rollback_call_only_declared_actions(
     set_run_state(demo.account, REGION, demo.runs["active"], status="COMPLETED", stop_time=datetime.now(UTC))
     aws.client("s3").create_bucket(Bucket=BACKUP_BUCKET)
     out = tmp_path / "fix"
-    with recording(monkeypatch) as rec:
+    with counting(monkeypatch) as rec:
         assert main(["fix", "--apply", "--quiet", "--out", str(out), "--backup", f"s3://{BACKUP_BUCKET}/backups"]) == 1
         report = json.loads((out / "fix-report.json").read_text())
         backup = report["applied"]["backup"]
@@ -356,7 +303,7 @@ def test_an_undeclared_call_is_reported(aws: boto3.Session, monkeypatch: pytest.
         return real(self)
 
     monkeypatch.setattr(auditor.collect.Collector, "_registry_policy", sneaky)
-    with recording(monkeypatch) as rec:
+    with counting(monkeypatch) as rec:
         run_scan(aws, rules=["registry-policy-allows-omics"])
     assert rec.undeclared(policies()) == {"scan": ["ecr:DescribeRegistry"]}
     assert "ecr:DescribeRegistry" not in declared_actions("scan")
@@ -365,7 +312,7 @@ def test_an_undeclared_call_is_reported(aws: boto3.Session, monkeypatch: pytest.
 def test_an_unattributed_client_counts_against_the_hub_policy(
     monkeypatch: pytest.MonkeyPatch, aws: boto3.Session
 ) -> None:
-    with recording(monkeypatch) as rec:
+    with counting(monkeypatch) as rec:
         aws.client("ecr").describe_repositories()  # not through make_client: judged as the hub function
     assert rec.undeclared(policies()) == {"hub": ["ecr:DescribeRepositories"]}
 
@@ -388,7 +335,7 @@ def test_lambda_runs_call_only_declared_actions(hub: Any, org: list[str], monkey
 
     monkeypatch.setenv("SECURITYHUB_IMPORT", "true")
     hub.session.client("securityhub").enable_security_hub()
-    with recording(monkeypatch) as rec:
+    with counting(monkeypatch) as rec:
         planned = handler({"action": "plan"})
         for cell in planned["cells"]:
             assert handler({"action": "scan_cell", "run_id": planned["run_id"], **cell})["ok"]
